@@ -1,0 +1,79 @@
+/* pg_sequenced 0.1: record sequencing inside PostgreSQL (see README.md) */
+\echo Use "CREATE EXTENSION pg_sequenced" to load this file. \quit
+
+/*
+ * Internal objects live in the schema _sequenced, owned by the extension's
+ * owner; no other role has any right on them.  The C functions switch to the
+ * extension's owner only for statements on these objects, never for the
+ * caller's tables.
+ */
+CREATE SCHEMA _sequenced;
+REVOKE ALL ON SCHEMA _sequenced FROM PUBLIC;
+
+-- One row per registered table.  state_rel is the table's key state table
+-- (tombstones, change positions, the per-key lock), created by registration.
+CREATE TABLE _sequenced.config (
+    relid           pg_catalog.regclass PRIMARY KEY,
+    key_columns     pg_catalog.text[] NOT NULL,
+    sequence_column pg_catalog.text NOT NULL,
+    on_equal        pg_catalog.text NOT NULL,
+    deletes         pg_catalog.text NOT NULL,
+    ordering        pg_catalog.text NOT NULL,
+    state_rel       pg_catalog.regclass NOT NULL
+);
+
+-- max_sequence is kept as an insert-only log: a call that raises a table's
+-- maximum inserts a row instead of updating one, so writers on disjoint keys
+-- never queue on a shared row lock, and a rolled back call leaves no trace.
+-- The maximum is the highest row; older rows are compacted away
+-- opportunistically (FOR UPDATE SKIP LOCKED, so that never waits either).
+CREATE TABLE _sequenced.max_log (
+    relid pg_catalog.regclass NOT NULL,
+    seq   pg_catalog.int8 NOT NULL
+);
+CREATE INDEX max_log_relid_seq ON _sequenced.max_log (relid, seq);
+
+SELECT pg_catalog.pg_extension_config_dump('_sequenced.config', '');
+SELECT pg_catalog.pg_extension_config_dump('_sequenced.max_log', '');
+REVOKE ALL ON _sequenced.config, _sequenced.max_log FROM PUBLIC;
+
+CREATE VIEW sequenced_tables AS
+SELECT c.relid, c.key_columns, c.sequence_column, c.on_equal, c.deletes, c.ordering,
+       (SELECT pg_catalog.max(m.seq) FROM _sequenced.max_log m
+         WHERE m.relid OPERATOR(pg_catalog.=) c.relid) AS max_sequence
+  FROM _sequenced.config c;
+REVOKE ALL ON sequenced_tables FROM PUBLIC;
+GRANT SELECT ON sequenced_tables TO PUBLIC;
+
+CREATE FUNCTION sequenced_register(target pg_catalog.regclass,
+                                   key_columns pg_catalog.text[] DEFAULT NULL,
+                                   sequence_column pg_catalog.text DEFAULT '_sdc_sequence',
+                                   on_equal pg_catalog.text DEFAULT 'keep',
+                                   deletes pg_catalog.text DEFAULT 'hard',
+                                   ordering pg_catalog.text DEFAULT 'per_key')
+RETURNS void
+AS 'MODULE_PATHNAME', 'sequenced_register' LANGUAGE C;
+
+CREATE FUNCTION sequenced_unregister(target pg_catalog.regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sequenced_unregister' LANGUAGE C;
+
+CREATE FUNCTION sequenced_max_sequence(target pg_catalog.regclass)
+RETURNS pg_catalog.int8
+AS 'MODULE_PATHNAME', 'sequenced_max_sequence' LANGUAGE C STABLE;
+
+CREATE FUNCTION sequenced_upsert(target pg_catalog.regclass, data pg_catalog.jsonb, seq pg_catalog.int8)
+RETURNS TABLE (ord pg_catalog.int4, key pg_catalog.jsonb, seq pg_catalog.int8, outcome pg_catalog.text)
+AS 'MODULE_PATHNAME', 'sequenced_upsert_data' LANGUAGE C ROWS 100;
+
+CREATE FUNCTION sequenced_upsert(target pg_catalog.regclass, messages pg_catalog.jsonb)
+RETURNS TABLE (ord pg_catalog.int4, key pg_catalog.jsonb, seq pg_catalog.int8, outcome pg_catalog.text)
+AS 'MODULE_PATHNAME', 'sequenced_upsert_messages' LANGUAGE C ROWS 100;
+
+CREATE FUNCTION sequenced_delete(target pg_catalog.regclass, keys pg_catalog.jsonb, seq pg_catalog.int8)
+RETURNS TABLE (ord pg_catalog.int4, key pg_catalog.jsonb, seq pg_catalog.int8, outcome pg_catalog.text)
+AS 'MODULE_PATHNAME', 'sequenced_delete' LANGUAGE C ROWS 100;
+
+CREATE FUNCTION sequenced_purge_tombstones(target pg_catalog.regclass, before_seq pg_catalog.int8)
+RETURNS pg_catalog.int8
+AS 'MODULE_PATHNAME', 'sequenced_purge_tombstones' LANGUAGE C;

@@ -1,0 +1,1134 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.c
+ *		Applying a batch: the newer-wins rule, locking, and the writes.
+ *
+ * The rule.  For every key, the message with the highest sequence wins: in
+ * the call (dedup.c), and against what is stored.  What is stored for a key
+ * is kept in the table's state table (one row per key: its sequence, its
+ * change position, whether it is a tombstone); the target row carries the
+ * same sequence in its sequence column.  A message is applied only when its
+ * sequence is greater than the stored one (or equal, under on_equal
+ * 'replace').
+ *
+ * One call runs these steps, each one statement over the whole batch:
+ *
+ *	1. lock: INSERT ... ON CONFLICT DO UPDATE on the state table, in key
+ *	   order.  A NOT EXISTS filter first drops messages that are stale
+ *	   against the stored sequence as seen by the statement's snapshot:
+ *	   sequences only grow, so such a message is stale for good, and it
+ *	   costs an index probe, no lock and no WAL.  Every other message takes
+ *	   the key's state row (inserting it, or locking and updating it) and
+ *	   the ON CONFLICT WHERE clause decides again on the latest committed
+ *	   version.  Rows it returns are the accepted messages; the rest lost a
+ *	   race and are stale.
+ *	2. write the target as the caller: UPDATE the rows that exist, INSERT
+ *	   the rest, DELETE (or mark) for deletes.  The target statements carry
+ *	   the same guard against the row's own sequence, so a row written
+ *	   around the functions with a newer sequence is not overwritten.
+ *	3. fix up: an accepted message that the target refused (a row written
+ *	   around the functions) is stale, and its state row is corrected.
+ *	4. max_sequence: one insert into the max log when the call raised it.
+ *
+ * Concurrency.  Every writer of a key holds that key's state row lock (or
+ * its uncommitted insert, which makes a concurrent inserter wait) from step
+ * 1 to commit, and takes these in key order.  So all calls that touch a key
+ * are serialized on it, decide against the latest committed state, and can
+ * never wait on each other in a cycle: overlapping calls do not deadlock,
+ * and disjoint calls share no lock at all (the max log is insert-only).  A
+ * delete racing an older upsert: whichever locks the key second sees the
+ * other's committed sequence, so the older one is stale and a deleted row
+ * never comes back.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/typcache.h"
+
+#include "pg_sequenced.h"
+
+PG_FUNCTION_INFO_V1(sequenced_upsert_data);
+PG_FUNCTION_INFO_V1(sequenced_upsert_messages);
+PG_FUNCTION_INFO_V1(sequenced_delete);
+
+static int	max_log_inserts = 0;
+
+const char *
+apply_outcome_name(Outcome o)
+{
+	switch (o)
+	{
+		case OUT_INSERTED:
+			return "inserted";
+		case OUT_UPDATED:
+			return "updated";
+		case OUT_DELETED:
+			return "deleted";
+		case OUT_STALE:
+			return "stale";
+		case OUT_SUPERSEDED:
+			return "superseded";
+		default:
+			return NULL;
+	}
+}
+
+/* ----------------------------------------------------------------
+ * SQL generation
+ * ---------------------------------------------------------------- */
+
+static const char *
+target_from(SeqTable *st)
+{
+	return get_rel_relkind(st->relid) == RELKIND_PARTITIONED_TABLE ?
+		st->qualname : psprintf("ONLY %s", st->qualname);
+}
+
+/* t.k1 = r.k1 AND ... over the target's key columns */
+static void
+append_target_keymatch(StringInfo s, SeqTable *st, const char *l, const char *r)
+{
+	for (int k = 0; k < st->nkeys; k++)
+	{
+		const char *name = quote_identifier(st->key_names[k]);
+
+		appendStringInfo(s, "%s%s.%s %s %s.%s", k ? " AND " : "", l, name,
+						 st->keys[k].eqopr_sql, r, name);
+	}
+}
+
+static void
+append_state_keymatch(StringInfo s, SeqTable *st, const char *l, const char *r)
+{
+	for (int k = 0; k < st->nkeys; k++)
+		appendStringInfo(s, "%s%s.k%d %s %s.k%d", k ? " AND " : "", l, k + 1,
+						 st->keys[k].eqopr_sql, r, k + 1);
+}
+
+static void
+append_key_list(StringInfo s, SeqTable *st, const char *alias)
+{
+	for (int k = 0; k < st->nkeys; k++)
+		appendStringInfo(s, "%s%s.%s", k ? ", " : "", alias, quote_identifier(st->key_names[k]));
+}
+
+/* A column the apply statements write: not dropped, generated or a non-key identity */
+static bool
+col_written(SeqColumn *c)
+{
+	return !c->dropped && !c->generated && !(c->identity && c->keyno < 0);
+}
+
+static const char *
+older_guard(SeqTable *st, const char *t, const char *r)
+{
+	const char *seq = quote_identifier(st->cols[st->seqatt - 1].name);
+
+	return psprintf("(%s.%s IS NULL OR %s.%s OPERATOR(pg_catalog.%s) %s.%s)",
+					t, seq, t, seq, st->on_equal == ON_EQUAL_REPLACE ? "<=" : "<", r, seq);
+}
+
+static SPIPlanPtr
+prepare_plan(SPIPlanPtr *slot, const char *sql, Oid argtype)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, 1, &argtype);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*slot = p;
+	}
+	return *slot;
+}
+
+static SPIPlanPtr
+prepare_plan_n(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*slot = p;
+	}
+	return *slot;
+}
+
+static SPIPlanPtr
+plan_lock(SeqTable *st)
+{
+	StringInfoData s;
+	char	   *keys;
+
+	if (st->plan_lock)
+		return st->plan_lock;
+	initStringInfo(&s);
+	{
+		StringInfoData kl;
+
+		initStringInfo(&kl);
+		for (int k = 0; k < st->nkeys; k++)
+			appendStringInfo(&kl, "%sk%d", k ? ", " : "", k + 1);
+		keys = kl.data;
+	}
+	appendStringInfo(&s, "INSERT INTO %s AS s (%s, sequence, position, deleted) "
+					 "SELECT ", st->state_qualname, keys);
+	for (int k = 0; k < st->nkeys; k++)
+		appendStringInfo(&s, "r.k%d, ", k + 1);
+	appendStringInfo(&s, "r.sequence, r.position, r.deleted FROM pg_catalog.unnest($1) AS r "
+					 "WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE ", st->state_qualname);
+	append_state_keymatch(&s, st, "x", "r");
+	appendStringInfo(&s, " AND x.sequence OPERATOR(pg_catalog.%s) r.sequence) "
+					 "ON CONFLICT (%s) DO UPDATE SET sequence = EXCLUDED.sequence, "
+					 "position = EXCLUDED.position, deleted = EXCLUDED.deleted "
+					 "WHERE s.sequence IS NULL OR s.sequence OPERATOR(pg_catalog.%s) EXCLUDED.sequence "
+					 "RETURNING s.position",
+					 st->on_equal == ON_EQUAL_KEEP ? ">=" : ">", keys,
+					 st->on_equal == ON_EQUAL_REPLACE ? "<=" : "<");
+	return prepare_plan(&st->plan_lock, s.data, st->statearraytype);
+}
+
+static SPIPlanPtr
+plan_tie_read(SeqTable *st)
+{
+	StringInfoData s;
+
+	if (st->plan_tie_read)
+		return st->plan_tie_read;
+	initStringInfo(&s);
+	appendStringInfo(&s, "SELECT r.position, s.sequence FROM pg_catalog.unnest($1) AS r JOIN %s s ON ",
+					 st->state_qualname);
+	append_state_keymatch(&s, st, "s", "r");
+	return prepare_plan(&st->plan_tie_read, s.data, st->statearraytype);
+}
+
+static SPIPlanPtr
+plan_update(SeqTable *st)
+{
+	StringInfoData s;
+	bool		first = true;
+
+	if (st->plan_update)
+		return st->plan_update;
+	initStringInfo(&s);
+	appendStringInfo(&s, "UPDATE %s AS t SET ", target_from(st));
+	for (int i = 0; i < st->natts; i++)
+	{
+		SeqColumn  *c = &st->cols[i];
+
+		if (!col_written(c) || c->keyno >= 0)
+			continue;
+		appendStringInfo(&s, "%s%s = r.%s", first ? "" : ", ",
+						 quote_identifier(c->name), quote_identifier(c->name));
+		first = false;
+	}
+	appendStringInfoString(&s, " FROM pg_catalog.unnest($1) AS r WHERE ");
+	append_target_keymatch(&s, st, "t", "r");
+	appendStringInfo(&s, " AND %s RETURNING ", older_guard(st, "t", "r"));
+	append_key_list(&s, st, "r");
+	return prepare_plan(&st->plan_update, s.data, st->relarraytype);
+}
+
+static void
+append_insert(StringInfo s, SeqTable *st)
+{
+	bool		first = true;
+
+	appendStringInfo(s, "INSERT INTO %s AS t (", st->qualname);
+	for (int i = 0; i < st->natts; i++)
+	{
+		if (!col_written(&st->cols[i]))
+			continue;
+		appendStringInfo(s, "%s%s", first ? "" : ", ", quote_identifier(st->cols[i].name));
+		first = false;
+	}
+	appendStringInfoString(s, ") SELECT ");
+	first = true;
+	for (int i = 0; i < st->natts; i++)
+	{
+		if (!col_written(&st->cols[i]))
+			continue;
+		appendStringInfo(s, "%sr.%s", first ? "" : ", ", quote_identifier(st->cols[i].name));
+		first = false;
+	}
+	appendStringInfoString(s, " FROM pg_catalog.unnest($1) AS r");
+}
+
+static SPIPlanPtr
+plan_insert(SeqTable *st)
+{
+	StringInfoData s;
+
+	if (st->plan_insert)
+		return st->plan_insert;
+	initStringInfo(&s);
+	append_insert(&s, st);
+	appendStringInfoString(&s, " ON CONFLICT (");
+	for (int k = 0; k < st->nkeys; k++)
+		appendStringInfo(&s, "%s%s", k ? ", " : "", quote_identifier(st->key_names[k]));
+	appendStringInfoString(&s, ") DO NOTHING RETURNING ");
+	append_key_list(&s, st, "t");
+	return prepare_plan(&st->plan_insert, s.data, st->relarraytype);
+}
+
+static SPIPlanPtr
+plan_delete(SeqTable *st)
+{
+	StringInfoData s;
+
+	if (st->soft_deletes ? st->plan_softdelete != NULL : st->plan_delete != NULL)
+		return st->soft_deletes ? st->plan_softdelete : st->plan_delete;
+	initStringInfo(&s);
+	if (st->soft_deletes)
+	{
+		const char *seq = quote_identifier(st->cols[st->seqatt - 1].name);
+
+		appendStringInfo(&s, "UPDATE %s AS t SET %s = r.%s, %s = pg_catalog.now() "
+						 "FROM pg_catalog.unnest($1) AS r WHERE ",
+						 target_from(st), seq, seq, quote_identifier(SEQ_DELETED_AT_COLUMN));
+	}
+	else
+		appendStringInfo(&s, "DELETE FROM %s AS t USING pg_catalog.unnest($1) AS r WHERE ",
+						 target_from(st));
+	append_target_keymatch(&s, st, "t", "r");
+	appendStringInfo(&s, " AND %s RETURNING ", older_guard(st, "t", "r"));
+	append_key_list(&s, st, "r");
+	return prepare_plan(st->soft_deletes ? &st->plan_softdelete : &st->plan_delete,
+						s.data, st->relarraytype);
+}
+
+static SPIPlanPtr
+plan_fixup_read(SeqTable *st)
+{
+	StringInfoData s;
+
+	if (st->plan_fixup_read)
+		return st->plan_fixup_read;
+	initStringInfo(&s);
+	appendStringInfoString(&s, "SELECT ");
+	append_key_list(&s, st, "t");
+	appendStringInfo(&s, ", t.%s, %s FROM pg_catalog.unnest($1) AS r JOIN %s AS t ON ",
+					 quote_identifier(st->cols[st->seqatt - 1].name),
+					 st->delatt ? psprintf("t.%s IS NOT NULL", quote_identifier(SEQ_DELETED_AT_COLUMN)) : "false",
+					 target_from(st));
+	append_target_keymatch(&s, st, "t", "r");
+	return prepare_plan(&st->plan_fixup_read, s.data, st->relarraytype);
+}
+
+static SPIPlanPtr
+plan_fixup_state(SeqTable *st)
+{
+	StringInfoData s;
+
+	if (st->plan_fixup_state)
+		return st->plan_fixup_state;
+	initStringInfo(&s);
+	appendStringInfo(&s, "UPDATE %s AS s SET sequence = r.sequence, deleted = r.deleted "
+					 "FROM pg_catalog.unnest($1) AS r WHERE ", st->state_qualname);
+	append_state_keymatch(&s, st, "s", "r");
+	return prepare_plan(&st->plan_fixup_state, s.data, st->statearraytype);
+}
+
+/* ----------------------------------------------------------------
+ * building rows
+ * ---------------------------------------------------------------- */
+
+typedef struct DefaultState
+{
+	EState	   *estate;
+	ExprContext *econtext;
+	ExprState **exprs;			/* by attnum - 1, NULL: no default */
+	bool		ready;
+} DefaultState;
+
+static void
+defaults_init(DefaultState *ds, SeqTable *st)
+{
+	Relation	rel;
+
+	if (ds->ready)
+		return;
+	ds->estate = CreateExecutorState();
+	ds->econtext = GetPerTupleExprContext(ds->estate);
+	ds->exprs = palloc0(sizeof(ExprState *) * st->natts);
+	rel = relation_open(st->relid, NoLock);
+	for (int i = 0; i < st->natts; i++)
+	{
+		SeqColumn  *c = &st->cols[i];
+		Node	   *expr;
+
+		if (!col_written(c) || !c->has_default || c->guard != COLGUARD_NONE)
+			continue;
+		expr = build_column_default(rel, i + 1);
+		if (expr)
+			ds->exprs[i] = ExecPrepareExpr((Expr *) expr, ds->estate);
+	}
+	relation_close(rel, NoLock);
+	ds->ready = true;
+}
+
+static void
+defaults_done(DefaultState *ds)
+{
+	if (ds->ready)
+		FreeExecutorState(ds->estate);
+}
+
+/*
+ * The target row for an accepted upsert: the record's values, DEFAULT for
+ * the columns it omits (the message is the whole record), its sequence, and
+ * no soft-delete mark.
+ */
+static Datum
+target_row(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, bool keys_only)
+{
+	SeqTable   *st = b->st;
+	Datum	   *values = palloc(sizeof(Datum) * st->natts);
+	bool	   *nulls = palloc(sizeof(bool) * st->natts);
+	HeapTuple	tup;
+
+	for (int i = 0; i < st->natts; i++)
+	{
+		SeqColumn  *c = &st->cols[i];
+
+		values[i] = (Datum) 0;
+		nulls[i] = true;
+		if (c->dropped)
+			continue;
+		if (i == st->seqatt - 1)
+		{
+			values[i] = Int64GetDatum(m->seq);
+			nulls[i] = false;
+		}
+		else if (keys_only && c->keyno < 0)
+			continue;
+		else if (c->guard != COLGUARD_NONE || !col_written(c))
+			continue;
+		else if (m->present[i])
+		{
+			values[i] = m->values[i];
+			nulls[i] = m->isnull[i];
+		}
+		else if (c->has_default)
+		{
+			defaults_init(ds, st);
+			if (ds->exprs[i])
+			{
+				bool		isnull;
+				Datum		d;
+
+				input_set_error_position(m->ord, c->name);
+				d = ExecEvalExprSwitchContext(ds->exprs[i], ds->econtext, &isnull);
+				input_set_error_position(0, NULL);
+				nulls[i] = isnull;
+				if (!isnull)
+				{
+					Form_pg_attribute att = TupleDescAttr(desc, i);
+
+					values[i] = datumCopy(d, att->attbyval, att->attlen);
+				}
+				ResetExprContext(ds->econtext);
+			}
+		}
+	}
+	/* the descriptor is the type cache's own: it stamps type and version */
+	tup = heap_form_tuple(desc, values, nulls);
+	pfree(values);
+	pfree(nulls);
+	return HeapTupleGetDatum(tup);
+}
+
+static Datum
+state_row(SeqTable *st, TupleDesc sdesc, Message *m, int64 seq, bool seqnull, bool deleted)
+{
+	Datum	   *values = palloc(sizeof(Datum) * sdesc->natts);
+	bool	   *nulls = palloc0(sizeof(bool) * sdesc->natts);
+	HeapTuple	tup;
+
+	for (int k = 0; k < st->nkeys; k++)
+		values[k] = m->values[st->keys[k].attnum - 1];
+	values[st->nkeys] = Int64GetDatum(seq);
+	nulls[st->nkeys] = seqnull;
+	values[st->nkeys + 1] = Int64GetDatum(m->pos);
+	values[st->nkeys + 2] = BoolGetDatum(deleted);
+	tup = heap_form_tuple(sdesc, values, nulls);
+	return HeapTupleGetDatum(tup);
+}
+
+static Datum
+make_array(Datum *elems, int n, Oid elemtype)
+{
+	return PointerGetDatum(construct_array(elems, n, elemtype, -1, false, TYPALIGN_DOUBLE));
+}
+
+static int
+exec_plan(SPIPlanPtr plan, Datum arg, int expected)
+{
+	Datum		args[1] = {arg};
+	int			rc = SPI_execute_plan(plan, args, NULL, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "pg_sequenced statement failed: %s", SPI_result_code_string(rc));
+	return rc;
+}
+
+/* ----------------------------------------------------------------
+ * locating messages by key or position
+ * ---------------------------------------------------------------- */
+
+/* cand[] holds message indexes in key order; find the one with this key */
+static Message *
+find_by_key(Batch *b, int *cand, int ncand, Datum *keyvals)
+{
+	SeqTable   *st = b->st;
+	int			lo = 0,
+				hi = ncand - 1;
+	Datum	   *probe = palloc0(sizeof(Datum) * st->natts);
+
+	for (int k = 0; k < st->nkeys; k++)
+		probe[st->keys[k].attnum - 1] = keyvals[k];
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		Message    *m = &b->msgs[cand[mid]];
+		int			cmp = dedup_compare_keys(st, m->values, probe);
+
+		if (cmp == 0)
+		{
+			pfree(probe);
+			return m;
+		}
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	elog(ERROR, "pg_sequenced: a returned key matches no message");
+	return NULL;
+}
+
+/* the candidate's position is unique and increasing in key order */
+static Message *
+find_by_pos(Batch *b, int *cand, int ncand, int64 pos)
+{
+	int			lo = 0,
+				hi = ncand - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		Message    *m = &b->msgs[cand[mid]];
+
+		if (m->pos == pos)
+			return m;
+		if (m->pos < pos)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	elog(ERROR, "pg_sequenced: a returned position matches no message");
+	return NULL;
+}
+
+/* Mark each message whose key the last statement returned (columns 1..nkeys) */
+static void
+mark_returned(Batch *b, int *cand, int ncand, Outcome outcome)
+{
+	SeqTable   *st = b->st;
+	Datum	   *keyvals = palloc(sizeof(Datum) * st->nkeys);
+
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+
+		for (int k = 0; k < st->nkeys; k++)
+			keyvals[k] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, k + 1, &isnull);
+		find_by_key(b, cand, ncand, keyvals)->outcome = outcome;
+	}
+	pfree(keyvals);
+}
+
+static char *
+key_text(Batch *b, Message *m)
+{
+	Jsonb	   *jb = input_key_jsonb(b->st, m);
+
+	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+}
+
+/* ----------------------------------------------------------------
+ * the steps
+ * ---------------------------------------------------------------- */
+
+static bool
+read_max(SeqTable *st, int64 *max)
+{
+	Oid			save_userid;
+	int			save_sec;
+	bool		isnull = true;
+	SPIPlanPtr	plan;
+
+	catalog_begin_internal(&save_userid, &save_sec);
+	plan = prepare_plan(&st->plan_max_read,
+						"SELECT pg_catalog.max(seq) FROM _sequenced.max_log "
+						"WHERE relid OPERATOR(pg_catalog.=) $1", REGCLASSOID);
+	exec_plan(plan, ObjectIdGetDatum(st->relid), SPI_OK_SELECT);
+	if (SPI_processed == 1)
+		*max = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	catalog_end_internal(save_userid, save_sec);
+	return !isnull;
+}
+
+static void
+raise_max(SeqTable *st, int64 callmax)
+{
+	Oid			save_userid;
+	int			save_sec;
+	Oid			argtypes[2] = {REGCLASSOID, INT8OID};
+	Datum		args[2] = {ObjectIdGetDatum(st->relid), Int64GetDatum(callmax)};
+	SPIPlanPtr	plan;
+
+	catalog_begin_internal(&save_userid, &save_sec);
+	plan = prepare_plan_n(&st->plan_max_write,
+						  "INSERT INTO _sequenced.max_log (relid, seq) SELECT $1, $2 "
+						  "WHERE NOT EXISTS (SELECT 1 FROM _sequenced.max_log m "
+						  "WHERE m.relid OPERATOR(pg_catalog.=) $1 AND m.seq OPERATOR(pg_catalog.>=) $2)",
+						  2, argtypes);
+	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not write _sequenced.max_log");
+	if (SPI_processed > 0 && (++max_log_inserts % 32) == 0)
+	{
+		/* drop superseded log rows nobody else holds; never waits */
+		plan = prepare_plan_n(&st->plan_max_compact,
+							  "DELETE FROM _sequenced.max_log WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+							  "SELECT m.ctid FROM _sequenced.max_log m WHERE m.relid OPERATOR(pg_catalog.=) $1 "
+							  "AND m.seq OPERATOR(pg_catalog.<) $2 FOR UPDATE SKIP LOCKED))",
+							  2, argtypes);
+		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not compact _sequenced.max_log");
+	}
+	catalog_end_internal(save_userid, save_sec);
+}
+
+/*
+ * Step 1: take the per-key locks and decide against the stored state.
+ * Accepted candidates keep OUT_NONE; the others become stale.
+ */
+static void
+lock_phase(Batch *b, int *cand, int ncand)
+{
+	SeqTable   *st = b->st;
+	TupleDesc	sdesc = lookup_rowtype_tupdesc(st->statetype, -1);
+	Datum	   *rows = palloc(sizeof(Datum) * ncand);
+	bool	   *accepted = palloc0(sizeof(bool) * ncand);
+	Oid			save_userid;
+	int			save_sec;
+	SPIPlanPtr	plan;
+	int			nrejected = 0;
+
+	for (int i = 0; i < ncand; i++)
+	{
+		Message    *m = &b->msgs[cand[i]];
+
+		m->pos = catalog_next_position();
+		rows[i] = state_row(st, sdesc, m, m->seq, false, m->action == MSG_DELETE);
+	}
+
+	catalog_begin_internal(&save_userid, &save_sec);
+	plan = plan_lock(st);
+	exec_plan(plan, make_array(rows, ncand, st->statetype), SPI_OK_INSERT_RETURNING);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int64		pos = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		Message    *m = find_by_pos(b, cand, ncand, pos);
+
+		m->pos = -m->pos - 1;	/* mark: accepted (restored below) */
+	}
+	for (int i = 0; i < ncand; i++)
+	{
+		Message    *m = &b->msgs[cand[i]];
+
+		if (m->pos < 0)
+		{
+			m->pos = -(m->pos + 1);
+			accepted[i] = true;
+		}
+		else
+		{
+			m->outcome = OUT_STALE;
+			nrejected++;
+		}
+	}
+
+	/* on_equal 'error': a rejected message whose sequence equals the stored one */
+	if (st->on_equal == ON_EQUAL_ERROR && nrejected > 0)
+	{
+		Datum	   *rej = palloc(sizeof(Datum) * nrejected);
+		int			n = 0;
+
+		for (int i = 0; i < ncand; i++)
+			if (!accepted[i])
+				rej[n++] = rows[i];
+		exec_plan(plan_tie_read(st), make_array(rej, n, st->statetype), SPI_OK_SELECT);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull,
+						seqnull;
+			int64		pos = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+			int64		stored = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &seqnull));
+			Message    *m = find_by_pos(b, cand, ncand, pos);
+
+			if (!seqnull && stored == m->seq)
+			{
+				catalog_end_internal(save_userid, save_sec);
+				ereport(ERROR,
+						(errcode(ERRCODE_CARDINALITY_VIOLATION),
+						 errmsg("record %d has sequence " INT64_FORMAT ", the same as the stored sequence of key %s",
+								m->ord, m->seq, key_text(b, m)),
+						 errdetail("Table %s is registered with on_equal => 'error'.", st->relname)));
+			}
+		}
+	}
+	catalog_end_internal(save_userid, save_sec);
+	ReleaseTupleDesc(sdesc);
+}
+
+/*
+ * Step 3: accepted messages the target refused.  A row is there (written
+ * around the functions, or hidden by row-level security): read it as the
+ * caller; if found, the message is stale and the state row takes the row's
+ * sequence.  For deletes, no row means the delete left only a tombstone.
+ */
+static void
+fixup(Batch *b, int *cand, int ncand, int *todo, int ntodo, TupleDesc desc, bool deletes)
+{
+	SeqTable   *st = b->st;
+	Datum	   *rows = palloc(sizeof(Datum) * ntodo);
+	Datum	   *keyvals = palloc(sizeof(Datum) * st->nkeys);
+	TupleDesc	sdesc;
+	Datum	   *fix;
+	int			nfix = 0;
+	Oid			save_userid;
+	int			save_sec;
+
+	for (int i = 0; i < ntodo; i++)
+		rows[i] = target_row(b, &b->msgs[todo[i]], desc, NULL, true);
+	exec_plan(plan_fixup_read(st), make_array(rows, ntodo, st->reltype), SPI_OK_SELECT);
+
+	sdesc = lookup_rowtype_tupdesc(st->statetype, -1);
+	fix = palloc(sizeof(Datum) * (SPI_processed + 1));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull,
+					seqnull;
+		int64		seq;
+		bool		del;
+		Message    *m;
+
+		for (int k = 0; k < st->nkeys; k++)
+			keyvals[k] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, k + 1, &isnull);
+		seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, st->nkeys + 1, &seqnull));
+		del = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, st->nkeys + 2, &isnull));
+		m = find_by_key(b, cand, ncand, keyvals);
+		m->outcome = OUT_STALE;
+		fix[nfix++] = state_row(st, sdesc, m, seq, seqnull, del);
+	}
+	for (int i = 0; i < ntodo; i++)
+	{
+		Message    *m = &b->msgs[todo[i]];
+
+		if (m->outcome != OUT_NONE)
+			continue;
+		if (deletes)
+			m->outcome = OUT_DELETED;	/* no row: the tombstone is the delete */
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("record %d conflicts with a row of table %s that the current role cannot see",
+							m->ord, st->relname),
+					 errdetail("Key %s exists, hidden by row-level security.", key_text(b, m))));
+	}
+	if (nfix > 0)
+	{
+		catalog_begin_internal(&save_userid, &save_sec);
+		exec_plan(plan_fixup_state(st), make_array(fix, nfix, st->statetype), SPI_OK_UPDATE);
+		catalog_end_internal(save_userid, save_sec);
+	}
+	ReleaseTupleDesc(sdesc);
+}
+
+/* Step 2: write the accepted messages into the target, as the caller. */
+static void
+write_phase(Batch *b, int *cand, int ncand)
+{
+	SeqTable   *st = b->st;
+	TupleDesc	desc = lookup_rowtype_tupdesc(st->reltype, -1);
+	DefaultState ds = {0};
+	int		   *ups = palloc(sizeof(int) * ncand);
+	int		   *dels = palloc(sizeof(int) * ncand);
+	int		   *todo = palloc(sizeof(int) * ncand);
+	Datum	   *rows = palloc(sizeof(Datum) * ncand);
+	int			nups = 0,
+				ndels = 0,
+				ntodo;
+
+	for (int i = 0; i < ncand; i++)
+	{
+		Message    *m = &b->msgs[cand[i]];
+
+		if (m->outcome != OUT_NONE)
+			continue;
+		if (m->action == MSG_UPSERT)
+			ups[nups++] = cand[i];
+		else
+			dels[ndels++] = cand[i];
+	}
+
+	if (nups > 0)
+	{
+		for (int i = 0; i < nups; i++)
+			rows[i] = target_row(b, &b->msgs[ups[i]], desc, &ds, false);
+		exec_plan(plan_update(st), make_array(rows, nups, st->reltype), SPI_OK_UPDATE_RETURNING);
+		mark_returned(b, cand, ncand, OUT_UPDATED);
+
+		ntodo = 0;
+		for (int i = 0; i < nups; i++)
+			if (b->msgs[ups[i]].outcome == OUT_NONE)
+			{
+				rows[ntodo] = rows[i];
+				todo[ntodo++] = ups[i];
+			}
+		if (ntodo > 0)
+		{
+			exec_plan(plan_insert(st), make_array(rows, ntodo, st->reltype), SPI_OK_INSERT_RETURNING);
+			mark_returned(b, cand, ncand, OUT_INSERTED);
+			{
+				int			nleft = 0;
+
+				for (int i = 0; i < ntodo; i++)
+					if (b->msgs[todo[i]].outcome == OUT_NONE)
+						todo[nleft++] = todo[i];
+				if (nleft > 0)
+					fixup(b, cand, ncand, todo, nleft, desc, false);
+			}
+		}
+	}
+
+	if (ndels > 0)
+	{
+		for (int i = 0; i < ndels; i++)
+			rows[i] = target_row(b, &b->msgs[dels[i]], desc, NULL, true);
+		exec_plan(plan_delete(st), make_array(rows, ndels, st->reltype),
+				  st->soft_deletes ? SPI_OK_UPDATE_RETURNING : SPI_OK_DELETE_RETURNING);
+		mark_returned(b, cand, ncand, OUT_DELETED);
+		ntodo = 0;
+		for (int i = 0; i < ndels; i++)
+			if (b->msgs[dels[i]].outcome == OUT_NONE)
+				todo[ntodo++] = dels[i];
+		if (ntodo > 0)
+			fixup(b, cand, ncand, todo, ntodo, desc, true);
+	}
+	defaults_done(&ds);
+	ReleaseTupleDesc(desc);
+}
+
+/* Append-only tables: every message is a new row. */
+static void
+apply_append(Batch *b, bool have_max, int64 startmax)
+{
+	SeqTable   *st = b->st;
+	TupleDesc	desc = lookup_rowtype_tupdesc(st->reltype, -1);
+	DefaultState ds = {0};
+	Datum	   *rows = palloc(sizeof(Datum) * Max(b->nmsgs, 1));
+	int		   *idx = palloc(sizeof(int) * Max(b->nmsgs, 1));
+	int			n = 0;
+
+	for (int i = 0; i < b->nmsgs; i++)
+	{
+		Message    *m = &b->msgs[i];
+
+		if (st->per_table && have_max && m->seq <= startmax)
+		{
+			m->outcome = OUT_STALE;
+			continue;
+		}
+		idx[n] = i;
+		rows[n++] = target_row(b, m, desc, &ds, false);
+	}
+	if (n > 0)
+	{
+		StringInfoData s;
+		Datum	   *records = palloc(sizeof(Datum) * n);
+		Datum	   *positions = palloc(sizeof(Datum) * n);
+		Datum	   *seqs = palloc(sizeof(Datum) * n);
+		Oid			argtypes[3] = {INT8ARRAYOID, INT8ARRAYOID, JSONBARRAYOID};
+		Datum		args[3];
+		Oid			save_userid;
+		int			save_sec;
+
+		if (st->plan_append == NULL)
+		{
+			initStringInfo(&s);
+			append_insert(&s, st);
+			appendStringInfoString(&s, " RETURNING pg_catalog.to_jsonb(t.*)");
+			prepare_plan(&st->plan_append, s.data, st->relarraytype);
+		}
+		exec_plan(st->plan_append, make_array(rows, n, st->reltype), SPI_OK_INSERT_RETURNING);
+		if (SPI_processed != (uint64) n)
+			elog(ERROR, "pg_sequenced: expected %d inserted rows, got " UINT64_FORMAT, n, SPI_processed);
+		for (int i = 0; i < n; i++)
+		{
+			bool		isnull;
+			Message    *m = &b->msgs[idx[i]];
+
+			records[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+			m->outcome = OUT_INSERTED;
+			m->pos = catalog_next_position();
+			positions[i] = Int64GetDatum(m->pos);
+			seqs[i] = Int64GetDatum(m->seq);
+		}
+		args[0] = PointerGetDatum(construct_array(positions, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		args[1] = PointerGetDatum(construct_array(seqs, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		args[2] = PointerGetDatum(construct_array(records, n, JSONBOID, -1, false, TYPALIGN_INT));
+
+		catalog_begin_internal(&save_userid, &save_sec);
+		if (st->plan_append_state == NULL)
+		{
+			initStringInfo(&s);
+			appendStringInfo(&s, "INSERT INTO %s (position, sequence, record) "
+							 "SELECT * FROM pg_catalog.unnest($1, $2, $3)", st->state_qualname);
+			prepare_plan_n(&st->plan_append_state, s.data, 3, argtypes);
+		}
+		if (SPI_execute_plan(st->plan_append_state, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not write the state of table %s", st->relname);
+		catalog_end_internal(save_userid, save_sec);
+	}
+	defaults_done(&ds);
+	ReleaseTupleDesc(desc);
+}
+
+void
+apply_batch(Batch *b)
+{
+	SeqTable   *st = b->st;
+	MemoryContext old = MemoryContextSwitchTo(b->mcxt);
+	int64		startmax = 0;
+	bool		have_max = false;
+	int		   *cand;
+	int			ncand = 0;
+	bool		any = false;
+	int64		callmax = PG_INT64_MIN;
+
+	if (b->nmsgs == 0)
+	{
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	if (st->per_table)
+		have_max = read_max(st, &startmax);
+
+	if (st->nkeys == 0)
+		apply_append(b, have_max, startmax);
+	else
+	{
+		dedup_sort(b);
+		cand = palloc(sizeof(int) * b->nmsgs);
+		for (int i = 0; i < b->nmsgs;)
+		{
+			Message    *w = &b->msgs[b->order[i]];
+			int			j = i + 1;
+
+			while (j < b->nmsgs &&
+				   dedup_compare_keys(st, w->values, b->msgs[b->order[j]].values) == 0)
+				j++;
+			if (st->on_equal == ON_EQUAL_ERROR && j > i + 1 &&
+				b->msgs[b->order[i + 1]].seq == w->seq)
+			{
+				Message    *o = &b->msgs[b->order[i + 1]];
+
+				ereport(ERROR,
+						(errcode(ERRCODE_CARDINALITY_VIOLATION),
+						 errmsg("records %d and %d have the same sequence " INT64_FORMAT " for key %s",
+								Min(w->ord, o->ord), Max(w->ord, o->ord), w->seq, key_text(b, w)),
+						 errdetail("Table %s is registered with on_equal => 'error'.", st->relname)));
+			}
+			for (int k = i + 1; k < j; k++)
+				b->msgs[b->order[k]].outcome = OUT_SUPERSEDED;
+			if (st->per_table && have_max && w->seq <= startmax)
+				w->outcome = OUT_STALE;
+			else
+				cand[ncand++] = b->order[i];
+			i = j;
+		}
+		if (ncand > 0)
+		{
+			lock_phase(b, cand, ncand);
+			write_phase(b, cand, ncand);
+		}
+	}
+
+	for (int i = 0; i < b->nmsgs; i++)
+	{
+		Outcome		o = b->msgs[i].outcome;
+
+		if (o == OUT_INSERTED || o == OUT_UPDATED || o == OUT_DELETED)
+		{
+			any = true;
+			callmax = Max(callmax, b->msgs[i].seq);
+		}
+	}
+	if (any)
+		raise_max(st, callmax);
+	MemoryContextSwitchTo(old);
+}
+
+void
+apply_emit(Batch *b, FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	for (int i = 0; i < b->nmsgs; i++)
+	{
+		Message    *m = &b->msgs[i];
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = Int32GetDatum(m->ord);
+		if (b->st->nkeys > 0)
+			values[1] = JsonbPGetDatum(input_key_jsonb(b->st, m));
+		else
+			nulls[1] = true;
+		values[2] = Int64GetDatum(m->seq);
+		values[3] = CStringGetTextDatum(apply_outcome_name(m->outcome));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * SQL-callable functions
+ * ---------------------------------------------------------------- */
+
+typedef enum CallKind
+{
+	CALL_UPSERT_DATA,
+	CALL_UPSERT_MESSAGES,
+	CALL_DELETE
+} CallKind;
+
+static Datum
+run_call(FunctionCallInfo fcinfo, CallKind kind)
+{
+	Oid			relid;
+	Relation	rel;
+	SeqTable   *st;
+	Batch	   *b;
+	Jsonb	   *input;
+	int64		seq = 0;
+	int			guclevel;
+	bool		has_delete = false;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("target must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be null",
+						kind == CALL_UPSERT_DATA ? "data" : kind == CALL_DELETE ? "keys" : "messages")));
+	if (kind != CALL_UPSERT_MESSAGES)
+	{
+		if (PG_ARGISNULL(2))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the sequence must not be null"),
+					 errhint("Pass the sequence of the records as the argument seq.")));
+		seq = PG_GETARG_INT64(2);
+	}
+	relid = PG_GETARG_OID(0);
+	input = PG_GETARG_JSONB_P(1);
+
+	rel = table_open(relid, RowExclusiveLock);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	guclevel = catalog_guc_lockdown();
+	st = catalog_open(relid);
+
+	if (kind == CALL_DELETE && st->nkeys == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("table %s is append-only: it takes no deletes", st->relname)));
+	catalog_check_privileges(st, kind == CALL_DELETE && !st->soft_deletes);
+
+	b = input_new_batch(st, 16);
+	if (kind == CALL_UPSERT_MESSAGES)
+		input_parse_messages(b, input);
+	else
+		input_parse_data(b, input, seq, kind == CALL_DELETE ? MSG_DELETE : MSG_UPSERT);
+
+	for (int i = 0; i < b->nmsgs; i++)
+		if (b->msgs[i].action == MSG_DELETE)
+			has_delete = true;
+	if (has_delete && st->nkeys == 0)
+	{
+		int			first = 0;
+
+		while (b->msgs[first].action != MSG_DELETE)
+			first++;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("message %d is a delete, but table %s is append-only", first + 1, st->relname)));
+	}
+	if (kind == CALL_UPSERT_MESSAGES && has_delete && !st->soft_deletes)
+		catalog_check_privileges(st, true);
+
+	apply_batch(b);
+	apply_emit(b, fcinfo);
+
+	catalog_close(st);
+	AtEOXact_GUC(true, guclevel);
+	SPI_finish();
+	table_close(rel, NoLock);
+	return (Datum) 0;
+}
+
+Datum
+sequenced_upsert_data(PG_FUNCTION_ARGS)
+{
+	return run_call(fcinfo, CALL_UPSERT_DATA);
+}
+
+Datum
+sequenced_upsert_messages(PG_FUNCTION_ARGS)
+{
+	return run_call(fcinfo, CALL_UPSERT_MESSAGES);
+}
+
+Datum
+sequenced_delete(PG_FUNCTION_ARGS)
+{
+	return run_call(fcinfo, CALL_DELETE);
+}

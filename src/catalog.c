@@ -1,0 +1,1437 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *		Registration, the per-backend table cache, change positions, and
+ *		the internal tables of pg_sequenced.
+ *
+ * What it owns:
+ *	- _sequenced.config: one row per registered table (its options and the
+ *	  oid of its state table);
+ *	- _sequenced.max_log: the insert-only log behind max_sequence;
+ *	- _sequenced.state_<n>: one per registered table, one row per key that
+ *	  was ever applied (or was in the table at registration): its stored
+ *	  sequence, whether it is a tombstone, and its change position.  For an
+ *	  append-only table, one row per inserted row.
+ *
+ * Privileges: every internal table belongs to the extension's owner and no
+ * other role has any right on it.  The SQL-callable functions run as the
+ * caller; only for statements on internal tables do they switch to the
+ * extension's owner (catalog_begin_internal), the way RI triggers switch to
+ * a table's owner.  search_path is pinned to pg_catalog, pg_temp for every
+ * statement the functions run, and all generated SQL is fully qualified.
+ *
+ * Locking: registration takes ShareRowExclusiveLock on the target (no writes
+ * while the state table is backfilled); ALTER TABLE upgrades it when a column
+ * must be added.  Calls that apply records hold RowExclusiveLock.
+ *
+ * Cache: SeqTable entries are built on first use in a backend and dropped on
+ * a relcache invalidation of the target or of its state table.
+ * Registration sends such an invalidation, so option changes reach every
+ * backend at their next call.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_opclass.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_coerce.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "pg_sequenced.h"
+
+PG_MODULE_MAGIC;
+
+PG_FUNCTION_INFO_V1(sequenced_register);
+PG_FUNCTION_INFO_V1(sequenced_unregister);
+PG_FUNCTION_INFO_V1(sequenced_max_sequence);
+PG_FUNCTION_INFO_V1(sequenced_purge_tombstones);
+
+/*
+ * Change positions: (transaction id << POS_CTR_BITS) | counter.
+ *
+ * A position is derived from the full id of the transaction that applies the
+ * change, so positions of transactions still running are always at or above
+ * (oldest running xid << POS_CTR_BITS).  The changes feed hands out only
+ * positions below that watermark, which is what lets a consumer resume from
+ * the last position it saw without ever missing a change committed later by
+ * a transaction that started earlier (see changes.c).  When a transaction
+ * uses up its counter, it takes the id of a fresh subtransaction, which is
+ * just as much "its own" and just as far above the watermark.
+ */
+#define POS_CTR_BITS 24
+#define POS_CTR_LIMIT (UINT64CONST(1) << POS_CTR_BITS)
+#define POS_FXID_LIMIT (UINT64CONST(1) << (63 - POS_CTR_BITS))
+
+static FullTransactionId pos_top = {0};
+static FullTransactionId pos_cur = {0};
+static uint64 pos_ctr = 0;
+
+/* cache */
+static HTAB *seq_tables = NULL;
+static MemoryContext seq_cache_cxt = NULL;
+static Oid	cached_config_relid = InvalidOid;
+static Oid	cached_owner = InvalidOid;
+
+typedef struct SeqTableEntry
+{
+	Oid			relid;
+	SeqTable   *st;
+} SeqTableEntry;
+
+static void free_seq_table(SeqTable *st);
+
+/* "schema"."table", quoted as needed */
+char *
+catalog_qualified_name(Oid relid)
+{
+	char	   *rel = get_rel_name(relid);
+
+	if (rel == NULL)
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), rel);
+}
+
+/* ----------------------------------------------------------------
+ * the extension's owner, and running statements as that owner
+ * ---------------------------------------------------------------- */
+
+static void
+flush_all_tables(void)
+{
+	HASH_SEQ_STATUS status;
+	SeqTableEntry *e;
+
+	if (seq_tables == NULL)
+		return;
+	hash_seq_init(&status, seq_tables);
+	while ((e = hash_seq_search(&status)) != NULL)
+	{
+		if (e->st)
+		{
+			e->st->valid = false;
+			if (e->st->refcount == 0)
+			{
+				free_seq_table(e->st);
+				e->st = NULL;
+			}
+		}
+	}
+}
+
+/*
+ * The role that owns pg_sequenced (and its internal tables).  Looked up
+ * again whenever the extension's config table is not the one seen last, so
+ * that DROP/CREATE EXTENSION within one session is noticed.
+ */
+Oid
+catalog_owner(void)
+{
+	Oid			nsp = get_namespace_oid("_sequenced", true);
+	Oid			cfg = OidIsValid(nsp) ? get_relname_relid("config", nsp) : InvalidOid;
+
+	if (!OidIsValid(cfg))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"pg_sequenced\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION pg_sequenced.")));
+
+	if (cfg != cached_config_relid)
+	{
+		Oid			extoid = get_extension_oid("pg_sequenced", false);
+		Relation	rel;
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tup;
+		Oid			owner = InvalidOid;
+
+		rel = table_open(ExtensionRelationId, AccessShareLock);
+		ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(extoid));
+		scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+		tup = systable_getnext(scan);
+		if (HeapTupleIsValid(tup))
+			owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+
+		if (!OidIsValid(owner))
+			elog(ERROR, "could not find the owner of extension pg_sequenced");
+
+		/* the internal schema must be the extension's own */
+		{
+			HeapTuple	ntup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+			Oid			nspowner;
+
+			if (!HeapTupleIsValid(ntup))
+				elog(ERROR, "cache lookup failed for namespace %u", nsp);
+			nspowner = ((Form_pg_namespace) GETSTRUCT(ntup))->nspowner;
+			ReleaseSysCache(ntup);
+			if (nspowner != owner)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("schema \"_sequenced\" is not owned by the owner of extension \"pg_sequenced\"")));
+		}
+
+		flush_all_tables();
+		cached_owner = owner;
+		cached_config_relid = cfg;
+	}
+	return cached_owner;
+}
+
+/*
+ * Switch to the extension's owner for statements on internal tables.  The
+ * switch is undone by catalog_end_internal, or by (sub)transaction abort.
+ */
+void
+catalog_begin_internal(Oid *save_userid, int *save_sec)
+{
+	Oid			owner = catalog_owner();
+
+	GetUserIdAndSecContext(save_userid, save_sec);
+	SetUserIdAndSecContext(owner, *save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+void
+catalog_end_internal(Oid save_userid, int save_sec)
+{
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+/*
+ * Pin search_path for the statements of one call, like a function's
+ * "SET search_path" clause does; undone by AtEOXact_GUC(true, level) or by
+ * abort.
+ */
+int
+catalog_guc_lockdown(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+/* ----------------------------------------------------------------
+ * change positions
+ * ---------------------------------------------------------------- */
+
+int64
+catalog_next_position(void)
+{
+	FullTransactionId top = GetTopFullTransactionId();
+
+	if (!FullTransactionIdEquals(top, pos_top))
+	{
+		pos_top = top;
+		pos_cur = top;
+		pos_ctr = 0;
+	}
+	if (pos_ctr >= POS_CTR_LIMIT)
+	{
+		/*
+		 * Counter used up: take the id of a fresh (immediately released)
+		 * subtransaction.  It is ours, unique, and above every id that was
+		 * running when this transaction began.
+		 */
+		MemoryContext oldcxt = CurrentMemoryContext;
+		ResourceOwner oldowner = CurrentResourceOwner;
+
+		BeginInternalSubTransaction(NULL);
+		pos_cur = GetCurrentFullTransactionId();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		pos_ctr = 0;
+	}
+	if (U64FromFullTransactionId(pos_cur) >= POS_FXID_LIMIT)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("change positions are exhausted in this cluster")));
+	return (int64) ((U64FromFullTransactionId(pos_cur) << POS_CTR_BITS) | pos_ctr++);
+}
+
+/* ----------------------------------------------------------------
+ * privileges
+ * ---------------------------------------------------------------- */
+
+static void
+require_table_right(SeqTable *st, AclMode mode)
+{
+	Oid			roleid = GetUserId();
+
+	if (pg_class_aclcheck(st->relid, roleid, mode) == ACLCHECK_OK)
+		return;
+	if (pg_attribute_aclcheck_all(st->relid, roleid, mode, ACLMASK_ALL) == ACLCHECK_OK)
+		return;
+	aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(st->relid)),
+				   st->relname);
+}
+
+/*
+ * The rights a call needs on the target, checked up front so that a call
+ * whose messages all turn out stale fails the same way as one that writes.
+ */
+void
+catalog_check_privileges(SeqTable *st, bool need_delete)
+{
+	require_table_right(st, ACL_SELECT);
+	require_table_right(st, ACL_INSERT);
+	require_table_right(st, ACL_UPDATE);
+	if (need_delete)
+		require_table_right(st, ACL_DELETE);
+}
+
+/* ----------------------------------------------------------------
+ * the table cache
+ * ---------------------------------------------------------------- */
+
+static void
+seq_relcache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	SeqTableEntry *e;
+
+	if (seq_tables == NULL)
+		return;
+	hash_seq_init(&status, seq_tables);
+	while ((e = hash_seq_search(&status)) != NULL)
+	{
+		if (e->st && (relid == InvalidOid || e->st->relid == relid ||
+					  e->st->staterelid == relid))
+			e->st->valid = false;	/* freed at the next lookup, not here */
+	}
+}
+
+/*
+ * At the end of a top-level transaction no call is running any more: an
+ * entry whose user was aborted by an error is released here.
+ */
+static void
+seq_xact_callback(XactEvent event, void *arg)
+{
+	HASH_SEQ_STATUS status;
+	SeqTableEntry *e;
+
+	if (event != XACT_EVENT_ABORT && event != XACT_EVENT_COMMIT &&
+		event != XACT_EVENT_PARALLEL_ABORT && event != XACT_EVENT_PARALLEL_COMMIT)
+		return;
+	if (seq_tables == NULL)
+		return;
+	hash_seq_init(&status, seq_tables);
+	while ((e = hash_seq_search(&status)) != NULL)
+	{
+		if (e->st)
+			e->st->refcount = 0;	/* invalid ones are freed at the next lookup */
+	}
+}
+
+static void
+ensure_cache(void)
+{
+	HASHCTL		ctl;
+
+	if (seq_tables)
+		return;
+	seq_cache_cxt = AllocSetContextCreate(CacheMemoryContext,
+										  "pg_sequenced cache",
+										  ALLOCSET_DEFAULT_SIZES);
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(SeqTableEntry);
+	ctl.hcxt = seq_cache_cxt;
+	seq_tables = hash_create("pg_sequenced tables", 32, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	CacheRegisterRelcacheCallback(seq_relcache_callback, (Datum) 0);
+	RegisterXactCallback(seq_xact_callback, NULL);
+}
+
+static void
+free_plan(SPIPlanPtr *p)
+{
+	if (*p)
+		SPI_freeplan(*p);
+	*p = NULL;
+}
+
+static void
+free_seq_table(SeqTable *st)
+{
+	free_plan(&st->plan_lock);
+	free_plan(&st->plan_update);
+	free_plan(&st->plan_insert);
+	free_plan(&st->plan_delete);
+	free_plan(&st->plan_softdelete);
+	free_plan(&st->plan_fixup_read);
+	free_plan(&st->plan_fixup_state);
+	free_plan(&st->plan_tie_read);
+	free_plan(&st->plan_append);
+	free_plan(&st->plan_append_state);
+	free_plan(&st->plan_max_read);
+	free_plan(&st->plan_max_write);
+	free_plan(&st->plan_max_compact);
+	MemoryContextDelete(st->mcxt);
+}
+
+typedef struct ConfigRow
+{
+	bool		found;
+	List	   *key_columns;	/* of char * */
+	char	   *sequence_column;
+	char	   *on_equal;
+	char	   *deletes;
+	char	   *ordering;
+	Oid			state_rel;
+} ConfigRow;
+
+static List *
+text_array_to_list(ArrayType *arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *result = NIL;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("key_columns must not contain nulls")));
+		result = lappend(result, TextDatumGetCString(elems[i]));
+	}
+	return result;
+}
+
+/* Read a table's config row (SPI must be connected). */
+static ConfigRow
+read_config(Oid relid)
+{
+	ConfigRow	row = {0};
+	Oid			save_userid;
+	int			save_sec;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+	int			rc;
+
+	catalog_begin_internal(&save_userid, &save_sec);
+	rc = SPI_execute_with_args("SELECT key_columns, sequence_column, on_equal, deletes, ordering, state_rel::pg_catalog.oid "
+							   "FROM _sequenced.config WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass",
+							   1, argtypes, args, NULL, true, 1);
+	catalog_end_internal(save_userid, save_sec);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read _sequenced.config: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		row.found = true;
+		row.key_columns = text_array_to_list(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 1, &isnull)));
+		row.sequence_column = SPI_getvalue(tup, desc, 2);
+		row.on_equal = SPI_getvalue(tup, desc, 3);
+		row.deletes = SPI_getvalue(tup, desc, 4);
+		row.ordering = SPI_getvalue(tup, desc, 5);
+		row.state_rel = DatumGetObjectId(SPI_getbinval(tup, desc, 6, &isnull));
+	}
+	return row;
+}
+
+static void
+not_registered_error(Oid relid)
+{
+	char	   *name = catalog_qualified_name(relid);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("table %s is not registered with pg_sequenced", name),
+			 errhint("Register it first: SELECT sequenced_register('%s');", name)));
+}
+
+/*
+ * Find the unique, non-partial, plain-column index over exactly the given
+ * attributes.  Returns its oid, or InvalidOid.
+ */
+static Oid
+find_key_index(Relation rel, int nkeys, const AttrNumber *attnums)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			result = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Oid			indexoid = lfirst_oid(lc);
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+		Form_pg_index idx;
+		bool		match;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		idx = (Form_pg_index) GETSTRUCT(tup);
+		match = idx->indisunique && idx->indnkeyatts == nkeys &&
+			heap_attisnull(tup, Anum_pg_index_indexprs, NULL) &&
+			heap_attisnull(tup, Anum_pg_index_indpred, NULL) &&
+			!idx->indisexclusion;
+		for (int i = 0; match && i < nkeys; i++)
+		{
+			bool		found = false;
+
+			for (int j = 0; j < nkeys; j++)
+				if (idx->indkey.values[i] == attnums[j])
+					found = true;
+			if (!found)
+				match = false;
+		}
+		/* prefer the primary key when several match */
+		if (match && (!OidIsValid(result) || idx->indisprimary))
+			result = indexoid;
+		ReleaseSysCache(tup);
+	}
+	list_free(indexes);
+	return result;
+}
+
+/* The opclass and collation the key index uses for the given attribute. */
+static void
+key_index_column(Oid indexoid, AttrNumber attnum, Oid *opclass, Oid *collation)
+{
+	HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+	Form_pg_index idx;
+	bool		isnull;
+	Datum		d;
+	oidvector  *classes;
+	oidvector  *colls;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for index %u", indexoid);
+	idx = (Form_pg_index) GETSTRUCT(tup);
+	d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indclass, &isnull);
+	classes = (oidvector *) DatumGetPointer(d);
+	d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indcollation, &isnull);
+	colls = (oidvector *) DatumGetPointer(d);
+	for (int i = 0; i < idx->indnkeyatts; i++)
+	{
+		if (idx->indkey.values[i] == attnum)
+		{
+			*opclass = classes->values[i];
+			*collation = colls->values[i];
+		}
+	}
+	ReleaseSysCache(tup);
+}
+
+static char *
+qualified_operator(Oid opno)
+{
+	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	Form_pg_operator op;
+	char	   *result;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for operator %u", opno);
+	op = (Form_pg_operator) GETSTRUCT(tup);
+	result = psprintf("OPERATOR(%s.%s)",
+					  quote_identifier(get_namespace_name(op->oprnamespace)),
+					  NameStr(op->oprname));
+	ReleaseSysCache(tup);
+	return result;
+}
+
+static int	byname_cmp_table_natts;
+static SeqColumn *byname_cmp_cols;
+
+static int
+byname_cmp(const void *a, const void *b)
+{
+	const SeqColumn *ca = &byname_cmp_cols[*(const int *) a];
+	const SeqColumn *cb = &byname_cmp_cols[*(const int *) b];
+
+	if (ca->namelen != cb->namelen)
+		return ca->namelen < cb->namelen ? -1 : 1;
+	return memcmp(ca->name, cb->name, ca->namelen);
+}
+
+/*
+ * to_jsonb() set up for one type, so the keys we report are encoded exactly
+ * as to_jsonb/jsonb_build_object would encode them.
+ */
+static void
+setup_tojsonb(FmgrInfo *finfo, Oid typid, MemoryContext mcxt)
+{
+	FuncExpr   *expr;
+
+	fmgr_info_cxt(F_TO_JSONB, finfo, mcxt);
+	{
+		MemoryContext old = MemoryContextSwitchTo(mcxt);
+
+		expr = makeFuncExpr(F_TO_JSONB, JSONBOID,
+							list_make1(makeNullConst(typid, -1, InvalidOid)),
+							InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+		MemoryContextSwitchTo(old);
+	}
+	finfo->fn_expr = (Node *) expr;
+}
+
+static SeqTable *
+build_seq_table(Relation rel, ConfigRow *cfg)
+{
+	MemoryContext mcxt;
+	MemoryContext old;
+	SeqTable   *st;
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			nkeys = list_length(cfg->key_columns);
+	AttrNumber *keyatts;
+	Oid			keyindex = InvalidOid;
+	ListCell   *lc;
+	int			k;
+
+	mcxt = AllocSetContextCreate(seq_cache_cxt, "pg_sequenced table",
+								 ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(mcxt);
+
+	st = palloc0(sizeof(SeqTable));
+	st->mcxt = mcxt;
+	st->relid = RelationGetRelid(rel);
+	st->staterelid = cfg->state_rel;
+	st->reltype = rel->rd_rel->reltype;
+	st->relarraytype = get_array_type(st->reltype);
+	st->statetype = get_rel_type_id(cfg->state_rel);
+	st->statearraytype = get_array_type(st->statetype);
+	if (!OidIsValid(st->relarraytype) || !OidIsValid(st->statearraytype))
+		elog(ERROR, "row type of table %u has no array type", st->relid);
+	st->relname = catalog_qualified_name(st->relid);
+	st->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+											  RelationGetRelationName(rel));
+	st->state_qualname = quote_qualified_identifier("_sequenced", get_rel_name(cfg->state_rel));
+	st->valid = true;
+	st->natts = desc->natts;
+	st->cols = palloc0(sizeof(SeqColumn) * desc->natts);
+	st->byname = palloc(sizeof(int) * desc->natts);
+	st->on_equal = strcmp(cfg->on_equal, "replace") == 0 ? ON_EQUAL_REPLACE :
+		strcmp(cfg->on_equal, "error") == 0 ? ON_EQUAL_ERROR : ON_EQUAL_KEEP;
+	st->soft_deletes = strcmp(cfg->deletes, "soft") == 0;
+	st->per_table = strcmp(cfg->ordering, "per_table") == 0;
+
+	st->seqatt = get_attnum(st->relid, cfg->sequence_column);
+	if (st->seqatt == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("sequence column \"%s\" of table %s is missing",
+						cfg->sequence_column, st->relname),
+				 errhint("Register the table again.")));
+	st->delatt = st->soft_deletes ? get_attnum(st->relid, SEQ_DELETED_AT_COLUMN) : InvalidAttrNumber;
+	if (st->soft_deletes && st->delatt == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of table %s is missing", SEQ_DELETED_AT_COLUMN, st->relname),
+				 errhint("Register the table again.")));
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		SeqColumn  *col = &st->cols[i];
+		Oid			infunc;
+		Oid			basetypid;
+		int32		basetypmod = att->atttypmod;
+
+		col->attnum = att->attnum;
+		col->keyno = -1;
+		col->dropped = att->attisdropped;
+		if (col->dropped)
+			continue;
+		col->name = pstrdup(NameStr(att->attname));
+		col->namelen = strlen(col->name);
+		col->typid = att->atttypid;
+		col->typmod = att->atttypmod;
+		col->collation = att->attcollation;
+		col->notnull = att->attnotnull;
+		col->identity = att->attidentity != '\0';
+		col->generated = att->attgenerated != '\0';
+		col->has_default = att->atthasdef || col->identity;
+		basetypid = getBaseTypeAndTypmod(att->atttypid, &basetypmod);
+		col->basetypid = basetypid;
+		getTypeInputInfo(att->atttypid, &infunc, &col->ioparam);
+		fmgr_info_cxt(infunc, &col->inproc, mcxt);
+		if (basetypid == JSONBOID)
+			col->kind = COLKIND_JSONB;
+		else if (basetypid == JSONOID)
+			col->kind = COLKIND_JSON;
+		else if (OidIsValid(get_element_type(basetypid)) && type_is_array(basetypid))
+		{
+			Oid			elinfunc;
+
+			col->kind = COLKIND_ARRAY;
+			col->elemtype = get_element_type(basetypid);
+			get_typlenbyvalalign(col->elemtype, &col->elemlen, &col->elembyval, &col->elemalign);
+			getTypeInputInfo(col->elemtype, &elinfunc, &col->elemioparam);
+			fmgr_info_cxt(elinfunc, &col->eleminproc, mcxt);
+		}
+		else
+			col->kind = COLKIND_PLAIN;
+
+		if (att->attnum == st->seqatt)
+			col->guard = COLGUARD_SEQUENCE;
+		else if (strcmp(col->name, SEQ_DELETED_AT_COLUMN) == 0)
+			col->guard = COLGUARD_DELETED_AT;
+		else if (col->generated)
+			col->guard = COLGUARD_GENERATED;
+		else if (col->identity)
+			col->guard = COLGUARD_IDENTITY;	/* cleared below for key columns */
+		st->byname[st->nbyname++] = i;
+	}
+
+	/* keys */
+	st->nkeys = nkeys;
+	st->keys = palloc0(sizeof(SeqKey) * Max(nkeys, 1));
+	st->key_names = palloc0(sizeof(char *) * Max(nkeys, 1));
+	keyatts = palloc(sizeof(AttrNumber) * Max(nkeys, 1));
+	k = 0;
+	foreach(lc, cfg->key_columns)
+	{
+		char	   *name = lfirst(lc);
+		AttrNumber	attnum = get_attnum(st->relid, name);
+
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("key column \"%s\" of table %s is missing", name, st->relname),
+					 errhint("Register the table again.")));
+		keyatts[k] = attnum;
+		st->key_names[k] = pstrdup(name);
+		st->keys[k].attnum = attnum;
+		st->cols[attnum - 1].keyno = k;
+		if (st->cols[attnum - 1].guard == COLGUARD_IDENTITY)
+			st->cols[attnum - 1].guard = COLGUARD_NONE;
+		k++;
+	}
+	if (nkeys > 0)
+	{
+		keyindex = find_key_index(rel, nkeys, keyatts);
+		if (!OidIsValid(keyindex))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("table %s has no unique index over its key columns", st->relname),
+					 errhint("Create the unique index again, or register the table with other key_columns.")));
+		for (k = 0; k < nkeys; k++)
+		{
+			SeqKey	   *key = &st->keys[k];
+			Oid			opclass = InvalidOid;
+			Oid			collation = InvalidOid;
+			Oid			opfamily;
+			Oid			ltopr;
+
+			key_index_column(keyindex, key->attnum, &opclass, &collation);
+			opfamily = get_opclass_family(opclass);
+			key->cmptype = get_opclass_input_type(opclass);
+			key->eqopr = get_opfamily_member(opfamily, key->cmptype, key->cmptype,
+											 BTEqualStrategyNumber);
+			ltopr = get_opfamily_member(opfamily, key->cmptype, key->cmptype,
+										BTLessStrategyNumber);
+			if (!OidIsValid(key->eqopr) || !OidIsValid(ltopr))
+				elog(ERROR, "no btree operators for key column \"%s\"", st->key_names[k]);
+			key->eqopr_sql = qualified_operator(key->eqopr);
+			key->ssup.ssup_cxt = mcxt;
+			key->ssup.ssup_collation = collation;
+			key->ssup.ssup_nulls_first = false;
+			PrepareSortSupportFromOrderingOp(ltopr, &key->ssup);
+			setup_tojsonb(&key->tojsonb, st->cols[key->attnum - 1].typid, mcxt);
+		}
+	}
+
+	byname_cmp_cols = st->cols;
+	byname_cmp_table_natts = st->natts;
+	qsort(st->byname, st->nbyname, sizeof(int), byname_cmp);
+
+	MemoryContextSwitchTo(old);
+	return st;
+}
+
+/*
+ * The cached description of a registered table; raises 55000 when it is not
+ * registered.  The caller holds a lock on the relation and has SPI
+ * connected; pair with catalog_close.
+ */
+SeqTable *
+catalog_open(Oid relid)
+{
+	SeqTableEntry *e;
+	bool		found;
+	Relation	rel;
+	ConfigRow	cfg;
+
+	(void) catalog_owner();
+	ensure_cache();
+	e = hash_search(seq_tables, &relid, HASH_ENTER, &found);
+	if (!found)
+		e->st = NULL;
+	if (e->st && e->st->valid)
+	{
+		e->st->refcount++;
+		return e->st;
+	}
+	if (e->st && e->st->refcount == 0)
+		free_seq_table(e->st);
+	e->st = NULL;				/* an entry still in use is freed by its last user */
+
+	cfg = read_config(relid);
+	if (!cfg.found)
+		not_registered_error(relid);
+
+	rel = relation_open(relid, NoLock);
+	PG_TRY();
+	{
+		SeqTable   *st = build_seq_table(rel, &cfg);
+
+		/* the hash entry may have moved: look it up again */
+		e = hash_search(seq_tables, &relid, HASH_ENTER, &found);
+		e->st = st;
+	}
+	PG_FINALLY();
+	{
+		relation_close(rel, NoLock);
+	}
+	PG_END_TRY();
+	e->st->refcount = 1;
+	return e->st;
+}
+
+void
+catalog_close(SeqTable *st)
+{
+	st->refcount--;
+	if (st->refcount == 0 && !st->valid)
+	{
+		SeqTableEntry *e = hash_search(seq_tables, &st->relid, HASH_FIND, NULL);
+
+		if (e && e->st == st)
+			e->st = NULL;
+		free_seq_table(st);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * registration
+ * ---------------------------------------------------------------- */
+
+static char *
+text_arg(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+static void
+check_choice(const char *name, const char *value, const char *a, const char *b, const char *c)
+{
+	if (strcmp(value, a) == 0 || strcmp(value, b) == 0 || (c && strcmp(value, c) == 0))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for %s: \"%s\"", name, value),
+			 c ? errhint("Use %s, %s or %s.", a, b, c) : errhint("Use %s or %s.", a, b)));
+}
+
+static void
+spi_exec(const char *sql, int expected)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "statement failed (%s): %s", SPI_result_code_string(rc), sql);
+}
+
+/* the key column list of the state table: k1, k2, ... */
+static char *
+state_key_list(int nkeys, const char *prefix)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	for (int i = 0; i < nkeys; i++)
+		appendStringInfo(&s, "%s%sk%d", i ? ", " : "", prefix, i + 1);
+	return s.data;
+}
+
+/*
+ * Create and fill the state table of a table (as the extension's owner).
+ * Every row already in the table gets a position (1, 2, ...), below any
+ * position a later transaction hands out, so a feed consumer starting from 0
+ * sees the existing rows first.
+ */
+static Oid
+create_state_table(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex,
+				   const char *seqcol, bool soft)
+{
+	Oid			relid = RelationGetRelid(rel);
+	Oid			nsp = get_namespace_oid("_sequenced", false);
+	char	   *target = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													RelationGetRelationName(rel));
+	const char *only = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
+	char	   *name;
+	char	   *qname;
+	StringInfoData sql;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			staterel;
+
+	name = psprintf("state_%u", relid);
+	for (int n = 1; OidIsValid(get_relname_relid(name, nsp)); n++)
+		name = psprintf("state_%u_%d", relid, n);
+	qname = quote_qualified_identifier("_sequenced", name);
+
+	initStringInfo(&sql);
+	catalog_begin_internal(&save_userid, &save_sec);
+	if (nkeys == 0)
+	{
+		appendStringInfo(&sql, "CREATE TABLE %s (position pg_catalog.int8 NOT NULL, "
+						 "sequence pg_catalog.int8, record pg_catalog.jsonb)", qname);
+		spi_exec(sql.data, SPI_OK_UTILITY);
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE INDEX ON %s (position)", qname);
+		spi_exec(sql.data, SPI_OK_UTILITY);
+		resetStringInfo(&sql);
+		appendStringInfo(&sql,
+						 "INSERT INTO %s (position, sequence, record) "
+						 "SELECT pg_catalog.row_number() OVER (), t.%s, pg_catalog.to_jsonb(t.*) FROM %s%s t",
+						 qname, quote_identifier(seqcol), only, target);
+		spi_exec(sql.data, SPI_OK_INSERT);
+	}
+	else
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		StringInfoData idx;
+		StringInfoData sel;
+		StringInfoData notnull;
+
+		initStringInfo(&idx);
+		initStringInfo(&sel);
+		initStringInfo(&notnull);
+		appendStringInfo(&sql, "CREATE TABLE %s (", qname);
+		for (int i = 0; i < nkeys; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, keyatts[i] - 1);
+			Oid			opclass = InvalidOid;
+			Oid			collation = InvalidOid;
+			HeapTuple	octup;
+			Form_pg_opclass opc;
+
+			key_index_column(keyindex, keyatts[i], &opclass, &collation);
+			appendStringInfo(&sql, "k%d %s", i + 1,
+							 format_type_extended(att->atttypid, att->atttypmod,
+												  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
+			if (OidIsValid(collation) && collation != get_typcollation(att->atttypid))
+				appendStringInfo(&sql, " COLLATE %s", generate_collation_name(collation));
+			appendStringInfoString(&sql, " NOT NULL, ");
+
+			octup = SearchSysCache1(CLAOID, ObjectIdGetDatum(opclass));
+			if (!HeapTupleIsValid(octup))
+				elog(ERROR, "cache lookup failed for opclass %u", opclass);
+			opc = (Form_pg_opclass) GETSTRUCT(octup);
+			appendStringInfo(&idx, "%sk%d", i ? ", " : "", i + 1);
+			if (OidIsValid(collation))
+				appendStringInfo(&idx, " COLLATE %s", generate_collation_name(collation));
+			appendStringInfo(&idx, " %s",
+							 quote_qualified_identifier(get_namespace_name(opc->opcnamespace),
+														NameStr(opc->opcname)));
+			ReleaseSysCache(octup);
+
+			appendStringInfo(&sel, "t.%s, ", quote_identifier(NameStr(att->attname)));
+			appendStringInfo(&notnull, "%st.%s IS NOT NULL", i ? " AND " : "",
+							 quote_identifier(NameStr(att->attname)));
+		}
+		appendStringInfoString(&sql, "sequence pg_catalog.int8, position pg_catalog.int8 NOT NULL, "
+							   "deleted pg_catalog.bool NOT NULL)");
+		spi_exec(sql.data, SPI_OK_UTILITY);
+
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (%s)", qname, idx.data);
+		spi_exec(sql.data, SPI_OK_UTILITY);
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE INDEX ON %s (position)", qname);
+		spi_exec(sql.data, SPI_OK_UTILITY);
+
+		resetStringInfo(&sql);
+		appendStringInfo(&sql,
+						 "INSERT INTO %s (%s, sequence, position, deleted) "
+						 "SELECT %st.%s, pg_catalog.row_number() OVER (), %s FROM %s%s t WHERE %s",
+						 qname, state_key_list(nkeys, ""), sel.data, quote_identifier(seqcol),
+						 soft ? "t." SEQ_DELETED_AT_COLUMN " IS NOT NULL" : "false",
+						 only, target, notnull.data);
+		spi_exec(sql.data, SPI_OK_INSERT);
+	}
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "ANALYZE %s", qname);
+	spi_exec(sql.data, SPI_OK_UTILITY);
+	catalog_end_internal(save_userid, save_sec);
+
+	staterel = get_relname_relid(name, nsp);
+	if (!OidIsValid(staterel))
+		elog(ERROR, "state table %s was not created", qname);
+	return staterel;
+}
+
+static void
+drop_state_table(Oid staterel)
+{
+	Oid			save_userid;
+	int			save_sec;
+	char	   *name = get_rel_name(staterel);
+
+	if (name == NULL)
+		return;
+	catalog_begin_internal(&save_userid, &save_sec);
+	spi_exec(psprintf("DROP TABLE %s", quote_qualified_identifier("_sequenced", name)),
+			 SPI_OK_UTILITY);
+	catalog_end_internal(save_userid, save_sec);
+}
+
+static void
+check_owner(Oid relid)
+{
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)),
+					   get_rel_name(relid));
+}
+
+static bool
+lists_equal(List *a, List *b)
+{
+	ListCell   *la,
+			   *lb;
+
+	if (list_length(a) != list_length(b))
+		return false;
+	forboth(la, a, lb, b)
+	{
+		if (strcmp(lfirst(la), lfirst(lb)) != 0)
+			return false;
+	}
+	return true;
+}
+
+static Datum
+list_to_text_array(List *l)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(list_length(l), 1));
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, l)
+		d[i++] = CStringGetTextDatum(lfirst(lc));
+	return PointerGetDatum(construct_array(d, i, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* Add a column as the caller (the table's owner) when it is missing. */
+static AttrNumber
+ensure_column(Oid relid, const char *colname, Oid typid, const char *typname)
+{
+	AttrNumber	attnum = get_attnum(relid, colname);
+
+	if (attnum == InvalidAttrNumber)
+	{
+		char	   *qual = catalog_qualified_name(relid);
+
+		spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s %s", qual,
+						  quote_identifier(colname), typname), SPI_OK_UTILITY);
+		attnum = get_attnum(relid, colname);
+	}
+	else
+	{
+		HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+		Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tup);
+		Oid			atttypid = att->atttypid;
+		bool		gen = att->attgenerated != '\0' || att->attidentity != '\0';
+
+		ReleaseSysCache(tup);
+		if (atttypid != typid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of table %s must be of type %s, not %s",
+							colname, get_rel_name(relid), typname, format_type_be(atttypid))));
+		if (gen)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_DEFINITION),
+					 errmsg("column \"%s\" of table %s must not be a generated or identity column",
+							colname, get_rel_name(relid))));
+	}
+	return attnum;
+}
+
+Datum
+sequenced_register(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	List	   *keys = NIL;
+	char	   *seqcol = text_arg(fcinfo, 2, "sequence_column");
+	char	   *on_equal = text_arg(fcinfo, 3, "on_equal");
+	char	   *deletes = text_arg(fcinfo, 4, "deletes");
+	char	   *ordering = text_arg(fcinfo, 5, "ordering");
+	Relation	rel;
+	char		relkind;
+	AttrNumber *keyatts;
+	Oid			keyindex = InvalidOid;
+	int			nkeys;
+	ConfigRow	cfg;
+	int			guclevel;
+	ListCell   *lc;
+	int			k;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("target must not be null")));
+	relid = PG_GETARG_OID(0);
+	check_choice("on_equal", on_equal, "keep", "replace", "error");
+	check_choice("deletes", deletes, "hard", "soft", NULL);
+	check_choice("ordering", ordering, "per_key", "per_table", NULL);
+	if (strlen(seqcol) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sequence_column must not be empty")));
+
+	/* no writes while the state table is built; ALTER TABLE may upgrade */
+	rel = table_open(relid, ShareRowExclusiveLock);
+	relkind = rel->rd_rel->relkind;
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", RelationGetRelationName(rel)),
+				 errdetail("Only ordinary and partitioned tables can be registered.")));
+	check_owner(relid);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	guclevel = catalog_guc_lockdown();
+	(void) catalog_owner();
+
+	/* the key */
+	if (PG_ARGISNULL(1))
+	{
+		Oid			pk = RelationGetPrimaryKeyIndex(rel);
+		HeapTuple	tup;
+		Form_pg_index idx;
+
+		if (!OidIsValid(pk))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("table %s has no primary key", RelationGetRelationName(rel)),
+					 errhint("Name the key with key_columns, or use key_columns => '{}' for an append-only table.")));
+		tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(pk));
+		idx = (Form_pg_index) GETSTRUCT(tup);
+		for (int i = 0; i < idx->indnkeyatts; i++)
+			keys = lappend(keys, pstrdup(get_attname(relid, idx->indkey.values[i], false)));
+		ReleaseSysCache(tup);
+	}
+	else
+		keys = text_array_to_list(PG_GETARG_ARRAYTYPE_P(1));
+
+	nkeys = list_length(keys);
+	keyatts = palloc(sizeof(AttrNumber) * Max(nkeys, 1));
+	k = 0;
+	foreach(lc, keys)
+	{
+		char	   *name = lfirst(lc);
+		AttrNumber	attnum = get_attnum(relid, name);
+		Form_pg_attribute att;
+
+		if (attnum == InvalidAttrNumber || attnum < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("key column \"%s\" does not exist in table %s", name,
+							RelationGetRelationName(rel))));
+		for (int j = 0; j < k; j++)
+			if (keyatts[j] == attnum)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("key column \"%s\" is named twice", name)));
+		att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
+		if (att->attgenerated != '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("key column \"%s\" is a generated column", name),
+					 errdetail("Key columns are set by the data.")));
+		if (att->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("key column \"%s\" is a GENERATED ALWAYS identity column", name),
+					 errdetail("Key columns are set by the data; a GENERATED BY DEFAULT identity column can be a key.")));
+		if (strcmp(name, seqcol) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("the sequence column \"%s\" cannot be a key column", name)));
+		keyatts[k++] = attnum;
+	}
+	if (nkeys > 0)
+	{
+		keyindex = find_key_index(rel, nkeys, keyatts);
+		if (!OidIsValid(keyindex))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("no unique index of table %s covers exactly the key columns",
+							RelationGetRelationName(rel)),
+					 errdetail("The key must be covered by a unique, non-partial index on plain columns (the primary key or a unique index) over exactly the key columns.")));
+	}
+
+	/* ALTER TABLE refuses to run while we hold the relation open */
+	relation_close(rel, NoLock);
+	(void) ensure_column(relid, seqcol, INT8OID, "bigint");
+	if (strcmp(deletes, "soft") == 0)
+		(void) ensure_column(relid, SEQ_DELETED_AT_COLUMN, TIMESTAMPTZOID, "timestamp with time zone");
+	rel = relation_open(relid, NoLock);
+
+	cfg = read_config(relid);
+	if (cfg.found &&
+		lists_equal(cfg.key_columns, keys) &&
+		strcmp(cfg.sequence_column, seqcol) == 0 &&
+		strcmp(cfg.on_equal, on_equal) == 0 &&
+		strcmp(cfg.deletes, deletes) == 0 &&
+		strcmp(cfg.ordering, ordering) == 0)
+	{
+		/* same options: nothing to do */
+	}
+	else
+	{
+		Oid			staterel = cfg.found ? cfg.state_rel : InvalidOid;
+		Oid			save_userid;
+		int			save_sec;
+		Oid			argtypes[7] = {OIDOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID};
+		Datum		args[7];
+		int			rc;
+
+		if (cfg.found && !lists_equal(cfg.key_columns, keys))
+		{
+			bool		tombstones = false;
+
+			if (list_length(cfg.key_columns) > 0)
+			{
+				catalog_begin_internal(&save_userid, &save_sec);
+				rc = SPI_execute(psprintf("SELECT 1 FROM _sequenced.%s WHERE deleted LIMIT 1",
+										  quote_identifier(get_rel_name(cfg.state_rel))),
+								 true, 1);
+				catalog_end_internal(save_userid, save_sec);
+				tombstones = (rc == SPI_OK_SELECT && SPI_processed > 0);
+			}
+			if (tombstones)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("cannot change the key columns of table %s while it has tombstones",
+								RelationGetRelationName(rel)),
+						 errhint("Purge them first with sequenced_purge_tombstones().")));
+			drop_state_table(cfg.state_rel);
+			staterel = InvalidOid;
+		}
+		if (cfg.found && strcmp(cfg.sequence_column, seqcol) != 0 && OidIsValid(staterel))
+		{
+			/* the stored sequences come from the new column */
+			drop_state_table(staterel);
+			staterel = InvalidOid;
+		}
+		if (!OidIsValid(staterel))
+			staterel = create_state_table(rel, nkeys, keyatts, keyindex, seqcol,
+										  strcmp(deletes, "soft") == 0);
+
+		args[0] = ObjectIdGetDatum(relid);
+		args[1] = list_to_text_array(keys);
+		args[2] = CStringGetTextDatum(seqcol);
+		args[3] = CStringGetTextDatum(on_equal);
+		args[4] = CStringGetTextDatum(deletes);
+		args[5] = CStringGetTextDatum(ordering);
+		args[6] = ObjectIdGetDatum(staterel);
+		catalog_begin_internal(&save_userid, &save_sec);
+		rc = SPI_execute_with_args(cfg.found ?
+								   "UPDATE _sequenced.config SET key_columns = $2, sequence_column = $3, "
+								   "on_equal = $4, deletes = $5, ordering = $6, state_rel = $7::pg_catalog.oid::pg_catalog.regclass "
+								   "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass" :
+								   "INSERT INTO _sequenced.config (relid, key_columns, sequence_column, on_equal, deletes, ordering, state_rel) "
+								   "VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5, $6, $7::pg_catalog.oid::pg_catalog.regclass)",
+								   7, argtypes, args, NULL, false, 0);
+		catalog_end_internal(save_userid, save_sec);
+		if (rc != SPI_OK_INSERT && rc != SPI_OK_UPDATE)
+			elog(ERROR, "could not write _sequenced.config: %s", SPI_result_code_string(rc));
+		CacheInvalidateRelcacheByRelid(relid);
+	}
+	relation_close(rel, NoLock);
+
+	AtEOXact_GUC(true, guclevel);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+Datum
+sequenced_unregister(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	ConfigRow	cfg;
+	int			guclevel;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("target must not be null")));
+	relid = PG_GETARG_OID(0);
+	args[0] = ObjectIdGetDatum(relid);
+	table_close(table_open(relid, ShareRowExclusiveLock), NoLock);
+	check_owner(relid);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	guclevel = catalog_guc_lockdown();
+	cfg = read_config(relid);
+	if (!cfg.found)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s is not registered with pg_sequenced",
+						catalog_qualified_name(relid))));
+	drop_state_table(cfg.state_rel);
+	catalog_begin_internal(&save_userid, &save_sec);
+	SPI_execute_with_args("DELETE FROM _sequenced.config WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass",
+						  1, argtypes, args, NULL, false, 0);
+	SPI_execute_with_args("DELETE FROM _sequenced.max_log WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass",
+						  1, argtypes, args, NULL, false, 0);
+	catalog_end_internal(save_userid, save_sec);
+	CacheInvalidateRelcacheByRelid(relid);
+
+	AtEOXact_GUC(true, guclevel);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+Datum
+sequenced_max_sequence(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	int			guclevel;
+	ConfigRow	cfg;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
+	bool		isnull = true;
+	int64		result = 0;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("target must not be null")));
+	relid = PG_GETARG_OID(0);
+	args[0] = ObjectIdGetDatum(relid);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	guclevel = catalog_guc_lockdown();
+	cfg = read_config(relid);
+	if (!cfg.found)
+		not_registered_error(relid);
+	catalog_begin_internal(&save_userid, &save_sec);
+	if (SPI_execute_with_args("SELECT pg_catalog.max(seq) FROM _sequenced.max_log "
+							  "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass",
+							  1, argtypes, args, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			result = DatumGetInt64(d);
+	}
+	catalog_end_internal(save_userid, save_sec);
+	AtEOXact_GUC(true, guclevel);
+	SPI_finish();
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(result);
+}
+
+Datum
+sequenced_purge_tombstones(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	int64		before;
+	int			guclevel;
+	Relation	rel;
+	SeqTable   *st;
+	StringInfoData sql;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1];
+	int64		count = 0;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("target and before_seq must not be null")));
+	relid = PG_GETARG_OID(0);
+	before = PG_GETARG_INT64(1);
+	args[0] = Int64GetDatum(before);
+
+	rel = table_open(relid, RowExclusiveLock);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	guclevel = catalog_guc_lockdown();
+	st = catalog_open(relid);
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_DELETE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(rel->rd_rel->relkind),
+					   RelationGetRelationName(rel));
+	if (st->nkeys > 0)
+	{
+		const char *only = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
+
+		/* a tombstone is a deleted key with no row (soft-deleted rows stay) */
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "DELETE FROM %s s WHERE s.deleted AND s.sequence OPERATOR(pg_catalog.<) $1 "
+						 "AND NOT EXISTS (SELECT 1 FROM %s%s t WHERE ",
+						 st->state_qualname, only, st->qualname);
+		for (int i = 0; i < st->nkeys; i++)
+			appendStringInfo(&sql, "%st.%s %s s.k%d", i ? " AND " : "",
+							 quote_identifier(st->key_names[i]), st->keys[i].eqopr_sql, i + 1);
+		appendStringInfoChar(&sql, ')');
+		catalog_begin_internal(&save_userid, &save_sec);
+		if (SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, false, 0) == SPI_OK_DELETE)
+			count = SPI_processed;
+		catalog_end_internal(save_userid, save_sec);
+	}
+	catalog_close(st);
+	table_close(rel, NoLock);
+	AtEOXact_GUC(true, guclevel);
+	SPI_finish();
+	PG_RETURN_INT64(count);
+}

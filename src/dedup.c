@@ -1,0 +1,66 @@
+/*-------------------------------------------------------------------------
+ *
+ * dedup.c
+ *		Batch dedup through a sorted array: by key, then sequence, then
+ *		position.
+ *
+ * Sorting the messages of a call by key (with the ordering of the key's
+ * unique index), then by sequence descending, then by input position (first
+ * wins under on_equal 'keep' and 'error', last wins under 'replace') puts
+ * each key's winner first in its run of equal keys.  The same order is the
+ * order in which apply.c takes the per-key locks, so every call locks keys
+ * in one global order and overlapping calls cannot deadlock.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/qunique.h"
+#include "utils/sortsupport.h"
+
+#include "pg_sequenced.h"
+
+int
+dedup_compare_keys(SeqTable *st, Datum *a, Datum *b)
+{
+	for (int k = 0; k < st->nkeys; k++)
+	{
+		int			i = st->keys[k].attnum - 1;
+		int			cmp = ApplySortComparator(a[i], false, b[i], false, &st->keys[k].ssup);
+
+		if (cmp != 0)
+			return cmp;
+	}
+	return 0;
+}
+
+static int
+compare_messages(const void *pa, const void *pb, void *arg)
+{
+	Batch	   *b = (Batch *) arg;
+	Message    *ma = &b->msgs[*(const int *) pa];
+	Message    *mb = &b->msgs[*(const int *) pb];
+	int			cmp = dedup_compare_keys(b->st, ma->values, mb->values);
+
+	if (cmp != 0)
+		return cmp;
+	if (ma->seq != mb->seq)
+		return ma->seq > mb->seq ? -1 : 1;
+	if (b->st->on_equal == ON_EQUAL_REPLACE)
+		return ma->ord > mb->ord ? -1 : (ma->ord < mb->ord ? 1 : 0);
+	return ma->ord < mb->ord ? -1 : (ma->ord > mb->ord ? 1 : 0);
+}
+
+/*
+ * Fill b->order with the message indexes in (key, sequence desc, position)
+ * order.  Does not look at outcomes.
+ */
+void
+dedup_sort(Batch *b)
+{
+	b->order = MemoryContextAlloc(b->mcxt, sizeof(int) * Max(b->nmsgs, 1));
+	for (int i = 0; i < b->nmsgs; i++)
+		b->order[i] = i;
+	if (b->st->nkeys > 0 && b->nmsgs > 1)
+		qsort_arg(b->order, b->nmsgs, sizeof(int), compare_messages, b);
+}

@@ -1,0 +1,588 @@
+/*-------------------------------------------------------------------------
+ *
+ * input.c
+ *		Turning jsonb records and messages into a Batch of converted rows.
+ *
+ * Each record is walked once: its properties are looked up by name (exact,
+ * case-sensitive) in the table's column list and converted right away by the
+ * column type's input function, or placed as JSON into json/jsonb columns,
+ * or element by element into array columns.  Every message is converted and
+ * checked, superseded ones included, so that whether a call fails never
+ * depends on how messages were batched.
+ *
+ * Errors name the record's 1-based position.  Errors raised by a type's
+ * input function keep their own SQLSTATE; an error context adds the record
+ * position and the column.
+ *
+ * Memory: everything lives in the batch's context, which the caller deletes
+ * at the end of the call.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "pg_sequenced.h"
+
+/* where we are, for the error context */
+static int	err_ord = 0;
+static const char *err_column = NULL;
+
+static void
+input_error_context(void *arg)
+{
+	if (err_ord <= 0)
+		return;
+	if (err_column)
+		errcontext("record %d, column \"%s\"", err_ord, err_column);
+	else
+		errcontext("record %d", err_ord);
+}
+
+void
+input_set_error_position(int ord, const char *column)
+{
+	err_ord = ord;
+	err_column = column;
+}
+
+Batch *
+input_new_batch(SeqTable *st, int expected)
+{
+	MemoryContext mcxt = AllocSetContextCreate(CurrentMemoryContext,
+											   "pg_sequenced batch",
+											   ALLOCSET_DEFAULT_SIZES);
+	Batch	   *b = MemoryContextAllocZero(mcxt, sizeof(Batch));
+
+	b->st = st;
+	b->mcxt = mcxt;
+	b->maxmsgs = Max(expected, 8);
+	b->msgs = MemoryContextAlloc(mcxt, sizeof(Message) * b->maxmsgs);
+	return b;
+}
+
+Message *
+input_add_message(Batch *b)
+{
+	Message    *m;
+	int			natts = b->st->natts;
+	char	   *chunk;
+
+	if (b->nmsgs >= b->maxmsgs)
+	{
+		b->maxmsgs *= 2;
+		b->msgs = repalloc_huge(b->msgs, sizeof(Message) * b->maxmsgs);
+	}
+	m = &b->msgs[b->nmsgs++];
+	memset(m, 0, sizeof(Message));
+	m->ord = b->nmsgs;
+	chunk = MemoryContextAllocZero(b->mcxt, MAXALIGN(sizeof(Datum) * natts) + 2 * natts);
+	m->values = (Datum *) chunk;
+	m->isnull = (bool *) (chunk + MAXALIGN(sizeof(Datum) * natts));
+	m->present = m->isnull + natts;
+	for (int i = 0; i < natts; i++)
+		m->isnull[i] = true;
+	return m;
+}
+
+/* JSON text of any JSON value */
+static char *
+json_text(JsonbValue *v)
+{
+	if (v->type == jbvBinary)
+		return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+	else
+	{
+		Jsonb	   *jb = JsonbValueToJsonb(v);
+
+		return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	}
+}
+
+/* The text a scalar hands to a type's input function */
+static char *
+scalar_text(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		default:
+			/* objects and arrays become their JSON text */
+			return json_text(v);
+	}
+}
+
+static Datum
+convert_array(SeqTable *st, SeqColumn *col, JsonbValue *v)
+{
+	JsonbContainer *arr = v->val.binary.data;
+	int			n = JsonContainerSize(arr);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	if (n == 0)
+		return PointerGetDatum(construct_empty_array(col->elemtype));
+	elems = palloc(sizeof(Datum) * n);
+	nulls = palloc(sizeof(bool) * n);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(arr, i);
+
+		if (e->type == jbvNull)
+		{
+			elems[i] = (Datum) 0;
+			nulls[i] = true;
+		}
+		else
+		{
+			elems[i] = InputFunctionCall(&col->eleminproc, scalar_text(e),
+										 col->elemioparam, col->typmod);
+			nulls[i] = false;
+		}
+	}
+	dims[0] = n;
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, col->elemtype,
+											  col->elemlen, col->elembyval, col->elemalign));
+}
+
+/* Convert one JSON value for a column; err_ord/err_column are set. */
+static void
+convert_value(SeqTable *st, SeqColumn *col, JsonbValue *v, Datum *out, bool *isnull)
+{
+	Datum		d;
+
+	if (v->type == jbvNull)
+	{
+		*out = (Datum) 0;
+		*isnull = true;
+		return;
+	}
+	*isnull = false;
+	switch (col->kind)
+	{
+		case COLKIND_JSONB:
+			d = JsonbPGetDatum(JsonbValueToJsonb(v));
+			if (col->typid != col->basetypid)
+				domain_check(d, false, col->typid, &col->domain_extra, st->mcxt);
+			*out = d;
+			return;
+		case COLKIND_JSON:
+			*out = InputFunctionCall(&col->inproc, json_text(v), col->ioparam, col->typmod);
+			return;
+		case COLKIND_ARRAY:
+			if (v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
+			{
+				d = convert_array(st, col, v);
+				if (col->typid != col->basetypid)
+					domain_check(d, false, col->typid, &col->domain_extra, st->mcxt);
+				*out = d;
+				return;
+			}
+			break;
+		case COLKIND_PLAIN:
+			if (col->typid == TEXTOID && v->type == jbvString)
+			{
+				*out = PointerGetDatum(cstring_to_text_with_len(v->val.string.val,
+																v->val.string.len));
+				return;
+			}
+			break;
+	}
+	*out = InputFunctionCall(&col->inproc, scalar_text(v), col->ioparam, col->typmod);
+}
+
+static SeqColumn *
+lookup_column(SeqTable *st, const char *name, int len)
+{
+	int			lo = 0,
+				hi = st->nbyname - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		SeqColumn  *c = &st->cols[st->byname[mid]];
+		int			cmp;
+
+		if (c->namelen != len)
+			cmp = c->namelen < len ? -1 : 1;
+		else
+			cmp = memcmp(c->name, name, len);
+		if (cmp == 0)
+			return c;
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+static const char *
+guard_reason(ColGuard g)
+{
+	switch (g)
+	{
+		case COLGUARD_SEQUENCE:
+			return "It is the sequence column: the sequence of each message goes there.";
+		case COLGUARD_DELETED_AT:
+			return "It marks soft deletes and is set by deletes only.";
+		case COLGUARD_GENERATED:
+			return "It is a generated column.";
+		case COLGUARD_IDENTITY:
+			return "It is an identity column that is not part of the key.";
+		default:
+			return "";
+	}
+}
+
+/* Walk one record (a JSON object) into a message. */
+static void
+parse_record(Batch *b, Message *m, JsonbContainer *obj)
+{
+	SeqTable   *st = b->st;
+	JsonbIterator *it = JsonbIteratorInit(obj);
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	err_ord = m->ord;
+	err_column = NULL;
+	tok = JsonbIteratorNext(&it, &k, true);
+	Assert(tok == WJB_BEGIN_OBJECT);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		SeqColumn  *col;
+
+		if (tok != WJB_KEY)
+			continue;
+		tok = JsonbIteratorNext(&it, &v, true);
+		Assert(tok == WJB_VALUE);
+		col = lookup_column(st, k.val.string.val, k.val.string.len);
+		if (col == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("record %d has property \"%s\", which is not a column of table %s",
+							m->ord, pnstrdup(k.val.string.val, k.val.string.len), st->relname)));
+		if (col->guard != COLGUARD_NONE)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("record %d sets column \"%s\", which cannot be set from data",
+							m->ord, col->name),
+					 errdetail("%s", guard_reason(col->guard))));
+		err_column = col->name;
+		convert_value(st, col, &v, &m->values[col->attnum - 1], &m->isnull[col->attnum - 1]);
+		m->present[col->attnum - 1] = true;
+		err_column = NULL;
+	}
+}
+
+/*
+ * Checks that need the whole record: the key is complete, and NOT NULL
+ * columns get a value.
+ */
+void
+input_finish_message(Batch *b, Message *m)
+{
+	SeqTable   *st = b->st;
+
+	for (int k = 0; k < st->nkeys; k++)
+	{
+		int			i = st->keys[k].attnum - 1;
+
+		if (!m->present[i] || m->isnull[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("record %d has no value for key column \"%s\"", m->ord, st->cols[i].name),
+					 errhint("Every record must carry all key columns of table %s.", st->relname)));
+	}
+	if (m->action != MSG_UPSERT)
+		return;
+	for (int i = 0; i < st->natts; i++)
+	{
+		SeqColumn  *col = &st->cols[i];
+
+		if (col->dropped || !col->notnull || col->guard != COLGUARD_NONE || col->keyno >= 0)
+			continue;
+		if (m->present[i] && m->isnull[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("record %d has a null value for column \"%s\", which is NOT NULL",
+							m->ord, col->name)));
+		if (!m->present[i] && !col->has_default)
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("record %d has no value for column \"%s\", which is NOT NULL and has no default",
+							m->ord, col->name)));
+	}
+}
+
+static void
+shape_error(int ord, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("record %d is not a JSON object", ord),
+			 errdetail("%s", what)));
+}
+
+static const char *
+json_type_name(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "a string";
+		case jbvNumeric:
+			return "a number";
+		case jbvBool:
+			return "a boolean";
+		case jbvBinary:
+			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
+		default:
+			return "a JSON value";
+	}
+}
+
+/*
+ * Three-argument forms: data is one record or an array of records, all with
+ * the same sequence.
+ */
+void
+input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action)
+{
+	ErrorContextCallback errcb;
+	MemoryContext old = MemoryContextSwitchTo(b->mcxt);
+
+	errcb.callback = input_error_context;
+	errcb.arg = NULL;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	err_ord = 0;
+	err_column = NULL;
+
+	if (JB_ROOT_IS_OBJECT(data))
+	{
+		Message    *m = input_add_message(b);
+
+		m->action = action;
+		m->seq = seq;
+		parse_record(b, m, &data->root);
+		input_finish_message(b, m);
+	}
+	else if (JB_ROOT_IS_ARRAY(data) && !JB_ROOT_IS_SCALAR(data))
+	{
+		int			n = JB_ROOT_COUNT(data);
+
+		for (int i = 0; i < n; i++)
+		{
+			JsonbValue *e = getIthJsonbValueFromContainer(&data->root, i);
+			Message    *m;
+
+			if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
+				shape_error(i + 1, psprintf("Element %d of the array is %s.", i + 1, json_type_name(e)));
+			m = input_add_message(b);
+			m->action = action;
+			m->seq = seq;
+			parse_record(b, m, e->val.binary.data);
+			input_finish_message(b, m);
+		}
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("record 1 is not a JSON object"),
+				 errdetail("Expected a JSON object or an array of objects, got a scalar.")));
+
+	error_context_stack = errcb.previous;
+	err_ord = 0;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * A message's sequence: a JSON number that is an integer within bigint.
+ */
+static int64
+parse_sequence(int ord, JsonbValue *v)
+{
+	char	   *s;
+	char	   *p;
+	bool		neg = false;
+	uint64		acc = 0;
+
+	if (v == NULL || v->type == jbvNull)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("message %d has no sequence", ord),
+				 errhint("Every message needs \"sequence\": an integer.")));
+	if (v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("message %d has a sequence that is not an integer", ord),
+				 errdetail("The sequence is %s.", json_type_name(v))));
+	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	p = s;
+	if (*p == '-')
+	{
+		neg = true;
+		p++;
+	}
+	for (; *p >= '0' && *p <= '9'; p++)
+	{
+		uint64		digit = *p - '0';
+
+		if (acc > (PG_UINT64_MAX - digit) / 10)
+			goto out_of_range;
+		acc = acc * 10 + digit;
+	}
+	if (*p == '.')
+	{
+		for (p++; *p == '0'; p++)
+			;
+	}
+	if (*p != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("message %d has a sequence that is not an integer", ord),
+				 errdetail("The sequence is %s.", s)));
+	if (neg ? acc > (uint64) PG_INT64_MAX + 1 : acc > (uint64) PG_INT64_MAX)
+		goto out_of_range;
+	return neg ? (int64) (0 - acc) : (int64) acc;
+
+out_of_range:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("message %d has a sequence out of the range of bigint", ord),
+			 errdetail("The sequence is %s.", s)));
+	return 0;					/* keep the compiler quiet */
+}
+
+/*
+ * Two-argument form: an array of {"action", "sequence", "data"} messages.
+ */
+void
+input_parse_messages(Batch *b, Jsonb *messages)
+{
+	ErrorContextCallback errcb;
+	MemoryContext old = MemoryContextSwitchTo(b->mcxt);
+	int			n;
+
+	if (!JB_ROOT_IS_ARRAY(messages) || JB_ROOT_IS_SCALAR(messages))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("messages must be a JSON array"),
+				 errdetail("Got %s.", JB_ROOT_IS_OBJECT(messages) ? "an object" : "a scalar"),
+				 errhint("Pass [{\"action\": \"upsert\", \"sequence\": 1, \"data\": {...}}, ...].")));
+
+	errcb.callback = input_error_context;
+	errcb.arg = NULL;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	err_ord = 0;
+	err_column = NULL;
+
+	n = JB_ROOT_COUNT(messages);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(&messages->root, i);
+		JsonbContainer *msg;
+		JsonbValue	abuf,
+					sbuf,
+					dbuf;
+		JsonbValue *action,
+				   *sequence,
+				   *data;
+		Message    *m;
+		int			ord = i + 1;
+
+		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("message %d is not a JSON object", ord),
+					 errdetail("It is %s.", json_type_name(e))));
+		msg = e->val.binary.data;
+		m = input_add_message(b);
+
+		action = getKeyJsonValueFromContainer(msg, "action", 6, &abuf);
+		if (action == NULL || action->type == jbvNull)
+			m->action = MSG_UPSERT;
+		else if (action->type == jbvString && action->val.string.len == 6 &&
+				 memcmp(action->val.string.val, "upsert", 6) == 0)
+			m->action = MSG_UPSERT;
+		else if (action->type == jbvString && action->val.string.len == 6 &&
+				 memcmp(action->val.string.val, "delete", 6) == 0)
+			m->action = MSG_DELETE;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("message %d has unknown action %s", ord, scalar_text(action)),
+					 errhint("The action is \"upsert\" or \"delete\".")));
+
+		sequence = getKeyJsonValueFromContainer(msg, "sequence", 8, &sbuf);
+		m->seq = parse_sequence(ord, sequence);
+
+		data = getKeyJsonValueFromContainer(msg, "data", 4, &dbuf);
+		if (data == NULL || data->type != jbvBinary || !JsonContainerIsObject(data->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("message %d has no data object", ord),
+					 errdetail("\"data\" is %s.", data ? json_type_name(data) : "missing")));
+		parse_record(b, m, data->val.binary.data);
+		input_finish_message(b, m);
+	}
+
+	error_context_stack = errcb.previous;
+	err_ord = 0;
+	MemoryContextSwitchTo(old);
+}
+
+/* The message's key as a JSON object, encoded as to_jsonb() would. */
+Jsonb *
+input_key_jsonb(SeqTable *st, Message *m)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue *res;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	for (int k = 0; k < st->nkeys; k++)
+	{
+		SeqKey	   *key = &st->keys[k];
+		JsonbValue	kv;
+		JsonbValue	vv;
+		Jsonb	   *jb;
+		int			i = key->attnum - 1;
+
+		kv.type = jbvString;
+		kv.val.string.val = st->key_names[k];
+		kv.val.string.len = strlen(st->key_names[k]);
+		pushJsonbValue(&ps, WJB_KEY, &kv);
+		jb = DatumGetJsonbP(FunctionCall1Coll(&key->tojsonb, InvalidOid, m->values[i]));
+		if (JB_ROOT_IS_SCALAR(jb))
+			JsonbExtractScalar(&jb->root, &vv);
+		else
+		{
+			vv.type = jbvBinary;
+			vv.val.binary.data = &jb->root;
+			vv.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+		}
+		pushJsonbValue(&ps, WJB_VALUE, &vv);
+	}
+	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}

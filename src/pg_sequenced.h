@@ -1,0 +1,215 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_sequenced.h
+ *		Types shared by the modules of pg_sequenced.
+ *
+ * A call to one of the apply functions turns its input (jsonb, or the rows
+ * of a staging table) into a Batch of Messages, each holding the target
+ * table's columns as Datums already converted by the column types' input
+ * functions.  dedup.c sorts the batch by key, then sequence, and picks the
+ * winner per key; apply.c writes the winners; catalog.c owns the per-table
+ * cache (SeqTable) and the internal tables.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_SEQUENCED_H
+#define PG_SEQUENCED_H
+
+#include "postgres.h"
+
+#include "access/attnum.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+#include "utils/sortsupport.h"
+
+#define SEQ_DEFAULT_SEQUENCE_COLUMN "_sdc_sequence"
+#define SEQ_DELETED_AT_COLUMN "_sdc_deleted_at"
+#define SEQ_STAGING_DELETED_COLUMN "_sdc_deleted"
+
+typedef enum OnEqual
+{
+	ON_EQUAL_KEEP,
+	ON_EQUAL_REPLACE,
+	ON_EQUAL_ERROR
+} OnEqual;
+
+typedef enum ColKind
+{
+	COLKIND_PLAIN,				/* converted by the type's input function */
+	COLKIND_JSON,				/* json: any JSON value, as JSON text */
+	COLKIND_JSONB,				/* jsonb: any JSON value, as itself */
+	COLKIND_ARRAY				/* JSON arrays go element by element */
+} ColKind;
+
+/* Why a column cannot be set from data (0: it can) */
+typedef enum ColGuard
+{
+	COLGUARD_NONE = 0,
+	COLGUARD_SEQUENCE,
+	COLGUARD_DELETED_AT,
+	COLGUARD_GENERATED,
+	COLGUARD_IDENTITY
+} ColGuard;
+
+typedef struct SeqColumn
+{
+	char	   *name;			/* attribute name */
+	int			namelen;
+	AttrNumber	attnum;
+	Oid			typid;			/* declared type (may be a domain) */
+	int32		typmod;
+	Oid			basetypid;		/* domain's base type */
+	Oid			collation;
+	ColKind		kind;
+	ColGuard	guard;
+	bool		dropped;
+	bool		notnull;
+	bool		has_default;	/* a DEFAULT or identity generates a value */
+	bool		identity;		/* an identity column (any kind) */
+	bool		generated;		/* a generated (stored) column */
+	int			keyno;			/* -1, or position in the key */
+	FmgrInfo	inproc;			/* input function of typid */
+	Oid			ioparam;
+	/* arrays: element conversion */
+	Oid			elemtype;
+	int16		elemlen;
+	bool		elembyval;
+	char		elemalign;
+	FmgrInfo	eleminproc;
+	Oid			elemioparam;
+	void	   *domain_extra;	/* domain_check cache */
+} SeqColumn;
+
+typedef struct SeqKey
+{
+	AttrNumber	attnum;
+	Oid			cmptype;		/* the opclass' input type */
+	Oid			eqopr;			/* btree equality operator */
+	char	   *eqopr_sql;		/* OPERATOR("schema".=) */
+	SortSupportData ssup;		/* ordering of the unique index' opfamily */
+	FmgrInfo	tojsonb;		/* to_jsonb() set up for the column type */
+} SeqKey;
+
+/*
+ * The cached description of one registered table.  Built on first use in a
+ * backend, dropped on a relcache invalidation of the target or of its state
+ * table (registration, ALTER TABLE, DROP).  Lives in its own memory context,
+ * together with its saved SPI plans.
+ */
+typedef struct SeqTable
+{
+	Oid			relid;
+	Oid			staterelid;
+	Oid			reltype;		/* the target's row type */
+	Oid			relarraytype;	/* ... and its array type */
+	Oid			statetype;
+	Oid			statearraytype;
+	bool		valid;
+	int			refcount;		/* calls using this entry right now */
+	MemoryContext mcxt;
+
+	char	   *relname;		/* for messages */
+	char	   *qualname;		/* quoted, schema-qualified */
+	char	   *state_qualname;
+
+	int			natts;
+	SeqColumn  *cols;			/* natts entries, by attnum - 1 */
+	int		   *byname;			/* attnum-1 sorted by (namelen, name) */
+	int			nbyname;
+
+	int			nkeys;			/* 0: append-only */
+	SeqKey	   *keys;
+	char	  **key_names;
+
+	AttrNumber	seqatt;
+	AttrNumber	delatt;			/* _sdc_deleted_at, or 0 */
+	OnEqual		on_equal;
+	bool		soft_deletes;
+	bool		per_table;
+
+	/* SPI plans, prepared lazily (see apply.c) */
+	SPIPlanPtr	plan_lock;
+	SPIPlanPtr	plan_update;
+	SPIPlanPtr	plan_insert;
+	SPIPlanPtr	plan_delete;
+	SPIPlanPtr	plan_softdelete;
+	SPIPlanPtr	plan_fixup_read;
+	SPIPlanPtr	plan_fixup_state;
+	SPIPlanPtr	plan_tie_read;
+	SPIPlanPtr	plan_append;
+	SPIPlanPtr	plan_append_state;
+	SPIPlanPtr	plan_max_read;
+	SPIPlanPtr	plan_max_write;
+	SPIPlanPtr	plan_max_compact;
+} SeqTable;
+
+typedef enum MsgAction
+{
+	MSG_UPSERT,
+	MSG_DELETE
+} MsgAction;
+
+typedef enum Outcome
+{
+	OUT_NONE = 0,
+	OUT_INSERTED,
+	OUT_UPDATED,
+	OUT_DELETED,
+	OUT_STALE,
+	OUT_SUPERSEDED
+} Outcome;
+
+typedef struct Message
+{
+	int32		ord;			/* 1-based input position */
+	MsgAction	action;
+	Outcome		outcome;
+	int64		seq;
+	int64		pos;			/* change position, once a candidate */
+	Datum	   *values;			/* natts */
+	bool	   *isnull;			/* natts */
+	bool	   *present;		/* natts: set by the record */
+} Message;
+
+typedef struct Batch
+{
+	SeqTable   *st;
+	int			nmsgs;
+	int			maxmsgs;
+	Message    *msgs;
+	int		   *order;			/* indexes into msgs, sorted by dedup_sort */
+	MemoryContext mcxt;			/* everything of the batch lives here */
+} Batch;
+
+/* catalog.c */
+extern SeqTable *catalog_open(Oid relid);
+extern void catalog_close(SeqTable *st);
+extern Oid	catalog_owner(void);
+extern char *catalog_qualified_name(Oid relid);
+extern void catalog_begin_internal(Oid *save_userid, int *save_sec);
+extern void catalog_end_internal(Oid save_userid, int save_sec);
+extern int	catalog_guc_lockdown(void);
+extern int64 catalog_next_position(void);
+extern void catalog_check_privileges(SeqTable *st, bool need_delete);
+
+/* input.c */
+extern Batch *input_new_batch(SeqTable *st, int expected);
+extern Message *input_add_message(Batch *b);
+extern void input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action);
+extern void input_parse_messages(Batch *b, Jsonb *messages);
+extern void input_finish_message(Batch *b, Message *m);
+extern Jsonb *input_key_jsonb(SeqTable *st, Message *m);
+extern void input_set_error_position(int ord, const char *column);
+
+/* dedup.c */
+extern void dedup_sort(Batch *b);
+extern int	dedup_compare_keys(SeqTable *st, Datum *a, Datum *b);
+
+/* apply.c */
+extern void apply_batch(Batch *b);
+extern void apply_emit(Batch *b, FunctionCallInfo fcinfo);
+extern const char *apply_outcome_name(Outcome o);
+
+#endif							/* PG_SEQUENCED_H */
