@@ -77,3 +77,16 @@ AS 'MODULE_PATHNAME', 'sequenced_delete' LANGUAGE C ROWS 100;
 CREATE FUNCTION sequenced_purge_tombstones(target pg_catalog.regclass, before_seq pg_catalog.int8)
 RETURNS pg_catalog.int8
 AS 'MODULE_PATHNAME', 'sequenced_purge_tombstones' LANGUAGE C;
+
+-- Staging tables: a trigger function for AFTER INSERT ... FOR EACH STATEMENT
+-- (with REFERENCING NEW TABLE) or BEFORE INSERT ... FOR EACH ROW.
+CREATE FUNCTION sequenced_apply_staging()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'sequenced_apply_staging' LANGUAGE C;
+
+CREATE FUNCTION sequenced_changes(target pg_catalog.regclass,
+                                  after pg_catalog.int8 DEFAULT 0,
+                                  max_rows pg_catalog.int4 DEFAULT NULL)
+RETURNS TABLE (pos pg_catalog.int8, seq pg_catalog.int8, key pg_catalog.jsonb,
+               deleted pg_catalog.bool, record pg_catalog.jsonb)
+AS 'MODULE_PATHNAME', 'sequenced_changes' LANGUAGE C STABLE;

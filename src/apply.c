@@ -1037,17 +1037,57 @@ typedef enum CallKind
 	CALL_DELETE
 } CallKind;
 
+/*
+ * What every call that applies records does around the batch: lock the
+ * target, connect SPI, pin search_path, open the cached table description.
+ */
+void
+apply_session_begin(ApplySession *s, Oid relid, LOCKMODE lockmode)
+{
+	s->rel = table_open(relid, lockmode);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	s->guclevel = catalog_guc_lockdown();
+	s->st = catalog_open(relid);
+}
+
+void
+apply_session_end(ApplySession *s)
+{
+	catalog_close(s->st);
+	AtEOXact_GUC(true, s->guclevel);
+	SPI_finish();
+	table_close(s->rel, NoLock);
+}
+
+/* The first delete of a batch sent to an append-only table is an error. */
+void
+apply_check_deletes(Batch *b)
+{
+	bool		has_delete = false;
+
+	for (int i = 0; i < b->nmsgs; i++)
+	{
+		if (b->msgs[i].action != MSG_DELETE)
+			continue;
+		if (b->st->nkeys == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("message %d is a delete, but table %s is append-only",
+							b->msgs[i].ord, b->st->relname)));
+		has_delete = true;
+	}
+	if (has_delete && !b->st->soft_deletes)
+		catalog_check_privileges(b->st, true);
+}
+
 static Datum
 run_call(FunctionCallInfo fcinfo, CallKind kind)
 {
-	Oid			relid;
-	Relation	rel;
-	SeqTable   *st;
+	ApplySession s;
 	Batch	   *b;
 	Jsonb	   *input;
 	int64		seq = 0;
-	int			guclevel;
-	bool		has_delete = false;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
@@ -1068,50 +1108,25 @@ run_call(FunctionCallInfo fcinfo, CallKind kind)
 					 errhint("Pass the sequence of the records as the argument seq.")));
 		seq = PG_GETARG_INT64(2);
 	}
-	relid = PG_GETARG_OID(0);
 	input = PG_GETARG_JSONB_P(1);
 
-	rel = table_open(relid, RowExclusiveLock);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	guclevel = catalog_guc_lockdown();
-	st = catalog_open(relid);
-
-	if (kind == CALL_DELETE && st->nkeys == 0)
+	apply_session_begin(&s, PG_GETARG_OID(0), RowExclusiveLock);
+	if (kind == CALL_DELETE && s.st->nkeys == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("table %s is append-only: it takes no deletes", st->relname)));
-	catalog_check_privileges(st, kind == CALL_DELETE && !st->soft_deletes);
+				 errmsg("table %s is append-only: it takes no deletes", s.st->relname)));
+	catalog_check_privileges(s.st, kind == CALL_DELETE && !s.st->soft_deletes);
 
-	b = input_new_batch(st, 16);
+	b = input_new_batch(s.st, 16);
 	if (kind == CALL_UPSERT_MESSAGES)
 		input_parse_messages(b, input);
 	else
 		input_parse_data(b, input, seq, kind == CALL_DELETE ? MSG_DELETE : MSG_UPSERT);
-
-	for (int i = 0; i < b->nmsgs; i++)
-		if (b->msgs[i].action == MSG_DELETE)
-			has_delete = true;
-	if (has_delete && st->nkeys == 0)
-	{
-		int			first = 0;
-
-		while (b->msgs[first].action != MSG_DELETE)
-			first++;
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("message %d is a delete, but table %s is append-only", first + 1, st->relname)));
-	}
-	if (kind == CALL_UPSERT_MESSAGES && has_delete && !st->soft_deletes)
-		catalog_check_privileges(st, true);
+	apply_check_deletes(b);
 
 	apply_batch(b);
 	apply_emit(b, fcinfo);
-
-	catalog_close(st);
-	AtEOXact_GUC(true, guclevel);
-	SPI_finish();
-	table_close(rel, NoLock);
+	apply_session_end(&s);
 	return (Datum) 0;
 }
 

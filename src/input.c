@@ -53,6 +53,26 @@ input_set_error_position(int ord, const char *column)
 	err_column = column;
 }
 
+/* For other input paths (staging rows): the same "record N, column X" context */
+void
+input_push_context(ErrorContextCallback *cb)
+{
+	cb->callback = input_error_context;
+	cb->arg = NULL;
+	cb->previous = error_context_stack;
+	error_context_stack = cb;
+	err_ord = 0;
+	err_column = NULL;
+}
+
+void
+input_pop_context(ErrorContextCallback *cb)
+{
+	error_context_stack = cb->previous;
+	err_ord = 0;
+	err_column = NULL;
+}
+
 Batch *
 input_new_batch(SeqTable *st, int expected)
 {
@@ -206,8 +226,8 @@ convert_value(SeqTable *st, SeqColumn *col, JsonbValue *v, Datum *out, bool *isn
 	*out = InputFunctionCall(&col->inproc, scalar_text(v), col->ioparam, col->typmod);
 }
 
-static SeqColumn *
-lookup_column(SeqTable *st, const char *name, int len)
+SeqColumn *
+input_lookup_column(SeqTable *st, const char *name, int len)
 {
 	int			lo = 0,
 				hi = st->nbyname - 1;
@@ -232,8 +252,8 @@ lookup_column(SeqTable *st, const char *name, int len)
 	return NULL;
 }
 
-static const char *
-guard_reason(ColGuard g)
+const char *
+input_guard_reason(ColGuard g)
 {
 	switch (g)
 	{
@@ -272,7 +292,7 @@ parse_record(Batch *b, Message *m, JsonbContainer *obj)
 			continue;
 		tok = JsonbIteratorNext(&it, &v, true);
 		Assert(tok == WJB_VALUE);
-		col = lookup_column(st, k.val.string.val, k.val.string.len);
+		col = input_lookup_column(st, k.val.string.val, k.val.string.len);
 		if (col == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -283,7 +303,7 @@ parse_record(Batch *b, Message *m, JsonbContainer *obj)
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("record %d sets column \"%s\", which cannot be set from data",
 							m->ord, col->name),
-					 errdetail("%s", guard_reason(col->guard))));
+					 errdetail("%s", input_guard_reason(col->guard))));
 		err_column = col->name;
 		convert_value(st, col, &v, &m->values[col->attnum - 1], &m->isnull[col->attnum - 1]);
 		m->present[col->attnum - 1] = true;

@@ -21,7 +21,9 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/pg_list.h"
+#include "storage/lockdefs.h"
 #include "utils/jsonb.h"
+#include "utils/rel.h"
 #include "utils/sortsupport.h"
 
 #define SEQ_DEFAULT_SEQUENCE_COLUMN "_sdc_sequence"
@@ -202,12 +204,26 @@ extern void input_parse_messages(Batch *b, Jsonb *messages);
 extern void input_finish_message(Batch *b, Message *m);
 extern Jsonb *input_key_jsonb(SeqTable *st, Message *m);
 extern void input_set_error_position(int ord, const char *column);
+extern void input_push_context(ErrorContextCallback *cb);
+extern SeqColumn *input_lookup_column(SeqTable *st, const char *name, int len);
+extern const char *input_guard_reason(ColGuard g);
+extern void input_pop_context(ErrorContextCallback *cb);
 
 /* dedup.c */
 extern void dedup_sort(Batch *b);
 extern int	dedup_compare_keys(SeqTable *st, Datum *a, Datum *b);
 
 /* apply.c */
+typedef struct ApplySession
+{
+	Relation	rel;
+	SeqTable   *st;
+	int			guclevel;
+} ApplySession;
+
+extern void apply_session_begin(ApplySession *s, Oid relid, LOCKMODE lockmode);
+extern void apply_session_end(ApplySession *s);
+extern void apply_check_deletes(Batch *b);
 extern void apply_batch(Batch *b);
 extern void apply_emit(Batch *b, FunctionCallInfo fcinfo);
 extern const char *apply_outcome_name(Outcome o);

@@ -1,0 +1,221 @@
+/*-------------------------------------------------------------------------
+ *
+ * changes.c
+ *		sequenced_changes: the changes feed of a registered table.
+ *
+ * Every change pg_sequenced applies stamps the key's state row with a
+ * position: (id of the applying transaction << 24) | counter (catalog.c).
+ * Registration stamps the rows already there with 1, 2, ..., below any
+ * later position.  The feed returns, in position order, the current state
+ * of every key whose position is above `after`.
+ *
+ * Why a consumer that resumes from the last position it saw never misses a
+ * change.  Positions are handed out when a change is applied, but
+ * transactions commit in any order, so "the highest position committed so
+ * far" is not a safe cursor: a transaction that took a lower position may
+ * still commit.  The feed therefore hands out only positions below a
+ * watermark, (oldest transaction still running, per this read's snapshot)
+ * << 24.  Every position below it belongs to a transaction that has ended,
+ * so it is visible now or never will be; every transaction that has not
+ * ended -- or has not begun -- has an id at or above the snapshot's xmin,
+ * so all its positions are at or above the watermark, hence above anything
+ * this read returns.  Late records that carry old source sequences do not
+ * matter: positions are not source sequences.  The price: a long running
+ * writing transaction holds the feed back until it ends.
+ *
+ * The read is two index-backed statements: positions above `after` from the
+ * state table (as the extension's owner; LIMIT max_rows), then the current
+ * rows of those keys from the target (as the caller, so privileges and
+ * row-level security apply).  It takes no lock that writers wait on.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "catalog/objectaddress.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/typcache.h"
+
+#include "pg_sequenced.h"
+
+PG_FUNCTION_INFO_V1(sequenced_changes);
+
+typedef struct Change
+{
+	int64		pos;
+	int64		seq;
+	bool		seqnull;
+	bool		deleted;
+	Datum		key;			/* jsonb, or 0 */
+	Datum		record;			/* jsonb, or 0 */
+	Datum		staterow;		/* for the row lookup */
+} Change;
+
+Datum
+sequenced_changes(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ApplySession s;
+	SeqTable   *st;
+	int64		after = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
+	bool		limited = !PG_ARGISNULL(2);
+	int32		max_rows = limited ? PG_GETARG_INT32(2) : 0;
+	StringInfoData sql;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
+	Oid			save_userid;
+	int			save_sec;
+	Change	   *changes;
+	uint64		n;
+	MemoryContext callcxt;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("target must not be null")));
+	if (limited && max_rows < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_rows must not be negative")));
+
+	apply_session_begin(&s, PG_GETARG_OID(0), AccessShareLock);
+	st = s.st;
+	callcxt = CurrentMemoryContext;
+	if (pg_class_aclcheck(st->relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(s.rel->rd_rel->relkind),
+					   RelationGetRelationName(s.rel));
+
+	/* 1. positions above `after` and below the watermark, as the owner */
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT s.position, s.sequence, ");
+	if (st->nkeys > 0)
+	{
+		appendStringInfoString(&sql, "s.deleted, pg_catalog.jsonb_build_object(");
+		for (int k = 0; k < st->nkeys; k++)
+			appendStringInfo(&sql, "%s%s, s.k%d", k ? ", " : "",
+							 quote_literal_cstr(st->key_names[k]), k + 1);
+		appendStringInfoString(&sql, "), s");
+	}
+	else
+		appendStringInfoString(&sql, "false, NULL::pg_catalog.jsonb, s.record");
+	appendStringInfo(&sql, " FROM %s s WHERE s.position OPERATOR(pg_catalog.>) $1 "
+					 "AND s.position OPERATOR(pg_catalog.<) "
+					 "(pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8 "
+					 "OPERATOR(pg_catalog.<<) 24) "
+					 "ORDER BY s.position LIMIT $2", st->state_qualname);
+	args[0] = Int64GetDatum(after);
+	args[1] = Int64GetDatum((int64) max_rows);
+	if (!limited)
+		nulls[1] = 'n';
+
+	catalog_begin_internal(&save_userid, &save_sec);
+	if (SPI_execute_with_args(sql.data, 2, argtypes, args, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the changes of table %s", st->relname);
+	catalog_end_internal(save_userid, save_sec);
+
+	n = SPI_processed;
+	changes = MemoryContextAllocZero(callcxt, sizeof(Change) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+		MemoryContext old;
+
+		changes[i].pos = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		d = SPI_getbinval(tup, desc, 2, &changes[i].seqnull);
+		changes[i].seq = changes[i].seqnull ? 0 : DatumGetInt64(d);
+		changes[i].deleted = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+		old = MemoryContextSwitchTo(callcxt);
+		d = SPI_getbinval(tup, desc, 4, &isnull);
+		changes[i].key = isnull ? (Datum) 0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
+		d = SPI_getbinval(tup, desc, 5, &isnull);
+		if (st->nkeys == 0)
+			changes[i].record = isnull ? (Datum) 0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
+		else
+			changes[i].staterow = datumCopy(d, false, -1);
+		MemoryContextSwitchTo(old);
+	}
+
+	/* 2. the current rows of those keys, as the caller */
+	if (st->nkeys > 0 && n > 0)
+	{
+		Datum	   *rows = MemoryContextAlloc(callcxt, sizeof(Datum) * n);
+		ArrayType  *arr;
+		Oid			argtype = st->statearraytype;
+		Datum		arg;
+
+		for (uint64 i = 0; i < n; i++)
+			rows[i] = changes[i].staterow;
+		arr = construct_array(rows, n, st->statetype, -1, false, TYPALIGN_DOUBLE);
+		arg = PointerGetDatum(arr);
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "SELECT r.position, pg_catalog.to_jsonb(t.*) FROM pg_catalog.unnest($1) AS r "
+						 "JOIN %s%s AS t ON ",
+						 get_rel_relkind(st->relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+						 st->qualname);
+		for (int k = 0; k < st->nkeys; k++)
+			appendStringInfo(&sql, "%st.%s %s r.k%d", k ? " AND " : "",
+							 quote_identifier(st->key_names[k]), st->keys[k].eqopr_sql, k + 1);
+		if (SPI_execute_with_args(sql.data, 1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the rows of table %s", st->relname);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			int64		pos = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+			Datum		rec = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull);
+			uint64		lo = 0,
+						hi = n;
+
+			/* changes[] is in position order */
+			while (lo < hi)
+			{
+				uint64		mid = (lo + hi) / 2;
+
+				if (changes[mid].pos < pos)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo < n && changes[lo].pos == pos && !isnull)
+			{
+				MemoryContext old = MemoryContextSwitchTo(callcxt);
+
+				changes[lo].record = PointerGetDatum(PG_DETOAST_DATUM_COPY(rec));
+				MemoryContextSwitchTo(old);
+			}
+		}
+	}
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		Datum		values[5];
+		bool		isnull[5] = {false, false, false, false, false};
+
+		values[0] = Int64GetDatum(changes[i].pos);
+		values[1] = Int64GetDatum(changes[i].seq);
+		isnull[1] = changes[i].seqnull;
+		values[2] = changes[i].key;
+		isnull[2] = changes[i].key == (Datum) 0;
+		/* a key with no visible row is gone for this reader */
+		values[3] = BoolGetDatum(changes[i].deleted ||
+								 (st->nkeys > 0 && changes[i].record == (Datum) 0));
+		values[4] = changes[i].record;
+		isnull[4] = changes[i].record == (Datum) 0;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
+	}
+	apply_session_end(&s);
+	PG_RETURN_NULL();
+}

@@ -1,0 +1,357 @@
+/*-------------------------------------------------------------------------
+ *
+ * staging.c
+ *		sequenced_apply_staging: a trigger that applies the rows inserted
+ *		into a staging (inbox) table to a registered target.
+ *
+ *	CREATE TRIGGER apply AFTER INSERT ON inbox REFERENCING NEW TABLE AS new_rows
+ *	  FOR EACH STATEMENT EXECUTE FUNCTION sequenced_apply_staging('target' [, 'keep']);
+ *
+ * The rows of one INSERT or COPY are one call's messages, in order, under
+ * every rule of sequenced_upsert.  They are read from the transition table
+ * and converted straight from the staging tuples (no jsonb on the way):
+ * a staging column of the target column's type is copied, another type
+ * goes through its output and the target type's input function.  As a
+ * row-level BEFORE INSERT trigger, each row is applied on its own and not
+ * stored.
+ *
+ * Staging columns: some or all of the target's data columns, the target's
+ * sequence column (required), and optionally _sdc_deleted boolean (true:
+ * the row is a delete).  A staging column the target lacks is an error,
+ * raised when the trigger first fires.
+ *
+ * By default the applied rows are then deleted from the staging table (as
+ * the inserting role, which needs DELETE on it); 'keep' leaves them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+#include "utils/varlena.h"
+
+#include "pg_sequenced.h"
+
+PG_FUNCTION_INFO_V1(sequenced_apply_staging);
+
+typedef enum StagingRole
+{
+	SROLE_DATA,					/* a target column */
+	SROLE_SEQUENCE,
+	SROLE_DELETED,
+	SROLE_IGNORE				/* dropped */
+} StagingRole;
+
+typedef struct StagingColumn
+{
+	StagingRole role;
+	SeqColumn  *target;			/* SROLE_DATA */
+	bool		same_type;		/* copy the Datum as it is */
+	FmgrInfo	outproc;		/* else: output function of the staging type */
+	int16		typlen;
+	bool		typbyval;
+	Oid			typid;
+} StagingColumn;
+
+typedef struct StagingMap
+{
+	int			natts;
+	StagingColumn *cols;
+} StagingMap;
+
+static void
+protocol_error(const char *msg)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			 errmsg("sequenced_apply_staging: %s", msg)));
+}
+
+/*
+ * The target named by the first trigger argument.  An unqualified name is
+ * looked up in the staging table's schema first, then in search_path.
+ */
+static Oid
+resolve_target(const char *name, Relation staging)
+{
+	List	   *names = stringToQualifiedNameList(name);
+
+	if (list_length(names) == 1)
+	{
+		Oid			relid = get_relname_relid(strVal(linitial(names)),
+											  RelationGetNamespace(staging));
+
+		if (OidIsValid(relid))
+			return relid;
+	}
+	return RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, false);
+}
+
+static StagingMap *
+build_map(SeqTable *st, Relation staging)
+{
+	TupleDesc	desc = RelationGetDescr(staging);
+	StagingMap *map = palloc0(sizeof(StagingMap));
+	bool		has_seq = false;
+
+	map->natts = desc->natts;
+	map->cols = palloc0(sizeof(StagingColumn) * desc->natts);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		StagingColumn *sc = &map->cols[i];
+		const char *name = NameStr(att->attname);
+
+		sc->typid = att->atttypid;
+		sc->typlen = att->attlen;
+		sc->typbyval = att->attbyval;
+		if (att->attisdropped)
+		{
+			sc->role = SROLE_IGNORE;
+			continue;
+		}
+		if (strcmp(name, SEQ_STAGING_DELETED_COLUMN) == 0)
+		{
+			if (att->atttypid != BOOLOID)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("column \"%s\" of staging table \"%s\" must be boolean",
+								name, RelationGetRelationName(staging))));
+			sc->role = SROLE_DELETED;
+			continue;
+		}
+		sc->target = input_lookup_column(st, name, strlen(name));
+		if (sc->target == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of staging table \"%s\" is not a column of table %s",
+							name, RelationGetRelationName(staging), st->relname),
+					 errhint("A staging table has some or all of the target's data columns, its sequence column, and optionally _sdc_deleted boolean.")));
+		if (sc->target->attnum == st->seqatt)
+		{
+			sc->role = SROLE_SEQUENCE;
+			has_seq = true;
+		}
+		else if (sc->target->guard != COLGUARD_NONE)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of staging table \"%s\" cannot be applied to table %s",
+							name, RelationGetRelationName(staging), st->relname),
+					 errdetail("%s", input_guard_reason(sc->target->guard))));
+		else
+			sc->role = SROLE_DATA;
+
+		sc->same_type = att->atttypid == sc->target->typid &&
+			(sc->target->typmod < 0 || att->atttypmod == sc->target->typmod);
+		if (!sc->same_type || sc->role == SROLE_SEQUENCE)
+		{
+			Oid			outfunc;
+			bool		isvarlena;
+
+			getTypeOutputInfo(att->atttypid, &outfunc, &isvarlena);
+			fmgr_info(outfunc, &sc->outproc);
+		}
+	}
+	if (!has_seq)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("staging table \"%s\" has no column \"%s\"",
+						RelationGetRelationName(staging),
+						st->cols[st->seqatt - 1].name),
+				 errhint("A staging table must carry the sequence column of table %s.", st->relname)));
+	return map;
+}
+
+static int64
+staging_sequence(StagingColumn *sc, Datum d, int ord)
+{
+	switch (sc->typid)
+	{
+		case INT8OID:
+			return DatumGetInt64(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		case INT2OID:
+			return DatumGetInt16(d);
+		default:
+			{
+				char	   *s = OutputFunctionCall(&sc->outproc, d);
+
+				return DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(s)));
+			}
+	}
+	(void) ord;
+}
+
+/* One staging row -> one message of the batch */
+static void
+add_row(Batch *b, StagingMap *map, Datum *values, bool *nulls)
+{
+	Message    *m = input_add_message(b);
+
+	m->action = MSG_UPSERT;
+	input_set_error_position(m->ord, NULL);
+	for (int i = 0; i < map->natts; i++)
+	{
+		StagingColumn *sc = &map->cols[i];
+
+		switch (sc->role)
+		{
+			case SROLE_IGNORE:
+				break;
+			case SROLE_DELETED:
+				if (!nulls[i] && DatumGetBool(values[i]))
+					m->action = MSG_DELETE;
+				break;
+			case SROLE_SEQUENCE:
+				input_set_error_position(m->ord, sc->target->name);
+				if (nulls[i])
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("record %d has no sequence", m->ord),
+							 errdetail("Column \"%s\" is null.", sc->target->name)));
+				m->seq = staging_sequence(sc, values[i], m->ord);
+				break;
+			case SROLE_DATA:
+				{
+					int			a = sc->target->attnum - 1;
+
+					m->present[a] = true;
+					m->isnull[a] = nulls[i];
+					if (nulls[i])
+						break;
+					input_set_error_position(m->ord, sc->target->name);
+					if (sc->same_type)
+						m->values[a] = datumCopy(values[i], sc->typbyval, sc->typlen);
+					else
+						m->values[a] = InputFunctionCall(&sc->target->inproc,
+														 OutputFunctionCall(&sc->outproc, values[i]),
+														 sc->target->ioparam, sc->target->typmod);
+				}
+				break;
+		}
+	}
+	input_set_error_position(m->ord, NULL);
+	input_finish_message(b, m);
+}
+
+/* Remove what this (sub)transaction inserted into the staging table. */
+static void
+consume_staging(Relation staging)
+{
+	Oid			argtypes[1] = {XIDOID};
+	Datum		args[1] = {TransactionIdGetDatum(GetCurrentTransactionId())};
+	char	   *sql;
+
+	sql = psprintf("DELETE FROM %s%s WHERE xmin OPERATOR(pg_catalog.=) $1",
+				   staging->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+				   catalog_qualified_name(RelationGetRelid(staging)));
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not remove applied rows from the staging table");
+}
+
+Datum
+sequenced_apply_staging(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Trigger    *trigger;
+	Relation	staging;
+	bool		keep = false;
+	bool		row_level;
+	Oid			relid;
+	ApplySession s;
+	StagingMap *map;
+	Batch	   *b;
+	ErrorContextCallback errcb;
+	TupleDesc	desc;
+	Datum	   *values;
+	bool	   *nulls;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		protocol_error("not called by the trigger manager");
+	trigger = trigdata->tg_trigger;
+	staging = trigdata->tg_relation;
+	if (!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		protocol_error("must be fired by INSERT");
+	row_level = TRIGGER_FIRED_FOR_ROW(trigdata->tg_event);
+	if (row_level && !TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		protocol_error("a row-level trigger must be BEFORE INSERT");
+	if (!row_level && !TRIGGER_FIRED_AFTER(trigdata->tg_event))
+		protocol_error("a statement-level trigger must be AFTER INSERT");
+	if (!row_level && trigdata->tg_newtable == NULL)
+		protocol_error("a statement-level trigger needs REFERENCING NEW TABLE AS <name>");
+	if (trigger->tgnargs < 1 || trigger->tgnargs > 2)
+		protocol_error("takes the target table and optionally 'keep'");
+	if (trigger->tgnargs == 2)
+	{
+		if (strcmp(trigger->tgargs[1], "keep") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("sequenced_apply_staging: unknown option \"%s\"", trigger->tgargs[1]),
+					 errhint("The second argument can only be 'keep'.")));
+		keep = true;
+	}
+
+	relid = resolve_target(trigger->tgargs[0], staging);
+	apply_session_begin(&s, relid, RowExclusiveLock);
+	catalog_check_privileges(s.st, false);
+	map = build_map(s.st, staging);
+	desc = RelationGetDescr(staging);
+	values = palloc(sizeof(Datum) * desc->natts);
+	nulls = palloc(sizeof(bool) * desc->natts);
+
+	b = input_new_batch(s.st, row_level ? 1 : 1024);
+	input_push_context(&errcb);
+	{
+		MemoryContext old = MemoryContextSwitchTo(b->mcxt);
+
+		if (row_level)
+		{
+			heap_deform_tuple(trigdata->tg_trigtuple, desc, values, nulls);
+			add_row(b, map, values, nulls);
+		}
+		else
+		{
+			Tuplestorestate *ts = trigdata->tg_newtable;
+			TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+			/* our own read pointer: other readers select theirs before reading */
+			int			ptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
+
+			tuplestore_select_read_pointer(ts, ptr);
+			tuplestore_rescan(ts);
+			while (tuplestore_gettupleslot(ts, true, false, slot))
+			{
+				slot_getallattrs(slot);
+				add_row(b, map, slot->tts_values, slot->tts_isnull);
+			}
+			ExecDropSingleTupleTableSlot(slot);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	input_pop_context(&errcb);
+
+	apply_check_deletes(b);
+	apply_batch(b);
+	if (!row_level && !keep)
+		consume_staging(staging);
+	apply_session_end(&s);
+
+	/* row level: applied, and stored only as an audit log ('keep') */
+	if (row_level && keep)
+		return PointerGetDatum(trigdata->tg_trigtuple);
+	return PointerGetDatum(NULL);
+}
