@@ -90,3 +90,8 @@ CREATE FUNCTION sequenced_changes(target pg_catalog.regclass,
 RETURNS TABLE (pos pg_catalog.int8, seq pg_catalog.int8, key pg_catalog.jsonb,
                deleted pg_catalog.bool, record pg_catalog.jsonb)
 AS 'MODULE_PATHNAME', 'sequenced_changes' LANGUAGE C STABLE;
+
+-- The body of a hosted import API's batch request.
+CREATE FUNCTION sequenced_import(batch pg_catalog.jsonb)
+RETURNS TABLE (ord pg_catalog.int4, key pg_catalog.jsonb, seq pg_catalog.int8, outcome pg_catalog.text)
+AS 'MODULE_PATHNAME', 'sequenced_import' LANGUAGE C ROWS 100;

@@ -918,7 +918,7 @@ apply_append(Batch *b, bool have_max, int64 startmax)
 		{
 			initStringInfo(&s);
 			appendStringInfo(&s, "INSERT INTO %s (position, sequence, record) "
-							 "SELECT * FROM pg_catalog.unnest($1, $2, $3)", st->state_qualname);
+							 "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3))", st->state_qualname);
 			prepare_plan_n(&st->plan_append_state, s.data, 3, argtypes);
 		}
 		if (SPI_execute_plan(st->plan_append_state, args, NULL, false, 0) != SPI_OK_INSERT)

@@ -99,6 +99,7 @@ static HTAB *seq_tables = NULL;
 static MemoryContext seq_cache_cxt = NULL;
 static Oid	cached_config_relid = InvalidOid;
 static Oid	cached_owner = InvalidOid;
+static Oid	cached_extnsp = InvalidOid;
 
 typedef struct SeqTableEntry
 {
@@ -171,6 +172,7 @@ catalog_owner(void)
 		SysScanDesc scan;
 		HeapTuple	tup;
 		Oid			owner = InvalidOid;
+		Oid			extnsp = InvalidOid;
 
 		rel = table_open(ExtensionRelationId, AccessShareLock);
 		ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
@@ -178,7 +180,10 @@ catalog_owner(void)
 		scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
 		tup = systable_getnext(scan);
 		if (HeapTupleIsValid(tup))
+		{
 			owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+			extnsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+		}
 		systable_endscan(scan);
 		table_close(rel, AccessShareLock);
 
@@ -202,9 +207,18 @@ catalog_owner(void)
 
 		flush_all_tables();
 		cached_owner = owner;
+		cached_extnsp = extnsp;
 		cached_config_relid = cfg;
 	}
 	return cached_owner;
+}
+
+/* The schema the extension's functions live in, quoted */
+const char *
+catalog_extension_schema(void)
+{
+	(void) catalog_owner();
+	return quote_identifier(get_namespace_name(cached_extnsp));
 }
 
 /*
@@ -448,7 +462,7 @@ read_config(Oid relid)
 	catalog_begin_internal(&save_userid, &save_sec);
 	rc = SPI_execute_with_args("SELECT key_columns, sequence_column, on_equal, deletes, ordering, state_rel::pg_catalog.oid "
 							   "FROM _sequenced.config WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass",
-							   1, argtypes, args, NULL, true, 1);
+							   1, argtypes, args, NULL, false, 1);
 	catalog_end_internal(save_userid, save_sec);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read _sequenced.config: %s", SPI_result_code_string(rc));

@@ -190,6 +190,7 @@ extern SeqTable *catalog_open(Oid relid);
 extern void catalog_close(SeqTable *st);
 extern Oid	catalog_owner(void);
 extern char *catalog_qualified_name(Oid relid);
+extern const char *catalog_extension_schema(void);
 extern void catalog_begin_internal(Oid *save_userid, int *save_sec);
 extern void catalog_end_internal(Oid save_userid, int save_sec);
 extern int	catalog_guc_lockdown(void);

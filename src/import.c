@@ -1,0 +1,760 @@
+/*-------------------------------------------------------------------------
+ *
+ * import.c
+ *		sequenced_import: the body of a hosted import API's batch request.
+ *
+ *	{"table_name": "customers", "key_names": ["id"],
+ *	 "schema": {"properties": {"id": {"type": "integer"}, ...}},
+ *	 "messages": [{"action": "upsert", "sequence": 1, "data": {...}}, ...]}
+ *
+ * Steps, all in the caller's transaction (a failed batch leaves no table
+ * or column behind):
+ *	1. validate the whole body in one pass, before anything is changed:
+ *	   the body's keys, the schema's types, and every record against the
+ *	   schema (JSON type, date-time strings, keys present and not null,
+ *	   sequence an integer within bigint);
+ *	2. create the table when it is missing (key columns NOT NULL, a primary
+ *	   key on key_names, no key: append-only) and register it; add the
+ *	   properties an existing table lacks as nullable columns; refuse a
+ *	   property whose type conflicts with its column, or key_names that
+ *	   differ from a registered table's key;
+ *	3. apply the messages exactly as sequenced_upsert(target, messages).
+ *
+ * Names are taken literally and always quoted: "sales.customers" is table
+ * customers in schema sales; a name without a dot is looked up in
+ * search_path and created in the first schema of it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "funcapi.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_coerce.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/syscache.h"
+
+#include "pg_sequenced.h"
+
+PG_FUNCTION_INFO_V1(sequenced_import);
+
+#define IMPORT_MAX_MESSAGES 20000
+
+typedef enum PropType
+{
+	PT_INTEGER,
+	PT_NUMBER,
+	PT_STRING,
+	PT_DATETIME,
+	PT_BOOLEAN,
+	PT_OBJECT,
+	PT_ARRAY
+} PropType;
+
+typedef struct Prop
+{
+	char	   *name;
+	PropType	type;
+	bool		nullable;
+	bool		is_key;
+} Prop;
+
+static const char *
+prop_type_name(PropType t)
+{
+	switch (t)
+	{
+		case PT_INTEGER:
+			return "integer";
+		case PT_NUMBER:
+			return "number";
+		case PT_STRING:
+			return "string";
+		case PT_DATETIME:
+			return "date-time string";
+		case PT_BOOLEAN:
+			return "boolean";
+		case PT_OBJECT:
+			return "object";
+		case PT_ARRAY:
+			return "array";
+	}
+	return "?";
+}
+
+static const char *
+prop_sql_type(PropType t)
+{
+	switch (t)
+	{
+		case PT_INTEGER:
+			return "bigint";
+		case PT_NUMBER:
+			return "numeric";
+		case PT_STRING:
+			return "text";
+		case PT_DATETIME:
+			return "timestamp with time zone";
+		case PT_BOOLEAN:
+			return "boolean";
+		case PT_OBJECT:
+		case PT_ARRAY:
+			return "jsonb";
+	}
+	return "text";
+}
+
+static void
+body_error(const char *msg, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s", msg),
+			 detail ? errdetail("%s", detail) : 0));
+}
+
+static const char *
+jtype(JsonbValue *v)
+{
+	if (v == NULL)
+		return "nothing";
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "a string";
+		case jbvNumeric:
+			return "a number";
+		case jbvBool:
+			return "a boolean";
+		case jbvBinary:
+			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
+		default:
+			return "a JSON value";
+	}
+}
+
+static char *
+jstring(JsonbValue *v)
+{
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+static bool
+is_object(JsonbValue *v)
+{
+	return v && v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data);
+}
+
+static bool
+is_array(JsonbValue *v)
+{
+	return v && v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data);
+}
+
+static PropType
+parse_type_word(const char *prop, const char *word, bool datetime)
+{
+	if (strcmp(word, "integer") == 0)
+		return PT_INTEGER;
+	if (strcmp(word, "number") == 0)
+		return PT_NUMBER;
+	if (strcmp(word, "string") == 0)
+		return datetime ? PT_DATETIME : PT_STRING;
+	if (strcmp(word, "boolean") == 0)
+		return PT_BOOLEAN;
+	if (strcmp(word, "object") == 0)
+		return PT_OBJECT;
+	if (strcmp(word, "array") == 0)
+		return PT_ARRAY;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("schema property \"%s\" has unsupported type \"%s\"", prop, word),
+			 errhint("Supported types: integer, number, string (with format date-time), boolean, object, array, and lists of one of them with \"null\".")));
+	return PT_STRING;
+}
+
+/* "schema": {"properties": {...}} -> Prop[] */
+static Prop *
+parse_schema(JsonbValue *schema, int *nprops)
+{
+	JsonbValue	buf,
+				pbuf;
+	JsonbValue *props;
+	JsonbIterator *it;
+	JsonbValue	k,
+				v;
+	JsonbIteratorToken tok;
+	Prop	   *result;
+	int			n = 0;
+
+	if (!is_object(schema))
+		body_error("the batch has no \"schema\" object", NULL);
+	props = getKeyJsonValueFromContainer(schema->val.binary.data, "properties", 10, &buf);
+	if (!is_object(props))
+		body_error("the batch's schema has no \"properties\" object", NULL);
+	result = palloc0(sizeof(Prop) * Max(JsonContainerSize(props->val.binary.data), 1));
+	it = JsonbIteratorInit(props->val.binary.data);
+	tok = JsonbIteratorNext(&it, &k, true);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		Prop	   *p;
+		JsonbValue *type,
+				   *format;
+		JsonbValue	fbuf;
+		bool		datetime;
+		char	   *word = NULL;
+
+		if (tok != WJB_KEY)
+			continue;
+		tok = JsonbIteratorNext(&it, &v, true);
+		p = &result[n++];
+		p->name = jstring(&k);
+		if (!is_object(&v))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("schema property \"%s\" is not an object", p->name)));
+		format = getKeyJsonValueFromContainer(v.val.binary.data, "format", 6, &fbuf);
+		datetime = format && format->type == jbvString &&
+			format->val.string.len == 9 && memcmp(format->val.string.val, "date-time", 9) == 0;
+		type = getKeyJsonValueFromContainer(v.val.binary.data, "type", 4, &pbuf);
+		if (type && type->type == jbvString)
+			word = jstring(type);
+		else if (is_array(type))
+		{
+			int			cnt = JsonContainerSize(type->val.binary.data);
+
+			for (int i = 0; i < cnt; i++)
+			{
+				JsonbValue *e = getIthJsonbValueFromContainer(type->val.binary.data, i);
+
+				if (e->type != jbvString)
+					continue;
+				if (e->val.string.len == 4 && memcmp(e->val.string.val, "null", 4) == 0)
+					p->nullable = true;
+				else if (word == NULL)
+					word = jstring(e);
+				else
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("schema property \"%s\" has more than one type besides \"null\"", p->name)));
+			}
+		}
+		if (word == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("schema property \"%s\" has no type", p->name)));
+		p->type = parse_type_word(p->name, word, datetime);
+	}
+	*nprops = n;
+	return result;
+}
+
+static Prop *
+find_prop(Prop *props, int n, const char *name, int len)
+{
+	for (int i = 0; i < n; i++)
+		if ((int) strlen(props[i].name) == len && memcmp(props[i].name, name, len) == 0)
+			return &props[i];
+	return NULL;
+}
+
+static bool
+digits(const char **p, int n)
+{
+	for (int i = 0; i < n; i++, (*p)++)
+		if (**p < '0' || **p > '9')
+			return false;
+	return true;
+}
+
+/* RFC 3339 date-time: 2019-11-26T22:29:16.123Z, with a T or a space */
+static bool
+valid_datetime(const char *s)
+{
+	const char *p = s;
+
+	if (!digits(&p, 4) || *p++ != '-' || !digits(&p, 2) || *p++ != '-' || !digits(&p, 2))
+		return false;
+	if (*p != 'T' && *p != 't' && *p != ' ')
+		return false;
+	p++;
+	if (!digits(&p, 2) || *p++ != ':' || !digits(&p, 2) || *p++ != ':' || !digits(&p, 2))
+		return false;
+	if (*p == '.')
+	{
+		p++;
+		if (*p < '0' || *p > '9')
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (*p == 'Z' || *p == 'z')
+		p++;
+	else if (*p == '+' || *p == '-')
+	{
+		p++;
+		if (!digits(&p, 2) || *p++ != ':' || !digits(&p, 2))
+			return false;
+	}
+	else
+		return false;
+	return *p == '\0';
+}
+
+/* A JSON number that is an integer within bigint */
+static bool
+integral_bigint(JsonbValue *v)
+{
+	char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	char	   *p = s;
+	int			ndigits = 0;
+	char	   *start;
+
+	if (*p == '-')
+		p++;
+	while (*p == '0' && p[1] >= '0' && p[1] <= '9')
+		p++;
+	start = p;
+	while (*p >= '0' && *p <= '9')
+		p++, ndigits++;
+	if (*p == '.')
+	{
+		*p = '\0';
+		for (p++; *p == '0'; p++)
+			;
+		if (*p != '\0')
+			return false;
+	}
+	else if (*p != '\0')
+		return false;
+	if (ndigits < 19)
+		return true;
+	if (ndigits > 19)
+		return false;
+	return strncmp(start, s[0] == '-' ? "9223372036854775808" : "9223372036854775807", 19) <= 0;
+}
+
+static void
+value_error(int ord, Prop *p, JsonbValue *v)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("message %d: property \"%s\" must be %s%s, found %s",
+					ord, p->name, p->type == PT_INTEGER ? "an " : "a ",
+					prop_type_name(p->type), jtype(v)),
+			 p->type == PT_INTEGER && v->type == jbvNumeric ?
+			 errdetail("It must be an integer within the range of bigint.") : 0));
+}
+
+static void
+check_value(int ord, Prop *p, JsonbValue *v)
+{
+	if (v->type == jbvNull)
+	{
+		if (p->is_key)
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("message %d has no value for key property \"%s\"", ord, p->name)));
+		if (!p->nullable)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("message %d: property \"%s\" must be %s %s, found null",
+							ord, p->name, p->type == PT_INTEGER ? "an" : "a", prop_type_name(p->type)),
+					 errhint("Declare the type as [\"null\", \"%s\"] to allow nulls.",
+							 p->type == PT_DATETIME ? "string" : prop_type_name(p->type))));
+		return;
+	}
+	switch (p->type)
+	{
+		case PT_INTEGER:
+			if (v->type != jbvNumeric || !integral_bigint(v))
+				value_error(ord, p, v);
+			break;
+		case PT_NUMBER:
+			if (v->type != jbvNumeric)
+				value_error(ord, p, v);
+			break;
+		case PT_STRING:
+			if (v->type != jbvString)
+				value_error(ord, p, v);
+			break;
+		case PT_DATETIME:
+			if (v->type != jbvString)
+				value_error(ord, p, v);
+			if (!valid_datetime(jstring(v)))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("message %d: property \"%s\" must be a date-time string, found \"%s\"",
+								ord, p->name, jstring(v)),
+						 errhint("Use RFC 3339, like 2019-11-26T22:29:16Z.")));
+			break;
+		case PT_BOOLEAN:
+			if (v->type != jbvBool)
+				value_error(ord, p, v);
+			break;
+		case PT_OBJECT:
+			if (!is_object(v))
+				value_error(ord, p, v);
+			break;
+		case PT_ARRAY:
+			if (!is_array(v))
+				value_error(ord, p, v);
+			break;
+	}
+}
+
+/* Step 1 for the messages: every record against the schema */
+static void
+validate_messages(JsonbValue *messages, Prop *props, int nprops)
+{
+	int			n;
+
+	if (!is_array(messages))
+		body_error("the batch has no \"messages\" array", NULL);
+	n = JsonContainerSize(messages->val.binary.data);
+	if (n < 1 || n > IMPORT_MAX_MESSAGES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the batch has %d messages", n),
+				 errdetail("A batch has 1 to %d messages.", IMPORT_MAX_MESSAGES)));
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *m = getIthJsonbValueFromContainer(messages->val.binary.data, i);
+		JsonbValue	dbuf,
+					sbuf;
+		JsonbValue *data,
+				   *seq;
+		JsonbIterator *it;
+		JsonbValue	k,
+					v;
+		JsonbIteratorToken tok;
+		int			ord = i + 1;
+
+		if (!is_object(m))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("message %d is not a JSON object", ord)));
+		seq = getKeyJsonValueFromContainer(m->val.binary.data, "sequence", 8, &sbuf);
+		if (seq == NULL || seq->type != jbvNumeric || !integral_bigint(seq))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("message %d: \"sequence\" must be an integer within the range of bigint, found %s",
+							ord, jtype(seq))));
+		data = getKeyJsonValueFromContainer(m->val.binary.data, "data", 4, &dbuf);
+		if (!is_object(data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("message %d: \"data\" must be an object, found %s", ord, jtype(data))));
+		for (int p = 0; p < nprops; p++)
+		{
+			if (!props[p].is_key)
+				continue;
+			if (getKeyJsonValueFromContainer(data->val.binary.data, props[p].name,
+											 strlen(props[p].name), &v) == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_NOT_NULL_VIOLATION),
+						 errmsg("message %d has no value for key property \"%s\"", ord, props[p].name)));
+		}
+		it = JsonbIteratorInit(data->val.binary.data);
+		tok = JsonbIteratorNext(&it, &k, true);
+		while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+		{
+			Prop	   *p;
+
+			if (tok != WJB_KEY)
+				continue;
+			tok = JsonbIteratorNext(&it, &v, true);
+			p = find_prop(props, nprops, k.val.string.val, k.val.string.len);
+			if (p == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("message %d: property \"%s\" is not in the schema",
+								ord, jstring(&k))));
+			check_value(ord, p, &v);
+		}
+	}
+}
+
+/* May an existing column of this type take values of this schema type? */
+static bool
+compatible(Oid typid, PropType t)
+{
+	Oid			base = getBaseType(typid);
+
+	switch (t)
+	{
+		case PT_INTEGER:
+			return base == INT8OID || base == INT4OID || base == INT2OID || base == NUMERICOID;
+		case PT_NUMBER:
+			return base == NUMERICOID || base == FLOAT8OID || base == FLOAT4OID;
+		case PT_STRING:
+			return TypeCategory(base) == TYPCATEGORY_STRING;
+		case PT_DATETIME:
+			return base == TIMESTAMPTZOID || base == TIMESTAMPOID;
+		case PT_BOOLEAN:
+			return base == BOOLOID;
+		case PT_OBJECT:
+		case PT_ARRAY:
+			return base == JSONBOID || base == JSONOID;
+	}
+	return false;
+}
+
+static void
+spi_run(const char *sql)
+{
+	if (SPI_execute(sql, false, 0) < 0)
+		elog(ERROR, "statement failed: %s", sql);
+}
+
+Datum
+sequenced_import(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *body;
+	JsonbValue	buf1,
+				buf2,
+				buf3,
+				buf4;
+	JsonbValue *tname,
+			   *keys,
+			   *schema,
+			   *messages;
+	char	   *table_name;
+	char	   *dot;
+	char	   *nspname = NULL;
+	char	   *relname;
+	Oid			nspid;
+	Oid			relid;
+	Prop	   *props;
+	int			nprops;
+	List	   *keynames = NIL;
+	ListCell   *lc;
+	int			guclevel;
+	StringInfoData sql;
+	char	   *qualname;
+	const char *extschema;
+	ApplySession s;
+	Batch	   *b;
+	Jsonb	   *msgs;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		body_error("the batch must not be null", NULL);
+	body = PG_GETARG_JSONB_P(0);
+	if (!JB_ROOT_IS_OBJECT(body))
+		body_error("the batch must be a JSON object", NULL);
+
+	/* 1. the body */
+	tname = getKeyJsonValueFromContainer(&body->root, "table_name", 10, &buf1);
+	if (tname == NULL || tname->type != jbvString || tname->val.string.len == 0)
+		body_error("the batch has no \"table_name\"",
+				   tname ? psprintf("\"table_name\" is %s.", tname->type == jbvString ? "empty" : jtype(tname)) : NULL);
+	table_name = jstring(tname);
+	schema = getKeyJsonValueFromContainer(&body->root, "schema", 6, &buf3);
+	props = parse_schema(schema, &nprops);
+	keys = getKeyJsonValueFromContainer(&body->root, "key_names", 9, &buf2);
+	if (keys && keys->type != jbvNull)
+	{
+		int			n;
+
+		if (!is_array(keys))
+			body_error("\"key_names\" must be an array of strings", NULL);
+		n = JsonContainerSize(keys->val.binary.data);
+		for (int i = 0; i < n; i++)
+		{
+			JsonbValue *e = getIthJsonbValueFromContainer(keys->val.binary.data, i);
+			Prop	   *p;
+
+			if (e->type != jbvString)
+				body_error("\"key_names\" must be an array of strings", NULL);
+			p = find_prop(props, nprops, e->val.string.val, e->val.string.len);
+			if (p == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("key \"%s\" is not a property of the schema", jstring(e))));
+			p->is_key = true;
+			keynames = lappend(keynames, p->name);
+		}
+	}
+	messages = getKeyJsonValueFromContainer(&body->root, "messages", 8, &buf4);
+	validate_messages(messages, props, nprops);
+
+	/* names: with the caller's search_path, before it is pinned */
+	dot = strchr(table_name, '.');
+	if (dot && strchr(dot + 1, '.') == NULL && dot != table_name && dot[1] != '\0')
+	{
+		nspname = pnstrdup(table_name, dot - table_name);
+		relname = pstrdup(dot + 1);
+		nspid = get_namespace_oid(nspname, false);
+		relid = get_relname_relid(relname, nspid);
+	}
+	else
+	{
+		relname = table_name;
+		relid = RelnameGetRelid(relname);
+		nspid = OidIsValid(relid) ? get_rel_namespace(relid) :
+			RangeVarGetCreationNamespace(makeRangeVar(NULL, relname, -1));
+	}
+	qualname = quote_qualified_identifier(get_namespace_name(nspid), relname);
+	extschema = catalog_extension_schema();
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	guclevel = catalog_guc_lockdown();
+	initStringInfo(&sql);
+
+	/* 2. the table */
+	if (!OidIsValid(relid))
+	{
+		const char *sep = "";
+
+		appendStringInfo(&sql, "CREATE TABLE %s (", qualname);
+		for (int pass = 0; pass < 2; pass++)	/* key columns first */
+			for (int i = 0; i < nprops; i++)
+				if (props[i].is_key == (pass == 0))
+				{
+					appendStringInfo(&sql, "%s%s %s%s", sep, quote_identifier(props[i].name),
+									 prop_sql_type(props[i].type), props[i].is_key ? " NOT NULL" : "");
+					sep = ", ";
+				}
+		if (keynames != NIL)
+		{
+			appendStringInfo(&sql, "%sPRIMARY KEY (", sep);
+			foreach(lc, keynames)
+				appendStringInfo(&sql, "%s%s", foreach_current_index(lc) ? ", " : "",
+								 quote_identifier(lfirst(lc)));
+			appendStringInfoChar(&sql, ')');
+		}
+		appendStringInfoChar(&sql, ')');
+		spi_run(sql.data);
+		relid = get_relname_relid(relname, nspid);
+	}
+	else
+	{
+		for (int i = 0; i < nprops; i++)
+		{
+			AttrNumber	att = get_attnum(relid, props[i].name);
+
+			if (att == InvalidAttrNumber)
+			{
+				resetStringInfo(&sql);
+				appendStringInfo(&sql, "ALTER TABLE %s ADD COLUMN %s %s", qualname,
+								 quote_identifier(props[i].name), prop_sql_type(props[i].type));
+				spi_run(sql.data);
+			}
+			else
+			{
+				Oid			typid = get_atttype(relid, att);
+
+				if (!compatible(typid, props[i].type))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATATYPE_MISMATCH),
+							 errmsg("property \"%s\" of table %s is %s in the schema, but the column is %s",
+									props[i].name, qualname, prop_type_name(props[i].type),
+									format_type_be(typid)),
+							 errdetail("Column \"%s\" of table %s has type %s; the batch's schema says %s (%s).",
+									   props[i].name, qualname, format_type_be(typid),
+									   prop_type_name(props[i].type), prop_sql_type(props[i].type)),
+							 errhint("Columns are never changed or split by an import.")));
+			}
+		}
+	}
+
+	/* registered?  With the same key? */
+	{
+		Oid			argtypes[1] = {OIDOID};
+		Datum		args[1] = {ObjectIdGetDatum(relid)};
+		Oid			save_userid;
+		int			save_sec;
+		List	   *registered = NIL;
+		bool		found = false;
+
+		catalog_begin_internal(&save_userid, &save_sec);
+		if (SPI_execute_with_args("SELECT pg_catalog.unnest(key_columns) FROM _sequenced.config "
+								  "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
+								  "UNION ALL SELECT NULL FROM _sequenced.config "
+								  "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass",
+								  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read _sequenced.config");
+		catalog_end_internal(save_userid, save_sec);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			char	   *k = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+
+			found = true;
+			if (k)
+				registered = lappend(registered, k);
+		}
+		if (found)
+		{
+			bool		same = list_length(registered) == list_length(keynames);
+
+			foreach(lc, keynames)
+			{
+				bool		hit = false;
+				ListCell   *lr;
+
+				foreach(lr, registered)
+					if (strcmp(lfirst(lr), lfirst(lc)) == 0)
+						hit = true;
+				if (!hit)
+					same = false;
+			}
+			if (!same)
+			{
+				StringInfoData have;
+
+				initStringInfo(&have);
+				foreach(lc, registered)
+					appendStringInfo(&have, "%s%s", foreach_current_index(lc) ? ", " : "", (char *) lfirst(lc));
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("key_names of the batch differ from the key of table %s", qualname),
+						 errdetail("The table is registered with key (%s).", have.data)));
+			}
+		}
+		else
+		{
+			Oid			rargtypes[2] = {OIDOID, TEXTARRAYOID};
+			Datum		rargs[2];
+			Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(keynames), 1));
+			int			ne = 0;
+
+			foreach(lc, keynames)
+				elems[ne++] = CStringGetTextDatum(lfirst(lc));
+			rargs[0] = ObjectIdGetDatum(relid);
+			rargs[1] = PointerGetDatum(construct_array(elems, ne, TEXTOID, -1, false, TYPALIGN_INT));
+			resetStringInfo(&sql);
+			appendStringInfo(&sql, "SELECT %s.sequenced_register($1::pg_catalog.oid::pg_catalog.regclass, $2)",
+							 extschema);
+			if (SPI_execute_with_args(sql.data, 2, rargtypes, rargs, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not register table %s", qualname);
+		}
+	}
+	CommandCounterIncrement();
+
+	/* 3. the messages, as sequenced_upsert(target, messages) */
+	msgs = JsonbValueToJsonb(messages);
+	AtEOXact_GUC(true, guclevel);
+	SPI_finish();
+
+	apply_session_begin(&s, relid, RowExclusiveLock);
+	catalog_check_privileges(s.st, false);
+	b = input_new_batch(s.st, JsonContainerSize(messages->val.binary.data));
+	input_parse_messages(b, msgs);
+	apply_check_deletes(b);
+	apply_batch(b);
+	apply_emit(b, fcinfo);
+	apply_session_end(&s);
+	return (Datum) 0;
+}
