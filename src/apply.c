@@ -148,7 +148,11 @@ prepare_plan(SPIPlanPtr *slot, const char *sql, Oid argtype)
 {
 	if (*slot == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(sql, 1, &argtype);
+		/*
+		 * A generic plan: the batch arrives as one array parameter, so a
+		 * custom plan would only re-plan every call for nothing.
+		 */
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, 1, &argtype, CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL)
 			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
@@ -164,7 +168,7 @@ prepare_plan_n(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
 	if (*slot == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL)
 			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
