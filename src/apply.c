@@ -950,6 +950,7 @@ apply_batch(Batch *b)
 		MemoryContextSwitchTo(old);
 		return;
 	}
+	catalog_check_plans(st);
 	if (st->per_table)
 		have_max = read_max(st, &startmax);
 
@@ -1012,6 +1013,10 @@ void
 apply_emit(Batch *b, FunctionCallInfo fcinfo)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext,
+												 "pg_sequenced output row",
+												 ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(rowcxt);
 
 	for (int i = 0; i < b->nmsgs; i++)
 	{
@@ -1019,6 +1024,8 @@ apply_emit(Batch *b, FunctionCallInfo fcinfo)
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
 
+		/* the tuplestore copies the row: nothing of it has to outlive it */
+		MemoryContextReset(rowcxt);
 		values[0] = Int32GetDatum(m->ord);
 		if (b->st->nkeys > 0)
 			values[1] = JsonbPGetDatum(input_key_jsonb(b->st, m));
@@ -1028,6 +1035,8 @@ apply_emit(Batch *b, FunctionCallInfo fcinfo)
 		values[3] = CStringGetTextDatum(apply_outcome_name(m->outcome));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(rowcxt);
 }
 
 /* ----------------------------------------------------------------

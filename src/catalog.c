@@ -51,6 +51,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_coerce.h"
+#include "storage/bufmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -242,9 +243,14 @@ catalog_end_internal(Oid save_userid, int save_sec)
 }
 
 /*
- * Pin search_path for the statements of one call, like a function's
- * "SET search_path" clause does; undone by AtEOXact_GUC(true, level) or by
- * abort.
+ * Settings for the statements of one call, like a function's SET clauses;
+ * undone by AtEOXact_GUC(true, level) or by abort.
+ *
+ * search_path is pinned so nothing can be redirected.  The planner is kept
+ * to index probes: every statement joins a batch (an array parameter of
+ * unknown size) to a table by its unique key, and the plans are generic and
+ * cached, often first built while the table was still empty -- a sequential
+ * scan chosen then would make every later call quadratic.
  */
 int
 catalog_guc_lockdown(void)
@@ -253,6 +259,12 @@ catalog_guc_lockdown(void)
 
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	return level;
 }
@@ -396,6 +408,36 @@ free_plan(SPIPlanPtr *p)
 	if (*p)
 		SPI_freeplan(*p);
 	*p = NULL;
+}
+
+/*
+ * Drop the saved plans when the state table has grown well past its size
+ * when they were made.  Plans are generic and the planner sizes a table by
+ * its current block count: a plan made while the table was nearly empty
+ * (say, scan the whole index once and filter) turns quadratic as it fills.
+ * Replanning at each doubling costs a handful of plannings over a table's
+ * life.
+ */
+void
+catalog_check_plans(SeqTable *st)
+{
+	Relation	srel = relation_open(st->staterelid, AccessShareLock);
+	BlockNumber nblocks = RelationGetNumberOfBlocks(srel);
+
+	relation_close(srel, NoLock);
+	if (nblocks <= st->planned_blocks * 2 + 8)
+		return;
+	free_plan(&st->plan_lock);
+	free_plan(&st->plan_update);
+	free_plan(&st->plan_insert);
+	free_plan(&st->plan_delete);
+	free_plan(&st->plan_softdelete);
+	free_plan(&st->plan_fixup_read);
+	free_plan(&st->plan_fixup_state);
+	free_plan(&st->plan_tie_read);
+	free_plan(&st->plan_append);
+	free_plan(&st->plan_append_state);
+	st->planned_blocks = nblocks;
 }
 
 static void

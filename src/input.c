@@ -572,6 +572,64 @@ input_parse_messages(Batch *b, Jsonb *messages)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * One key value as a JsonbValue, encoded as to_jsonb() would encode it:
+ * common types directly, everything else through to_jsonb itself.
+ */
+static void
+key_value(SeqTable *st, SeqKey *key, Datum d, JsonbValue *out)
+{
+	SeqColumn  *col = &st->cols[key->attnum - 1];
+	Jsonb	   *jb;
+
+	switch (col->typid)
+	{
+		case INT2OID:
+			out->type = jbvNumeric;
+			out->val.numeric = DatumGetNumeric(DirectFunctionCall1(int2_numeric, d));
+			return;
+		case INT4OID:
+			out->type = jbvNumeric;
+			out->val.numeric = DatumGetNumeric(DirectFunctionCall1(int4_numeric, d));
+			return;
+		case INT8OID:
+			out->type = jbvNumeric;
+			out->val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, d));
+			return;
+		case NUMERICOID:
+			out->type = jbvNumeric;
+			out->val.numeric = DatumGetNumeric(d);
+			if (!numeric_is_nan(out->val.numeric) && !numeric_is_inf(out->val.numeric))
+				return;
+			break;
+		case BOOLOID:
+			out->type = jbvBool;
+			out->val.boolean = DatumGetBool(d);
+			return;
+		case TEXTOID:
+		case VARCHAROID:
+			{
+				text	   *t = DatumGetTextPP(d);
+
+				out->type = jbvString;
+				out->val.string.val = VARDATA_ANY(t);
+				out->val.string.len = VARSIZE_ANY_EXHDR(t);
+				return;
+			}
+		default:
+			break;
+	}
+	jb = DatumGetJsonbP(FunctionCall1Coll(&key->tojsonb, InvalidOid, d));
+	if (JB_ROOT_IS_SCALAR(jb))
+		JsonbExtractScalar(&jb->root, out);
+	else
+	{
+		out->type = jbvBinary;
+		out->val.binary.data = &jb->root;
+		out->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	}
+}
+
 /* The message's key as a JSON object, encoded as to_jsonb() would. */
 Jsonb *
 input_key_jsonb(SeqTable *st, Message *m)
@@ -585,22 +643,12 @@ input_key_jsonb(SeqTable *st, Message *m)
 		SeqKey	   *key = &st->keys[k];
 		JsonbValue	kv;
 		JsonbValue	vv;
-		Jsonb	   *jb;
-		int			i = key->attnum - 1;
 
 		kv.type = jbvString;
 		kv.val.string.val = st->key_names[k];
 		kv.val.string.len = strlen(st->key_names[k]);
 		pushJsonbValue(&ps, WJB_KEY, &kv);
-		jb = DatumGetJsonbP(FunctionCall1Coll(&key->tojsonb, InvalidOid, m->values[i]));
-		if (JB_ROOT_IS_SCALAR(jb))
-			JsonbExtractScalar(&jb->root, &vv);
-		else
-		{
-			vv.type = jbvBinary;
-			vv.val.binary.data = &jb->root;
-			vv.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-		}
+		key_value(st, key, m->values[key->attnum - 1], &vv);
 		pushJsonbValue(&ps, WJB_VALUE, &vv);
 	}
 	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);

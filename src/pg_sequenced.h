@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/attnum.h"
+#include "storage/block.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/pg_list.h"
@@ -131,7 +132,8 @@ typedef struct SeqTable
 	bool		soft_deletes;
 	bool		per_table;
 
-	/* SPI plans, prepared lazily (see apply.c) */
+	/* SPI plans, prepared lazily (see apply.c), for this state table size */
+	BlockNumber planned_blocks;
 	SPIPlanPtr	plan_lock;
 	SPIPlanPtr	plan_update;
 	SPIPlanPtr	plan_insert;
@@ -196,6 +198,7 @@ extern void catalog_end_internal(Oid save_userid, int save_sec);
 extern int	catalog_guc_lockdown(void);
 extern int64 catalog_next_position(void);
 extern void catalog_check_privileges(SeqTable *st, bool need_delete);
+extern void catalog_check_plans(SeqTable *st);
 
 /* input.c */
 extern Batch *input_new_batch(SeqTable *st, int expected);
