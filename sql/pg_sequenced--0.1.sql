@@ -95,3 +95,53 @@ AS 'MODULE_PATHNAME', 'sequenced_changes' LANGUAGE C STABLE;
 CREATE FUNCTION sequenced_import(batch pg_catalog.jsonb)
 RETURNS TABLE (ord pg_catalog.int4, key pg_catalog.jsonb, seq pg_catalog.int8, outcome pg_catalog.text)
 AS 'MODULE_PATHNAME', 'sequenced_import' LANGUAGE C ROWS 100;
+
+-- Dropping a registered table forgets it: its catalog row, its max log and
+-- its state table go with it.  Dropping a state table forgets its table.
+CREATE FUNCTION _sequenced.on_sql_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    dropped pg_catalog.oid;
+    state pg_catalog.oid;
+BEGIN
+    FOR dropped IN SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects()
+                    WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                      AND objsubid OPERATOR(pg_catalog.=) 0
+    LOOP
+        FOR state IN DELETE FROM _sequenced.config
+                      WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) dropped
+                         OR state_rel::pg_catalog.oid OPERATOR(pg_catalog.=) dropped
+                  RETURNING state_rel::pg_catalog.oid
+        LOOP
+            DELETE FROM _sequenced.max_log WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) dropped;
+            IF state OPERATOR(pg_catalog.<>) dropped AND EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) state) THEN
+                EXECUTE pg_catalog.format('DROP TABLE %s', state::pg_catalog.regclass);
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION _sequenced.on_sql_drop() FROM PUBLIC;
+CREATE EVENT TRIGGER sequenced_sql_drop ON sql_drop EXECUTE FUNCTION _sequenced.on_sql_drop();
+
+-- TRUNCATE of a registered table clears its key state (tombstones and
+-- stored sequences), so a reload starts afresh; registration installs this
+-- statement trigger on the table.
+CREATE FUNCTION _sequenced.on_truncate()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    state pg_catalog.regclass;
+BEGIN
+    SELECT c.state_rel INTO state FROM _sequenced.config c
+     WHERE c.relid::pg_catalog.oid OPERATOR(pg_catalog.=) TG_RELID;
+    IF state IS NOT NULL THEN
+        EXECUTE pg_catalog.format('TRUNCATE %s', state);
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION _sequenced.on_truncate() FROM PUBLIC;

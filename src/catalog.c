@@ -1149,6 +1149,34 @@ ensure_column(Oid relid, const char *colname, Oid typid, const char *typname)
 	return attnum;
 }
 
+/*
+ * The statement trigger that clears a table's key state on TRUNCATE,
+ * created by registration and dropped by unregistration (as the caller, the
+ * table's owner).
+ */
+#define TRUNCATE_TRIGGER "sequenced_truncate"
+
+static void
+ensure_truncate_trigger(Oid relid, bool present)
+{
+	char	   *qual = catalog_qualified_name(relid);
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(TRUNCATE_TRIGGER)};
+	bool		exists;
+
+	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1 "
+							  "AND tgname OPERATOR(pg_catalog.=) $2::pg_catalog.name",
+							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_trigger");
+	exists = SPI_processed > 0;
+	if (present && !exists)
+		spi_exec(psprintf("CREATE TRIGGER %s AFTER TRUNCATE ON %s FOR EACH STATEMENT "
+						  "EXECUTE FUNCTION _sequenced.on_truncate()",
+						  TRUNCATE_TRIGGER, qual), SPI_OK_UTILITY);
+	else if (!present && exists)
+		spi_exec(psprintf("DROP TRIGGER %s ON %s", TRUNCATE_TRIGGER, qual), SPI_OK_UTILITY);
+}
+
 Datum
 sequenced_register(PG_FUNCTION_ARGS)
 {
@@ -1343,6 +1371,7 @@ sequenced_register(PG_FUNCTION_ARGS)
 		CacheInvalidateRelcacheByRelid(relid);
 	}
 	relation_close(rel, NoLock);
+	ensure_truncate_trigger(relid, true);
 
 	AtEOXact_GUC(true, guclevel);
 	SPI_finish();
@@ -1379,6 +1408,7 @@ sequenced_unregister(PG_FUNCTION_ARGS)
 				 errmsg("table %s is not registered with pg_sequenced",
 						catalog_qualified_name(relid))));
 	drop_state_table(cfg.state_rel);
+	ensure_truncate_trigger(relid, false);
 	catalog_begin_internal(&save_userid, &save_sec);
 	SPI_execute_with_args("DELETE FROM _sequenced.config WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass",
 						  1, argtypes, args, NULL, false, 0);

@@ -15,7 +15,7 @@
  */
 #include "postgres.h"
 
-#include "lib/qunique.h"
+#include "utils/memutils.h"
 #include "utils/sortsupport.h"
 
 #include "pg_sequenced.h"
@@ -52,13 +52,60 @@ compare_messages(const void *pa, const void *pb, void *arg)
 }
 
 /*
+ * Single-column keys (the common case) sort a compact array instead of
+ * chasing every comparison through the message array.
+ */
+typedef struct SortItem
+{
+	Datum		key;
+	int64		seq;
+	int32		ord;
+	int32		idx;
+} SortItem;
+
+static int
+compare_items(const void *pa, const void *pb, void *arg)
+{
+	const SortItem *a = pa;
+	const SortItem *b = pb;
+	Batch	   *batch = (Batch *) arg;
+	int			cmp = ApplySortComparator(a->key, false, b->key, false, &batch->st->keys[0].ssup);
+
+	if (cmp != 0)
+		return cmp;
+	if (a->seq != b->seq)
+		return a->seq > b->seq ? -1 : 1;
+	if (batch->st->on_equal == ON_EQUAL_REPLACE)
+		return a->ord > b->ord ? -1 : (a->ord < b->ord ? 1 : 0);
+	return a->ord < b->ord ? -1 : (a->ord > b->ord ? 1 : 0);
+}
+
+/*
  * Fill b->order with the message indexes in (key, sequence desc, position)
  * order.  Does not look at outcomes.
  */
 void
 dedup_sort(Batch *b)
 {
-	b->order = MemoryContextAlloc(b->mcxt, sizeof(int) * Max(b->nmsgs, 1));
+	b->order = MemoryContextAllocHuge(b->mcxt, sizeof(int) * Max(b->nmsgs, 1));
+	if (b->st->nkeys == 1 && b->nmsgs > 1)
+	{
+		SortItem   *items = MemoryContextAllocHuge(b->mcxt, sizeof(SortItem) * b->nmsgs);
+		int			att = b->st->keys[0].attnum - 1;
+
+		for (int i = 0; i < b->nmsgs; i++)
+		{
+			items[i].key = b->msgs[i].values[att];
+			items[i].seq = b->msgs[i].seq;
+			items[i].ord = b->msgs[i].ord;
+			items[i].idx = i;
+		}
+		qsort_arg(items, b->nmsgs, sizeof(SortItem), compare_items, b);
+		for (int i = 0; i < b->nmsgs; i++)
+			b->order[i] = items[i].idx;
+		pfree(items);
+		return;
+	}
 	for (int i = 0; i < b->nmsgs; i++)
 		b->order[i] = i;
 	if (b->st->nkeys > 0 && b->nmsgs > 1)
