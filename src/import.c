@@ -277,18 +277,45 @@ digits(const char **p, int n)
 	return true;
 }
 
-/* RFC 3339 date-time: 2019-11-26T22:29:16.123Z, with a T or a space */
+static int
+num(const char *p, int n)
+{
+	int			v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v * 10 + (p[i] - '0');
+	return v;
+}
+
+/*
+ * RFC 3339 date-time: 2019-11-26T22:29:16.123Z, with a T or a space, and a
+ * date and time that exist (timestamptz input would reject the rest later,
+ * with its own SQLSTATE instead of a validation error).
+ */
 static bool
 valid_datetime(const char *s)
 {
 	const char *p = s;
+	static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int			year,
+				month,
+				day;
 
 	if (!digits(&p, 4) || *p++ != '-' || !digits(&p, 2) || *p++ != '-' || !digits(&p, 2))
+		return false;
+	year = num(s, 4);
+	month = num(s + 5, 2);
+	day = num(s + 8, 2);
+	if (month < 1 || month > 12 || day < 1 || day > mdays[month - 1])
+		return false;
+	if (month == 2 && day == 29 && !((year % 4 == 0 && year % 100 != 0) || year % 400 == 0))
 		return false;
 	if (*p != 'T' && *p != 't' && *p != ' ')
 		return false;
 	p++;
 	if (!digits(&p, 2) || *p++ != ':' || !digits(&p, 2) || *p++ != ':' || !digits(&p, 2))
+		return false;
+	if (num(s + 11, 2) > 23 || num(s + 14, 2) > 59 || num(s + 17, 2) > 60)
 		return false;
 	if (*p == '.')
 	{
@@ -344,13 +371,19 @@ integral_bigint(JsonbValue *v)
 	return strncmp(start, s[0] == '-' ? "9223372036854775808" : "9223372036854775807", 19) <= 0;
 }
 
+static const char *
+article(PropType t)
+{
+	return (t == PT_INTEGER || t == PT_OBJECT || t == PT_ARRAY) ? "an " : "a ";
+}
+
 static void
 value_error(int ord, Prop *p, JsonbValue *v)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("message %d: property \"%s\" must be %s%s, found %s",
-					ord, p->name, p->type == PT_INTEGER ? "an " : "a ",
+					ord, p->name, article(p->type),
 					prop_type_name(p->type), jtype(v)),
 			 p->type == PT_INTEGER && v->type == jbvNumeric ?
 			 errdetail("It must be an integer within the range of bigint.") : 0));
@@ -368,8 +401,8 @@ check_value(int ord, Prop *p, JsonbValue *v)
 		if (!p->nullable)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("message %d: property \"%s\" must be %s %s, found null",
-							ord, p->name, p->type == PT_INTEGER ? "an" : "a", prop_type_name(p->type)),
+					 errmsg("message %d: property \"%s\" must be %s%s, found null",
+							ord, p->name, article(p->type), prop_type_name(p->type)),
 					 errhint("Declare the type as [\"null\", \"%s\"] to allow nulls.",
 							 p->type == PT_DATETIME ? "string" : prop_type_name(p->type))));
 		return;
@@ -608,6 +641,9 @@ sequenced_import(PG_FUNCTION_ARGS)
 	qualname = quote_qualified_identifier(get_namespace_name(nspid), relname);
 	extschema = catalog_extension_schema();
 
+	/* the messages, in the caller's memory: SPI's is gone after SPI_finish */
+	msgs = JsonbValueToJsonb(messages);
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	guclevel = catalog_guc_lockdown();
@@ -744,7 +780,6 @@ sequenced_import(PG_FUNCTION_ARGS)
 	CommandCounterIncrement();
 
 	/* 3. the messages, as sequenced_upsert(target, messages) */
-	msgs = JsonbValueToJsonb(messages);
 	AtEOXact_GUC(true, guclevel);
 	SPI_finish();
 

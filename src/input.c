@@ -531,6 +531,7 @@ input_parse_messages(Batch *b, Jsonb *messages)
 		Message    *m;
 		int			ord = i + 1;
 
+		err_ord = 0;
 		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -538,6 +539,8 @@ input_parse_messages(Batch *b, Jsonb *messages)
 					 errdetail("It is %s.", json_type_name(e))));
 		msg = e->val.binary.data;
 		m = input_add_message(b);
+		err_ord = ord;
+		err_column = NULL;
 
 		action = getKeyJsonValueFromContainer(msg, "action", 6, &abuf);
 		if (action == NULL || action->type == jbvNull)

@@ -35,6 +35,8 @@
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "catalog/objectaddress.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
@@ -249,19 +251,40 @@ add_row(Batch *b, StagingMap *map, Datum *values, bool *nulls)
 	input_finish_message(b, m);
 }
 
-/* Remove what this (sub)transaction inserted into the staging table. */
+/*
+ * Remove the rows this statement inserted into the staging table: those of
+ * this (sub)transaction with the statement's command id.  The inserting role
+ * needs DELETE on the staging table; the DELETE itself runs as the table's
+ * owner, since finding the rows by xmin and cmin would otherwise also need
+ * SELECT.
+ */
 static void
-consume_staging(Relation staging)
+consume_staging(Relation staging, CommandId cid, uint64 nrows)
 {
-	Oid			argtypes[1] = {XIDOID};
-	Datum		args[1] = {TransactionIdGetDatum(GetCurrentTransactionId())};
+	Oid			argtypes[2] = {XIDOID, CIDOID};
+	Datum		args[2] = {TransactionIdGetDatum(GetCurrentTransactionId()),
+	CommandIdGetDatum(cid)};
 	char	   *sql;
+	Oid			save_userid;
+	int			save_sec;
 
-	sql = psprintf("DELETE FROM %s%s WHERE xmin OPERATOR(pg_catalog.=) $1",
+	if (pg_class_aclcheck(RelationGetRelid(staging), GetUserId(), ACL_DELETE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(staging->rd_rel->relkind),
+					   RelationGetRelationName(staging));
+	sql = psprintf("DELETE FROM %s%s WHERE xmin OPERATOR(pg_catalog.=) $1 AND cmin OPERATOR(pg_catalog.=) $2",
 				   staging->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
 				   catalog_qualified_name(RelationGetRelid(staging)));
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(staging->rd_rel->relowner,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not remove applied rows from the staging table");
+	SetUserIdAndSecContext(save_userid, save_sec);
+	if (SPI_processed != nrows)
+		ereport(WARNING,
+				(errmsg("removed " UINT64_FORMAT " of the " UINT64_FORMAT " applied rows from staging table \"%s\"",
+						(uint64) SPI_processed, nrows, RelationGetRelationName(staging)),
+				 errdetail("Another trigger on the staging table ran statements before this one.")));
 }
 
 Datum
@@ -277,6 +300,7 @@ sequenced_apply_staging(PG_FUNCTION_ARGS)
 	StagingMap *map;
 	Batch	   *b;
 	ErrorContextCallback errcb;
+	CommandId	cid;
 	TupleDesc	desc;
 	Datum	   *values;
 	bool	   *nulls;
@@ -306,6 +330,8 @@ sequenced_apply_staging(PG_FUNCTION_ARGS)
 		keep = true;
 	}
 
+	/* the INSERT's own command id: its rows carry it as cmin */
+	cid = GetCurrentCommandId(false);
 	relid = resolve_target(trigger->tgargs[0], staging);
 	apply_session_begin(&s, relid, RowExclusiveLock);
 	catalog_check_privileges(s.st, false);
@@ -347,7 +373,7 @@ sequenced_apply_staging(PG_FUNCTION_ARGS)
 	apply_check_deletes(b);
 	apply_batch(b);
 	if (!row_level && !keep)
-		consume_staging(staging);
+		consume_staging(staging, cid, b->nmsgs);
 	apply_session_end(&s);
 
 	/* row level: applied, and stored only as an audit log ('keep') */
