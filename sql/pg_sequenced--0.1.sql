@@ -97,7 +97,7 @@ RETURNS TABLE (ord pg_catalog.int4, key pg_catalog.jsonb, seq pg_catalog.int8, o
 AS 'MODULE_PATHNAME', 'sequenced_import' LANGUAGE C ROWS 100;
 
 -- Dropping a registered table forgets it: its catalog row, its max log and
--- its state table go with it.  Dropping a state table forgets its table.
+-- its state table go with it.
 CREATE FUNCTION _sequenced.on_sql_drop()
 RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -112,11 +112,10 @@ BEGIN
     LOOP
         FOR state IN DELETE FROM _sequenced.config
                       WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) dropped
-                         OR state_rel::pg_catalog.oid OPERATOR(pg_catalog.=) dropped
                   RETURNING state_rel::pg_catalog.oid
         LOOP
             DELETE FROM _sequenced.max_log WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) dropped;
-            IF state OPERATOR(pg_catalog.<>) dropped AND EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) state) THEN
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) state) THEN
                 EXECUTE pg_catalog.format('DROP TABLE %s', state::pg_catalog.regclass);
             END IF;
         END LOOP;

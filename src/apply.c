@@ -58,6 +58,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/typcache.h"
 
 #include "pg_sequenced.h"
@@ -720,6 +721,58 @@ lock_phase(Batch *b, int *cand, int ncand)
 }
 
 /*
+ * A delete that found no row the caller can see: is there one it cannot see
+ * (row-level security)?  Asked as the extension's owner, who bypasses row
+ * security, and answered with an error, never with data.
+ */
+static void
+hidden_rows_check(Batch *b, int *cand, int ncand, int *todo, int ntodo, TupleDesc desc)
+{
+	SeqTable   *st = b->st;
+	Datum	   *rows = palloc(sizeof(Datum) * ntodo);
+	int			n = 0;
+	Oid			save_userid;
+	int			save_sec;
+
+	if (check_enable_rls(st->relid, InvalidOid, true) != RLS_ENABLED)
+		return;
+	for (int i = 0; i < ntodo; i++)
+		if (b->msgs[todo[i]].outcome == OUT_NONE)
+			rows[n++] = target_row(b, &b->msgs[todo[i]], desc, NULL, true);
+	if (n == 0)
+		return;
+	catalog_begin_internal(&save_userid, &save_sec);
+	if (st->plan_hidden == NULL)
+	{
+		StringInfoData s;
+
+		initStringInfo(&s);
+		appendStringInfoString(&s, "SELECT ");
+		append_key_list(&s, st, "t");
+		appendStringInfo(&s, " FROM pg_catalog.unnest($1) AS r JOIN %s AS t ON ", target_from(st));
+		append_target_keymatch(&s, st, "t", "r");
+		prepare_plan(&st->plan_hidden, s.data, st->relarraytype);
+	}
+	exec_plan(st->plan_hidden, make_array(rows, n, st->reltype), SPI_OK_SELECT);
+	catalog_end_internal(save_userid, save_sec);
+	if (SPI_processed > 0)
+	{
+		Datum	   *keyvals = palloc(sizeof(Datum) * st->nkeys);
+		bool		isnull;
+		Message    *m;
+
+		for (int k = 0; k < st->nkeys; k++)
+			keyvals[k] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, k + 1, &isnull);
+		m = find_by_key(b, cand, ncand, keyvals);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("record %d deletes a row of table %s that the current role cannot see",
+						m->ord, st->relname),
+				 errdetail("Key %s exists, hidden by row-level security.", key_text(b, m))));
+	}
+}
+
+/*
  * Step 3: accepted messages the target refused.  A row is there (written
  * around the functions, or hidden by row-level security): read it as the
  * caller; if found, the message is stale and the state row takes the row's
@@ -759,6 +812,8 @@ fixup(Batch *b, int *cand, int ncand, int *todo, int ntodo, TupleDesc desc, bool
 		m->outcome = OUT_STALE;
 		fix[nfix++] = state_row(st, sdesc, m, seq, seqnull, del);
 	}
+	if (deletes)
+		hidden_rows_check(b, cand, ncand, todo, ntodo, desc);
 	for (int i = 0; i < ntodo; i++)
 	{
 		Message    *m = &b->msgs[todo[i]];

@@ -435,6 +435,7 @@ catalog_check_plans(SeqTable *st)
 	free_plan(&st->plan_fixup_read);
 	free_plan(&st->plan_fixup_state);
 	free_plan(&st->plan_tie_read);
+	free_plan(&st->plan_hidden);
 	free_plan(&st->plan_append);
 	free_plan(&st->plan_append_state);
 	st->planned_blocks = nblocks;
@@ -451,6 +452,7 @@ free_seq_table(SeqTable *st)
 	free_plan(&st->plan_fixup_read);
 	free_plan(&st->plan_fixup_state);
 	free_plan(&st->plan_tie_read);
+	free_plan(&st->plan_hidden);
 	free_plan(&st->plan_append);
 	free_plan(&st->plan_append_state);
 	free_plan(&st->plan_max_read);
@@ -1163,18 +1165,25 @@ ensure_truncate_trigger(Oid relid, bool present)
 	Oid			argtypes[2] = {OIDOID, TEXTOID};
 	Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(TRUNCATE_TRIGGER)};
 	bool		exists;
+	Oid			save_userid;
+	int			save_sec;
 
 	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1 "
 							  "AND tgname OPERATOR(pg_catalog.=) $2::pg_catalog.name",
 							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_trigger");
 	exists = SPI_processed > 0;
-	if (present && !exists)
+	if (present == exists)
+		return;
+	/* as the extension's owner: its function lives in _sequenced */
+	catalog_begin_internal(&save_userid, &save_sec);
+	if (present)
 		spi_exec(psprintf("CREATE TRIGGER %s AFTER TRUNCATE ON %s FOR EACH STATEMENT "
 						  "EXECUTE FUNCTION _sequenced.on_truncate()",
 						  TRUNCATE_TRIGGER, qual), SPI_OK_UTILITY);
-	else if (!present && exists)
+	else
 		spi_exec(psprintf("DROP TRIGGER %s ON %s", TRUNCATE_TRIGGER, qual), SPI_OK_UTILITY);
+	catalog_end_internal(save_userid, save_sec);
 }
 
 Datum

@@ -415,6 +415,8 @@ input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action)
 			JsonbValue *e = getIthJsonbValueFromContainer(&data->root, i);
 			Message    *m;
 
+			err_ord = i + 1;
+			err_column = NULL;
 			if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
 				shape_error(i + 1, psprintf("Element %d of the array is %s.", i + 1, json_type_name(e)));
 			m = input_add_message(b);
@@ -531,7 +533,9 @@ input_parse_messages(Batch *b, Jsonb *messages)
 		Message    *m;
 		int			ord = i + 1;
 
-		err_ord = 0;
+		/* every error about this element carries "record N" */
+		err_ord = ord;
+		err_column = NULL;
 		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -539,8 +543,6 @@ input_parse_messages(Batch *b, Jsonb *messages)
 					 errdetail("It is %s.", json_type_name(e))));
 		msg = e->val.binary.data;
 		m = input_add_message(b);
-		err_ord = ord;
-		err_column = NULL;
 
 		action = getKeyJsonValueFromContainer(msg, "action", 6, &abuf);
 		if (action == NULL || action->type == jbvNull)

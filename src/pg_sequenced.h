@@ -142,6 +142,7 @@ typedef struct SeqTable
 	SPIPlanPtr	plan_fixup_read;
 	SPIPlanPtr	plan_fixup_state;
 	SPIPlanPtr	plan_tie_read;
+	SPIPlanPtr	plan_hidden;
 	SPIPlanPtr	plan_append;
 	SPIPlanPtr	plan_append_state;
 	SPIPlanPtr	plan_max_read;
