@@ -33,9 +33,20 @@ CREATE TABLE _sequenced.max_log (
 );
 CREATE INDEX max_log_relid_seq ON _sequenced.max_log (relid, seq);
 
+-- Change positions are (transaction id << 24 | counter) + position_offset.
+-- Transaction ids start again in another cluster, so after a restore (a
+-- new system_identifier) the first writer moves the offset above every
+-- position restored.  Empty at creation: its row is data, dumped and
+-- restored.
+CREATE TABLE _sequenced.settings (
+    system_identifier pg_catalog.text NOT NULL,
+    position_offset   pg_catalog.int8 NOT NULL
+);
+
+SELECT pg_catalog.pg_extension_config_dump('_sequenced.settings', '');
 SELECT pg_catalog.pg_extension_config_dump('_sequenced.config', '');
 SELECT pg_catalog.pg_extension_config_dump('_sequenced.max_log', '');
-REVOKE ALL ON _sequenced.config, _sequenced.max_log FROM PUBLIC;
+REVOKE ALL ON _sequenced.config, _sequenced.max_log, _sequenced.settings FROM PUBLIC;
 
 CREATE VIEW sequenced_tables AS
 SELECT c.relid, c.key_columns, c.sequence_column, c.on_equal, c.deletes, c.ordering,

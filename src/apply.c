@@ -68,6 +68,7 @@ PG_FUNCTION_INFO_V1(sequenced_upsert_messages);
 PG_FUNCTION_INFO_V1(sequenced_delete);
 
 static int	max_log_inserts = 0;
+static FullTransactionId max_log_xact = {0};	/* last transaction that inserted */
 
 const char *
 apply_outcome_name(Outcome o)
@@ -533,8 +534,11 @@ find_by_key(Batch *b, int *cand, int ncand, Datum *keyvals)
 	return NULL;
 }
 
-/* the candidate's position is unique and increasing in key order */
-static Message *
+/*
+ * The index in cand[] of the candidate with this position: positions are
+ * unique and increase in key order, and are never changed once handed out.
+ */
+static int
 find_by_pos(Batch *b, int *cand, int ncand, int64 pos)
 {
 	int			lo = 0,
@@ -546,14 +550,14 @@ find_by_pos(Batch *b, int *cand, int ncand, int64 pos)
 		Message    *m = &b->msgs[cand[mid]];
 
 		if (m->pos == pos)
-			return m;
+			return mid;
 		if (m->pos < pos)
 			lo = mid + 1;
 		else
 			hi = mid - 1;
 	}
 	elog(ERROR, "pg_sequenced: a returned position matches no message");
-	return NULL;
+	return -1;
 }
 
 /* Mark each message whose key the last statement returned (columns 1..nkeys) */
@@ -613,6 +617,7 @@ raise_max(SeqTable *st, int64 callmax)
 	Oid			argtypes[2] = {REGCLASSOID, INT8OID};
 	Datum		args[2] = {ObjectIdGetDatum(st->relid), Int64GetDatum(callmax)};
 	SPIPlanPtr	plan;
+	bool		inserted;
 
 	catalog_begin_internal(&save_userid, &save_sec);
 	plan = prepare_plan_n(&st->plan_max_write,
@@ -622,7 +627,17 @@ raise_max(SeqTable *st, int64 callmax)
 						  2, argtypes);
 	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not write _sequenced.max_log");
-	if (SPI_processed > 0 && (++max_log_inserts % 32) == 0)
+	inserted = SPI_processed > 0;
+
+	/*
+	 * Now and then, drop older log rows.  Only before this transaction's
+	 * first insert (the one just made aside): deleting rows a transaction
+	 * inserted itself costs it memory for every such row (combo command
+	 * ids), which would grow without bound in a long transaction.
+	 */
+	if (inserted &&
+		!FullTransactionIdEquals(max_log_xact, GetTopFullTransactionId()) &&
+		(++max_log_inserts % 32) == 0)
 	{
 		/* drop superseded log rows nobody else holds; never waits */
 		plan = prepare_plan_n(&st->plan_max_compact,
@@ -633,6 +648,8 @@ raise_max(SeqTable *st, int64 callmax)
 		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not compact _sequenced.max_log");
 	}
+	if (inserted)
+		max_log_xact = GetTopFullTransactionId();
 	catalog_end_internal(save_userid, save_sec);
 }
 
@@ -667,22 +684,14 @@ lock_phase(Batch *b, int *cand, int ncand)
 	{
 		bool		isnull;
 		int64		pos = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-		Message    *m = find_by_pos(b, cand, ncand, pos);
 
-		m->pos = -m->pos - 1;	/* mark: accepted (restored below) */
+		accepted[find_by_pos(b, cand, ncand, pos)] = true;
 	}
 	for (int i = 0; i < ncand; i++)
 	{
-		Message    *m = &b->msgs[cand[i]];
-
-		if (m->pos < 0)
+		if (!accepted[i])
 		{
-			m->pos = -(m->pos + 1);
-			accepted[i] = true;
-		}
-		else
-		{
-			m->outcome = OUT_STALE;
+			b->msgs[cand[i]].outcome = OUT_STALE;
 			nrejected++;
 		}
 	}
@@ -703,7 +712,7 @@ lock_phase(Batch *b, int *cand, int ncand)
 						seqnull;
 			int64		pos = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
 			int64		stored = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &seqnull));
-			Message    *m = find_by_pos(b, cand, ncand, pos);
+			Message    *m = &b->msgs[cand[find_by_pos(b, cand, ncand, pos)]];
 
 			if (!seqnull && stored == m->seq)
 			{
@@ -1006,6 +1015,8 @@ apply_batch(Batch *b)
 		return;
 	}
 	catalog_check_plans(st);
+	/* read now: it may run statements, and positions are handed out in loops over SPI results */
+	(void) catalog_position_offset();
 	if (st->per_table)
 		have_max = read_max(st, &startmax);
 

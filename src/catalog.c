@@ -38,6 +38,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
@@ -91,6 +92,8 @@ PG_FUNCTION_INFO_V1(sequenced_purge_tombstones);
 #define POS_CTR_LIMIT (UINT64CONST(1) << POS_CTR_BITS)
 #define POS_FXID_LIMIT (UINT64CONST(1) << (63 - POS_CTR_BITS))
 
+static bool pos_offset_valid = false;
+static int64 pos_offset = 0;
 static FullTransactionId pos_top = {0};
 static FullTransactionId pos_cur = {0};
 static uint64 pos_ctr = 0;
@@ -207,6 +210,7 @@ catalog_owner(void)
 		}
 
 		flush_all_tables();
+		pos_offset_valid = false;
 		cached_owner = owner;
 		cached_extnsp = extnsp;
 		cached_config_relid = cfg;
@@ -273,10 +277,97 @@ catalog_guc_lockdown(void)
  * change positions
  * ---------------------------------------------------------------- */
 
+/*
+ * The database's position offset (SPI connected).  Read once per backend;
+ * when the settings row was written in another cluster (a restore), the
+ * offset is moved above every position there is, so positions keep growing
+ * across pg_dump/restore and consumers can resume where they were.
+ */
+int64
+catalog_position_offset(void)
+{
+	char		sysid[32];
+	Oid			save_userid;
+	int			save_sec;
+	bool		isnull;
+
+	(void) catalog_owner();
+	if (pos_offset_valid)
+		return pos_offset;
+	snprintf(sysid, sizeof(sysid), UINT64_FORMAT, GetSystemIdentifier());
+
+	catalog_begin_internal(&save_userid, &save_sec);
+	if (SPI_execute("SELECT system_identifier, position_offset FROM _sequenced.settings", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read _sequenced.settings");
+	if (SPI_processed == 1 &&
+		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), sysid) == 0)
+		pos_offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	else
+	{
+		/* first use in this cluster: one backend at a time */
+		StringInfoData sql;
+		uint64		i;
+		int64		maxpos = 0;
+		int64		xmin_fxid;
+		SPITupleTable *configs;
+		uint64		nconfigs;
+
+		if (SPI_execute("LOCK TABLE _sequenced.settings IN EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not lock _sequenced.settings");
+		if (SPI_execute("SELECT system_identifier, position_offset FROM _sequenced.settings", false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read _sequenced.settings");
+		if (SPI_processed == 1 &&
+			strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), sysid) == 0)
+			pos_offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		else
+		{
+			if (SPI_execute("SELECT state_rel::pg_catalog.text FROM _sequenced.config", false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not read _sequenced.config");
+			configs = SPI_tuptable;
+			nconfigs = SPI_processed;
+			initStringInfo(&sql);
+			for (i = 0; i < nconfigs; i++)
+				appendStringInfo(&sql, "%sSELECT pg_catalog.max(position) AS p FROM %s",
+								 i ? " UNION ALL " : "", SPI_getvalue(configs->vals[i], configs->tupdesc, 1));
+			if (nconfigs > 0)
+			{
+				if (SPI_execute(psprintf("SELECT pg_catalog.max(p) FROM (%s) s", sql.data), false, 0) != SPI_OK_SELECT)
+					elog(ERROR, "could not read the positions of the registered tables");
+				if (SPI_processed == 1)
+				{
+					Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+					if (!isnull)
+						maxpos = DatumGetInt64(d);
+				}
+			}
+			/* every transaction that can still write is at or above xmin */
+			if (SPI_execute("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8",
+							false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not read the snapshot");
+			xmin_fxid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			pos_offset = Max(0, maxpos + 1 - (int64) ((uint64) xmin_fxid << POS_CTR_BITS));
+			{
+				Oid			argtypes[2] = {TEXTOID, INT8OID};
+				Datum		args[2] = {CStringGetTextDatum(sysid), Int64GetDatum(pos_offset)};
+
+				if (SPI_execute("DELETE FROM _sequenced.settings", false, 0) != SPI_OK_DELETE ||
+					SPI_execute_with_args("INSERT INTO _sequenced.settings VALUES ($1, $2)",
+										  2, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+					elog(ERROR, "could not write _sequenced.settings");
+			}
+		}
+	}
+	catalog_end_internal(save_userid, save_sec);
+	pos_offset_valid = true;
+	return pos_offset;
+}
+
 int64
 catalog_next_position(void)
 {
 	FullTransactionId top = GetTopFullTransactionId();
+	int64		offset = catalog_position_offset();
 
 	if (!FullTransactionIdEquals(top, pos_top))
 	{
@@ -305,7 +396,7 @@ catalog_next_position(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("change positions are exhausted in this cluster")));
-	return (int64) ((U64FromFullTransactionId(pos_cur) << POS_CTR_BITS) | pos_ctr++);
+	return offset + (int64) ((U64FromFullTransactionId(pos_cur) << POS_CTR_BITS) | pos_ctr++);
 }
 
 /* ----------------------------------------------------------------

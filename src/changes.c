@@ -70,9 +70,9 @@ sequenced_changes(PG_FUNCTION_ARGS)
 	bool		limited = !PG_ARGISNULL(2);
 	int32		max_rows = limited ? PG_GETARG_INT32(2) : 0;
 	StringInfoData sql;
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		args[2];
-	char		nulls[2] = {' ', ' '};
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
 	Oid			save_userid;
 	int			save_sec;
 	Change	   *changes;
@@ -110,17 +110,18 @@ sequenced_changes(PG_FUNCTION_ARGS)
 	else
 		appendStringInfoString(&sql, "false, NULL::pg_catalog.jsonb, s.record");
 	appendStringInfo(&sql, " FROM %s s WHERE s.position OPERATOR(pg_catalog.>) $1 "
-					 "AND s.position OPERATOR(pg_catalog.<) "
+					 "AND s.position OPERATOR(pg_catalog.<) ($3 OPERATOR(pg_catalog.+) "
 					 "(pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8 "
-					 "OPERATOR(pg_catalog.<<) 24) "
+					 "OPERATOR(pg_catalog.<<) 24)) "
 					 "ORDER BY s.position LIMIT $2", st->state_qualname);
 	args[0] = Int64GetDatum(after);
 	args[1] = Int64GetDatum((int64) max_rows);
+	args[2] = Int64GetDatum(catalog_position_offset());
 	if (!limited)
 		nulls[1] = 'n';
 
 	catalog_begin_internal(&save_userid, &save_sec);
-	if (SPI_execute_with_args(sql.data, 2, argtypes, args, nulls, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(sql.data, 3, argtypes, args, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the changes of table %s", st->relname);
 	catalog_end_internal(save_userid, save_sec);
 

@@ -198,6 +198,7 @@ extern void catalog_begin_internal(Oid *save_userid, int *save_sec);
 extern void catalog_end_internal(Oid save_userid, int save_sec);
 extern int	catalog_guc_lockdown(void);
 extern int64 catalog_next_position(void);
+extern int64 catalog_position_offset(void);
 extern void catalog_check_privileges(SeqTable *st, bool need_delete);
 extern void catalog_check_plans(SeqTable *st);
 

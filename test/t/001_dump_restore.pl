@@ -1,6 +1,3 @@
-
-# Copyright (c) pg_sequenced authors
-
 # pg_dump / restore of a database that uses pg_sequenced.
 #
 # The catalog (_sequenced.config, the max_sequence log) is extension
@@ -13,7 +10,12 @@
 #  - tombstones still work: a late, older upsert of a deleted key is 'stale'
 #    and does not bring the row back, a newer one does;
 #  - max_sequence still drives per_table ordering, and the extension keeps
-#    working (also for a table registered after the restore).
+#    working (also for a table registered after the restore);
+#  - the changes feed is the same, and a consumer that read it up to some
+#    position before the dump, resuming from there after the restore, sees
+#    the changes made since (section 4 of the spec: it never misses one).
+#    The source has used more transaction ids than the new cluster, as any
+#    cluster in use has.
 
 use strict;
 use warnings;
@@ -21,6 +23,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 
 # Run SQL and return its output; unlike safe_psql, an error does not end the
 # test file (it is shown, and the comparison that follows fails).
@@ -66,6 +69,12 @@ SELECT sequenced_register('public.log_t', key_columns => '{}');
 -- registered, never written: max_sequence stays NULL
 CREATE TABLE public.empty_t (id int PRIMARY KEY, v text);
 SELECT sequenced_register('public.empty_t');
+});
+
+# A cluster in use has consumed far more transaction ids than a new one: so
+# does the source here (change positions are derived from them).
+$node_a->safe_psql('postgres', q{
+DO $$BEGIN FOR i IN 1..3000 LOOP PERFORM pg_catalog.txid_current(); COMMIT; END LOOP; END$$;
 });
 
 # Apply records: inserts, updates, stale ones, hard and soft deletes (with
@@ -137,10 +146,23 @@ my %queries = (
 	comp_t =>
 	  q{SELECT tableoid::regclass, region, no, seq, doc FROM comp_t ORDER BY region COLLATE "C", no},
 	log_t => q{SELECT msg, at, _sdc_sequence FROM log_t ORDER BY msg COLLATE "C", at, _sdc_sequence},
-	empty_t => q{SELECT count(*) FROM empty_t});
+	empty_t => q{SELECT count(*) FROM empty_t},
+	# the changes feed from the start: same positions, same states
+	changes => q{
+		SELECT t, c.*
+		  FROM unnest('{public.hard_t,"\"Sales Data\".\"Soft T\"",public.comp_t,public.log_t,public.empty_t}'::text[]) t,
+		       sequenced_changes(t::regclass) c
+		 ORDER BY t COLLATE "C", c.pos});
 
 my %before;
 $before{$_} = $node_a->safe_psql('postgres', $queries{$_}) for keys %queries;
+
+# A consumer of hard_t's changes feed has read everything up to here.
+my $hard_t_cursor = $node_a->safe_psql('postgres',
+	q{SELECT max(pos) FROM sequenced_changes('hard_t')});
+like($hard_t_cursor, qr/^\d+$/, 'source: hard_t has a changes feed');
+is( $node_a->safe_psql('postgres', qq{SELECT count(*) FROM sequenced_changes('hard_t', $hard_t_cursor)}),
+	'0', 'source: nothing in the feed after the last position seen');
 
 # Sanity of the source itself, so that the comparisons below mean something.
 is( $before{catalog},
@@ -320,6 +342,15 @@ foreach my $db ('r_custom', 'r_plain')
 			'hard_t|400|400',
 			'log_t|7|7'),
 		"$db: max_sequence after the new records");
+
+	# The consumer that read hard_t's feed up to $hard_t_cursor on the
+	# source resumes from there: it must see every change made since, i.e.
+	# those made after the restore (ids 1, 3, 9 upserted at 301, 5 deleted).
+	is( sql($node_b, $db, qq{
+			SELECT string_agg(key::text || ':' || seq || ':' || deleted, ',' ORDER BY (key->>'id')::int)
+			  FROM sequenced_changes('hard_t', $hard_t_cursor)}),
+		'{"id": 1}:301:false,{"id": 3}:301:false,{"id": 5}:400:true,{"id": 9}:301:false',
+		"$db: hard_t: a feed consumer resuming from its last position before the dump sees the changes made after the restore");
 
 	is( sql($node_b, $db, q{SELECT sequenced_purge_tombstones('hard_t', 1000)}),
 		'1', "$db: hard_t: purge finds the one tombstone left (id 5)");
