@@ -413,7 +413,7 @@ require_table_right(SeqTable *st, AclMode mode)
 	if (pg_attribute_aclcheck_all(st->relid, roleid, mode, ACLMASK_ALL) == ACLCHECK_OK)
 		return;
 	aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(st->relid)),
-				   st->relname);
+				   get_rel_name(st->relid));
 }
 
 /*
@@ -625,7 +625,7 @@ not_registered_error(Oid relid)
 
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("table %s is not registered with pg_sequenced", name),
+			 errmsg("table \"%s\" is not registered with pg_sequenced", get_rel_name(relid)),
 			 errhint("Register it first: SELECT sequenced_register('%s');", name)));
 }
 
@@ -781,7 +781,8 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 	st->statearraytype = get_array_type(st->statetype);
 	if (!OidIsValid(st->relarraytype) || !OidIsValid(st->statearraytype))
 		elog(ERROR, "row type of table %u has no array type", st->relid);
-	st->relname = catalog_qualified_name(st->relid);
+	/* for messages, in the PostgreSQL style: table "name" */
+	st->relname = psprintf("\"%s\"", RelationGetRelationName(rel));
 	st->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 											  RelationGetRelationName(rel));
 	st->state_qualname = quote_qualified_identifier("_sequenced", get_rel_name(cfg->state_rel));
@@ -1231,12 +1232,12 @@ ensure_column(Oid relid, const char *colname, Oid typid, const char *typname)
 		if (atttypid != typid)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" of table %s must be of type %s, not %s",
+					 errmsg("column \"%s\" of table \"%s\" must be of type %s, not %s",
 							colname, get_rel_name(relid), typname, format_type_be(atttypid))));
 		if (gen)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_COLUMN_DEFINITION),
-					 errmsg("column \"%s\" of table %s must not be a generated or identity column",
+					 errmsg("column \"%s\" of table \"%s\" must not be a generated or identity column",
 							colname, get_rel_name(relid))));
 	}
 	return attnum;
@@ -1334,7 +1335,7 @@ sequenced_register(PG_FUNCTION_ARGS)
 		if (!OidIsValid(pk))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
-					 errmsg("table %s has no primary key", RelationGetRelationName(rel)),
+					 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel)),
 					 errhint("Name the key with key_columns, or use key_columns => '{}' for an append-only table.")));
 		tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(pk));
 		idx = (Form_pg_index) GETSTRUCT(tup);
@@ -1357,7 +1358,7 @@ sequenced_register(PG_FUNCTION_ARGS)
 		if (attnum == InvalidAttrNumber || attnum < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("key column \"%s\" does not exist in table %s", name,
+					 errmsg("key column \"%s\" does not exist in table \"%s\"", name,
 							RelationGetRelationName(rel))));
 		for (int j = 0; j < k; j++)
 			if (keyatts[j] == attnum)
@@ -1387,7 +1388,7 @@ sequenced_register(PG_FUNCTION_ARGS)
 		if (!OidIsValid(keyindex))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
-					 errmsg("no unique index of table %s covers exactly the key columns",
+					 errmsg("no unique index of table \"%s\" covers exactly the key columns",
 							RelationGetRelationName(rel)),
 					 errdetail("The key must be covered by a unique, non-partial index on plain columns (the primary key or a unique index) over exactly the key columns.")));
 	}
@@ -1434,7 +1435,7 @@ sequenced_register(PG_FUNCTION_ARGS)
 			if (tombstones)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("cannot change the key columns of table %s while it has tombstones",
+						 errmsg("cannot change the key columns of table \"%s\" while it has tombstones",
 								RelationGetRelationName(rel)),
 						 errhint("Purge them first with sequenced_purge_tombstones().")));
 			drop_state_table(cfg.state_rel);
@@ -1505,8 +1506,8 @@ sequenced_unregister(PG_FUNCTION_ARGS)
 	if (!cfg.found)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s is not registered with pg_sequenced",
-						catalog_qualified_name(relid))));
+				 errmsg("table \"%s\" is not registered with pg_sequenced",
+						get_rel_name(relid))));
 	drop_state_table(cfg.state_rel);
 	ensure_truncate_trigger(relid, false);
 	catalog_begin_internal(&save_userid, &save_sec);

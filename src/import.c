@@ -695,11 +695,11 @@ sequenced_import(PG_FUNCTION_ARGS)
 				if (!compatible(typid, props[i].type))
 					ereport(ERROR,
 							(errcode(ERRCODE_DATATYPE_MISMATCH),
-							 errmsg("property \"%s\" of table %s is %s in the schema, but the column is %s",
-									props[i].name, qualname, prop_type_name(props[i].type),
+							 errmsg("property \"%s\" of table \"%s\" is %s in the schema, but the column is %s",
+									props[i].name, relname, prop_type_name(props[i].type),
 									format_type_be(typid)),
-							 errdetail("Column \"%s\" of table %s has type %s; the batch's schema says %s (%s).",
-									   props[i].name, qualname, format_type_be(typid),
+							 errdetail("Column \"%s\" of table \"%s\" has type %s; the batch's schema says %s (%s).",
+									   props[i].name, relname, format_type_be(typid),
 									   prop_type_name(props[i].type), prop_sql_type(props[i].type)),
 							 errhint("Columns are never changed or split by an import.")));
 			}
@@ -755,7 +755,7 @@ sequenced_import(PG_FUNCTION_ARGS)
 					appendStringInfo(&have, "%s%s", foreach_current_index(lc) ? ", " : "", (char *) lfirst(lc));
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("key_names of the batch differ from the key of table %s", qualname),
+						 errmsg("key_names of the batch differ from the key of table \"%s\"", relname),
 						 errdetail("The table is registered with key (%s).", have.data)));
 			}
 		}

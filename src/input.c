@@ -145,6 +145,55 @@ scalar_text(JsonbValue *v)
 	}
 }
 
+/* A JSON array as an array literal: {1,2}, {{1,2},{3,4}}, {"a b",NULL} */
+static void
+append_array_literal(StringInfo s, JsonbContainer *arr)
+{
+	int			n = JsonContainerSize(arr);
+
+	appendStringInfoChar(s, '{');
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(arr, i);
+
+		if (i > 0)
+			appendStringInfoChar(s, ',');
+		if (e->type == jbvNull)
+			appendStringInfoString(s, "NULL");
+		else if (e->type == jbvBinary && JsonContainerIsArray(e->val.binary.data))
+			append_array_literal(s, e->val.binary.data);
+		else
+		{
+			char	   *t = scalar_text(e);
+
+			appendStringInfoChar(s, '"');
+			for (; *t; t++)
+			{
+				if (*t == '"' || *t == '\\')
+					appendStringInfoChar(s, '\\');
+				appendStringInfoChar(s, *t);
+			}
+			appendStringInfoChar(s, '"');
+		}
+	}
+	appendStringInfoChar(s, '}');
+}
+
+static bool
+has_nested_array(JsonbContainer *arr)
+{
+	int			n = JsonContainerSize(arr);
+
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(arr, i);
+
+		if (e->type == jbvBinary && JsonContainerIsArray(e->val.binary.data))
+			return true;
+	}
+	return false;
+}
+
 static Datum
 convert_array(SeqTable *st, SeqColumn *col, JsonbValue *v)
 {
@@ -155,6 +204,15 @@ convert_array(SeqTable *st, SeqColumn *col, JsonbValue *v)
 	int			dims[1];
 	int			lbs[1] = {1};
 
+	/* nested arrays: a multidimensional array; array_in checks the shape */
+	if (has_nested_array(arr))
+	{
+		StringInfoData lit;
+
+		initStringInfo(&lit);
+		append_array_literal(&lit, arr);
+		return InputFunctionCall(&col->inproc, lit.data, col->ioparam, col->typmod);
+	}
 	if (n == 0)
 		return PointerGetDatum(construct_empty_array(col->elemtype));
 	elems = palloc(sizeof(Datum) * n);
@@ -556,7 +614,7 @@ input_parse_messages(Batch *b, Jsonb *messages)
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("message %d has unknown action %s", ord, scalar_text(action)),
+					 errmsg("message %d has unknown action \"%s\"", ord, scalar_text(action)),
 					 errhint("The action is \"upsert\" or \"delete\".")));
 
 		sequence = getKeyJsonValueFromContainer(msg, "sequence", 8, &sbuf);

@@ -197,6 +197,18 @@ SELECT * FROM sequenced_upsert('typ_case2', '{"ID": 1}', 1);
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM typ_case2;
 
+
+-- nested JSON arrays fill multidimensional array columns; ragged ones are
+-- the array type's own error (22P02), naming the record and column
+CREATE TABLE typ_md (id int PRIMARY KEY, a int[], t text[]);
+SELECT sequenced_register('typ_md');
+SELECT * FROM sequenced_upsert('typ_md', '{"id": 1, "a": [[1, 2], [3, null]], "t": [["a b", "q\"x"], ["c", "d"]]}', 1);
+SELECT id, a, t, array_dims(a) FROM typ_md;
+SELECT * FROM sequenced_upsert('typ_md', '{"id": 2, "a": [[1, 2], [3]]}', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT sequenced_unregister('typ_md');
+DROP TABLE typ_md;
+
 DROP TABLE typ_t, typ_def, typ_idkey, typ_req, typ_key, typ_key1, typ_case, typ_case2;
 DROP SEQUENCE typ_seq;
 DROP DOMAIN typ_posint;
