@@ -921,6 +921,34 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 		}
 	}
 
+	/*
+	 * The state table copies the key columns' types at registration; a key
+	 * or sequence column whose type changed since would hand it Datums of
+	 * another type.
+	 */
+	{
+		Relation	srel = relation_open(st->staterelid, AccessShareLock);
+		TupleDesc	sdesc = RelationGetDescr(srel);
+		Form_pg_attribute seqatt = TupleDescAttr(desc, st->seqatt - 1);
+		bool		ok = seqatt->atttypid == INT8OID;
+
+		for (k = 0; ok && k < nkeys; k++)
+		{
+			Form_pg_attribute ta = TupleDescAttr(desc, st->keys[k].attnum - 1);
+			Form_pg_attribute sa = TupleDescAttr(sdesc, k);
+
+			if (sdesc->natts <= k || ta->atttypid != sa->atttypid || ta->atttypmod != sa->atttypmod)
+				ok = false;
+		}
+		relation_close(srel, AccessShareLock);
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the key or sequence columns of table %s changed type since it was registered",
+							st->relname),
+					 errhint("Register it again: sequenced_unregister() then sequenced_register() (tombstones are lost).")));
+	}
+
 	byname_cmp_cols = st->cols;
 	byname_cmp_table_natts = st->natts;
 	qsort(st->byname, st->nbyname, sizeof(int), byname_cmp);

@@ -295,3 +295,17 @@ DROP TABLE reg_default, reg_named, reg_badkey, reg_nopk, reg_intseq, reg_customs
   reg_customseq2, reg_customseq3, reg_soft, reg_opts, reg_rekey, reg_always,
   reg_generated, reg_bydefault, reg_append, reg_parted;
 DROP FUNCTION reg_columns(regclass);
+
+-- a key column whose type changes after registration is caught, not used
+CREATE TABLE reg_retype (id int PRIMARY KEY, v text);
+SELECT sequenced_register('reg_retype');
+SELECT * FROM sequenced_upsert('reg_retype', '{"id": 1, "v": "a"}', 1);
+ALTER TABLE reg_retype ALTER COLUMN id TYPE bigint;
+SELECT * FROM sequenced_upsert('reg_retype', '{"id": 1, "v": "b"}', 2);
+\echo :LAST_ERROR_SQLSTATE
+SELECT sequenced_unregister('reg_retype');
+SELECT sequenced_register('reg_retype');
+SELECT * FROM sequenced_upsert('reg_retype', '{"id": 1, "v": "b"}', 2);
+SELECT * FROM reg_retype;
+DROP TABLE reg_retype;
+SELECT count(*) FROM sequenced_tables WHERE relid::text = 'reg_retype';
