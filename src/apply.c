@@ -157,7 +157,7 @@ prepare_plan(SPIPlanPtr *slot, const char *sql, Oid argtype)
 		SPIPlanPtr	p = SPI_prepare_cursor(sql, 1, &argtype, CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL)
-			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+			elog(ERROR, "failed to prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(p) != 0)
 			elog(ERROR, "SPI_keepplan failed");
 		*slot = p;
@@ -173,7 +173,7 @@ prepare_plan_n(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL)
-			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+			elog(ERROR, "failed to prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(p) != 0)
 			elog(ERROR, "SPI_keepplan failed");
 		*slot = p;
@@ -626,7 +626,7 @@ raise_max(SeqTable *st, int64 callmax)
 						  "WHERE m.relid OPERATOR(pg_catalog.=) $1 AND m.seq OPERATOR(pg_catalog.>=) $2)",
 						  2, argtypes);
 	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not write _sequenced.max_log");
+		elog(ERROR, "failed to write _sequenced.max_log");
 	inserted = SPI_processed > 0;
 
 	/*
@@ -646,7 +646,7 @@ raise_max(SeqTable *st, int64 callmax)
 							  "AND m.seq OPERATOR(pg_catalog.<) $2 FOR UPDATE SKIP LOCKED))",
 							  2, argtypes);
 		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not compact _sequenced.max_log");
+			elog(ERROR, "failed to compact _sequenced.max_log");
 	}
 	if (inserted)
 		max_log_xact = GetTopFullTransactionId();
@@ -990,7 +990,7 @@ apply_append(Batch *b, bool have_max, int64 startmax)
 			prepare_plan_n(&st->plan_append_state, s.data, 3, argtypes);
 		}
 		if (SPI_execute_plan(st->plan_append_state, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not write the state of table %s", st->relname);
+			elog(ERROR, "failed to write the state of table %s", st->relname);
 		catalog_end_internal(save_userid, save_sec);
 	}
 	defaults_done(&ds);

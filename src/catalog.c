@@ -192,7 +192,7 @@ catalog_owner(void)
 		table_close(rel, AccessShareLock);
 
 		if (!OidIsValid(owner))
-			elog(ERROR, "could not find the owner of extension pg_sequenced");
+			elog(ERROR, "failed to find the owner of extension pg_sequenced");
 
 		/* the internal schema must be the extension's own */
 		{
@@ -298,7 +298,7 @@ catalog_position_offset(void)
 
 	catalog_begin_internal(&save_userid, &save_sec);
 	if (SPI_execute("SELECT system_identifier, position_offset FROM _sequenced.settings", false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read _sequenced.settings");
+		elog(ERROR, "failed to read _sequenced.settings");
 	if (SPI_processed == 1 &&
 		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), sysid) == 0)
 		pos_offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -313,16 +313,16 @@ catalog_position_offset(void)
 		uint64		nconfigs;
 
 		if (SPI_execute("LOCK TABLE _sequenced.settings IN EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "could not lock _sequenced.settings");
+			elog(ERROR, "failed to lock _sequenced.settings");
 		if (SPI_execute("SELECT system_identifier, position_offset FROM _sequenced.settings", false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read _sequenced.settings");
+			elog(ERROR, "failed to read _sequenced.settings");
 		if (SPI_processed == 1 &&
 			strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), sysid) == 0)
 			pos_offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		else
 		{
 			if (SPI_execute("SELECT state_rel::pg_catalog.text FROM _sequenced.config", false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "could not read _sequenced.config");
+				elog(ERROR, "failed to read _sequenced.config");
 			configs = SPI_tuptable;
 			nconfigs = SPI_processed;
 			initStringInfo(&sql);
@@ -332,7 +332,7 @@ catalog_position_offset(void)
 			if (nconfigs > 0)
 			{
 				if (SPI_execute(psprintf("SELECT pg_catalog.max(p) FROM (%s) s", sql.data), false, 0) != SPI_OK_SELECT)
-					elog(ERROR, "could not read the positions of the registered tables");
+					elog(ERROR, "failed to read the positions of the registered tables");
 				if (SPI_processed == 1)
 				{
 					Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -344,7 +344,7 @@ catalog_position_offset(void)
 			/* every transaction that can still write is at or above xmin */
 			if (SPI_execute("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8",
 							false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "could not read the snapshot");
+				elog(ERROR, "failed to read the snapshot");
 			xmin_fxid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 			pos_offset = Max(0, maxpos + 1 - (int64) ((uint64) xmin_fxid << POS_CTR_BITS));
 			{
@@ -354,7 +354,7 @@ catalog_position_offset(void)
 				if (SPI_execute("DELETE FROM _sequenced.settings", false, 0) != SPI_OK_DELETE ||
 					SPI_execute_with_args("INSERT INTO _sequenced.settings VALUES ($1, $2)",
 										  2, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
-					elog(ERROR, "could not write _sequenced.settings");
+					elog(ERROR, "failed to write _sequenced.settings");
 			}
 		}
 	}
@@ -600,7 +600,7 @@ read_config(Oid relid)
 							   1, argtypes, args, NULL, false, 1);
 	catalog_end_internal(save_userid, save_sec);
 	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read _sequenced.config: %s", SPI_result_code_string(rc));
+		elog(ERROR, "failed to read _sequenced.config: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
@@ -1180,7 +1180,7 @@ create_state_table(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex,
 
 	staterel = get_relname_relid(name, nsp);
 	if (!OidIsValid(staterel))
-		elog(ERROR, "state table %s was not created", qname);
+		elog(ERROR, "state table %s is missing after CREATE TABLE", qname);
 	return staterel;
 }
 
@@ -1291,7 +1291,7 @@ ensure_truncate_trigger(Oid relid, bool present)
 	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1 "
 							  "AND tgname OPERATOR(pg_catalog.=) $2::pg_catalog.name",
 							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pg_trigger");
+		elog(ERROR, "failed to read pg_trigger");
 	exists = SPI_processed > 0;
 	if (present == exists)
 		return;
@@ -1496,7 +1496,7 @@ sequenced_register(PG_FUNCTION_ARGS)
 								   7, argtypes, args, NULL, false, 0);
 		catalog_end_internal(save_userid, save_sec);
 		if (rc != SPI_OK_INSERT && rc != SPI_OK_UPDATE)
-			elog(ERROR, "could not write _sequenced.config: %s", SPI_result_code_string(rc));
+			elog(ERROR, "failed to write _sequenced.config: %s", SPI_result_code_string(rc));
 		CacheInvalidateRelcacheByRelid(relid);
 	}
 	relation_close(rel, NoLock);

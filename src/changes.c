@@ -122,7 +122,7 @@ sequenced_changes(PG_FUNCTION_ARGS)
 
 	catalog_begin_internal(&save_userid, &save_sec);
 	if (SPI_execute_with_args(sql.data, 3, argtypes, args, nulls, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the changes of table %s", st->relname);
+		elog(ERROR, "failed to read the changes of table %s", st->relname);
 	catalog_end_internal(save_userid, save_sec);
 
 	n = SPI_processed;
@@ -171,7 +171,7 @@ sequenced_changes(PG_FUNCTION_ARGS)
 			appendStringInfo(&sql, "%st.%s %s r.k%d", k ? " AND " : "",
 							 quote_identifier(st->key_names[k]), st->keys[k].eqopr_sql, k + 1);
 		if (SPI_execute_with_args(sql.data, 1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the rows of table %s", st->relname);
+			elog(ERROR, "failed to read the rows of table %s", st->relname);
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
 			bool		isnull;

@@ -721,7 +721,7 @@ sequenced_import(PG_FUNCTION_ARGS)
 								  "UNION ALL SELECT NULL FROM _sequenced.config "
 								  "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass",
 								  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read _sequenced.config");
+			elog(ERROR, "failed to read _sequenced.config");
 		catalog_end_internal(save_userid, save_sec);
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
@@ -774,7 +774,7 @@ sequenced_import(PG_FUNCTION_ARGS)
 			appendStringInfo(&sql, "SELECT %s.sequenced_register($1::pg_catalog.oid::pg_catalog.regclass, $2)",
 							 extschema);
 			if (SPI_execute_with_args(sql.data, 2, rargtypes, rargs, NULL, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "could not register table %s", qualname);
+				elog(ERROR, "failed to register table %s", qualname);
 		}
 	}
 	CommandCounterIncrement();

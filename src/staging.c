@@ -278,7 +278,7 @@ consume_staging(Relation staging, CommandId cid, uint64 nrows)
 	SetUserIdAndSecContext(staging->rd_rel->relowner,
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not remove applied rows from the staging table");
+		elog(ERROR, "failed to remove applied rows from the staging table");
 	SetUserIdAndSecContext(save_userid, save_sec);
 	if (SPI_processed != nrows)
 		ereport(WARNING,
