@@ -1123,7 +1123,7 @@ typedef enum CallKind
 void
 apply_session_begin(ApplySession *s, Oid relid, LOCKMODE lockmode)
 {
-	s->rel = table_open(relid, lockmode);
+	s->rel = catalog_open_target(relid, lockmode);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	s->guclevel = catalog_guc_lockdown();

@@ -113,6 +113,29 @@ typedef struct SeqTableEntry
 
 static void free_seq_table(SeqTable *st);
 
+/*
+ * Open a table the caller named by regclass.  A regclass can hold any oid
+ * (e.g. 12345::regclass): that is the caller's mistake, 42P01, not an
+ * internal error.
+ */
+Relation
+catalog_open_target(Oid relid, LOCKMODE lockmode)
+{
+	Relation	rel = try_relation_open(relid, lockmode);
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (rel->rd_rel->relkind != RELKIND_RELATION &&
+		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", RelationGetRelationName(rel)),
+				 errdetail("Only ordinary and partitioned tables can be registered.")));
+	return rel;
+}
+
 /* "schema"."table", quoted as needed */
 char *
 catalog_qualified_name(Oid relid)
@@ -1339,7 +1362,7 @@ sequenced_register(PG_FUNCTION_ARGS)
 				 errmsg("sequence_column must not be empty")));
 
 	/* no writes while the state table is built; ALTER TABLE may upgrade */
-	rel = table_open(relid, ShareRowExclusiveLock);
+	rel = catalog_open_target(relid, ShareRowExclusiveLock);
 	relkind = rel->rd_rel->relkind;
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -1524,7 +1547,7 @@ sequenced_unregister(PG_FUNCTION_ARGS)
 				 errmsg("target must not be null")));
 	relid = PG_GETARG_OID(0);
 	args[0] = ObjectIdGetDatum(relid);
-	table_close(table_open(relid, ShareRowExclusiveLock), NoLock);
+	table_close(catalog_open_target(relid, ShareRowExclusiveLock), NoLock);
 	check_owner(relid);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -1570,6 +1593,7 @@ sequenced_max_sequence(PG_FUNCTION_ARGS)
 				 errmsg("target must not be null")));
 	relid = PG_GETARG_OID(0);
 	args[0] = ObjectIdGetDatum(relid);
+	table_close(catalog_open_target(relid, AccessShareLock), NoLock);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	guclevel = catalog_guc_lockdown();
@@ -1618,7 +1642,7 @@ sequenced_purge_tombstones(PG_FUNCTION_ARGS)
 	before = PG_GETARG_INT64(1);
 	args[0] = Int64GetDatum(before);
 
-	rel = table_open(relid, RowExclusiveLock);
+	rel = catalog_open_target(relid, RowExclusiveLock);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	guclevel = catalog_guc_lockdown();

@@ -193,6 +193,7 @@ extern SeqTable *catalog_open(Oid relid);
 extern void catalog_close(SeqTable *st);
 extern Oid	catalog_owner(void);
 extern char *catalog_qualified_name(Oid relid);
+extern Relation catalog_open_target(Oid relid, LOCKMODE lockmode);
 extern const char *catalog_extension_schema(void);
 extern void catalog_begin_internal(Oid *save_userid, int *save_sec);
 extern void catalog_end_internal(Oid save_userid, int save_sec);
