@@ -183,6 +183,20 @@ parse_type_word(const char *prop, const char *word, bool datetime)
 	return PT_STRING;
 }
 
+/*
+ * Names are taken literally: one PostgreSQL would truncate or refuse is an
+ * error of the batch, before anything is created.
+ */
+static void
+check_name(const char *what, const char *name)
+{
+	if (name[0] == '\0' || strlen(name) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s name \"%s\" is not a valid identifier", what, name),
+				 errdetail("Names must be 1 to %d bytes long.", NAMEDATALEN - 1)));
+}
+
 /* "schema": {"properties": {...}} -> Prop[] */
 static Prop *
 parse_schema(JsonbValue *schema, int *nprops)
@@ -219,6 +233,7 @@ parse_schema(JsonbValue *schema, int *nprops)
 		tok = JsonbIteratorNext(&it, &v, true);
 		p = &result[n++];
 		p->name = jstring(&k);
+		check_name("schema property", p->name);
 		if (!is_object(&v))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -628,16 +643,20 @@ sequenced_import(PG_FUNCTION_ARGS)
 	{
 		nspname = pnstrdup(table_name, dot - table_name);
 		relname = pstrdup(dot + 1);
+		check_name("schema", nspname);
+		check_name("table", relname);
 		nspid = get_namespace_oid(nspname, false);
 		relid = get_relname_relid(relname, nspid);
 	}
 	else
 	{
 		relname = table_name;
+		check_name("table", relname);
 		relid = RelnameGetRelid(relname);
 		nspid = OidIsValid(relid) ? get_rel_namespace(relid) :
 			RangeVarGetCreationNamespace(makeRangeVar(NULL, relname, -1));
 	}
+	check_name("table", relname);
 	qualname = quote_qualified_identifier(get_namespace_name(nspid), relname);
 	extschema = catalog_extension_schema();
 

@@ -1,0 +1,1560 @@
+#!/usr/bin/python3
+"""
+pg_sequenced input fuzzer (see test/fuzz/README.md).
+
+Seeded and reproducible: input number i is generated from (seed, i) alone,
+never from what the server answered, so the same seed and range give the same
+inputs.  Every input is one call of sequenced_upsert (3- and 2-argument
+forms), sequenced_delete, sequenced_import, or one INSERT/COPY into a staging
+table whose trigger is sequenced_apply_staging.
+
+Checks per input (any failure is a "violation"; the exit status is 1):
+  crash        the connection died, or pg_postmaster_start_time() changed
+  xx           an error with SQLSTATE class XX (internal error)
+  position     an error about the records that names no position
+               ("record N" / "message N" in the message, or "record N" in
+               CONTEXT), or names a position outside 1..n
+  context      the message and the CONTEXT name different records
+  blame        the error names a record that the generator built entirely
+               from values that are valid for the table (the bad one is
+               elsewhere)
+  state        after a failed call, the target, its _sequenced state table,
+               its _sequenced.max_log rows (and the staging table) differ
+               from before, byte for byte (md5 of the ordered row texts)
+  guc          current_user or search_path differ after the call
+  output       a successful call returned rows that contradict the table:
+               wrong ord, unknown outcome, inserted/updated without the row
+               carrying that sequence, deleted with the row still live,
+               state row not matching, stale while the stored sequence is
+               lower, superseded while being the highest of its key
+  timeout      statement_timeout hit
+  client       the driver itself failed (a bug in this script)
+
+Usage:
+  fuzz.py --profile quick            # ~3,000 inputs, < 60 s
+  fuzz.py --profile long             # 100,000 inputs
+  fuzz.py --seed 7 --start 1200 --count 1 --show   # print one input as SQL
+Connection: libpq environment (PGHOST, PGPORT, PGUSER, PGDATABASE); the
+fuzzer creates (and at the end drops, unless --keep) its own database.
+"""
+import argparse
+import os
+import random
+import re
+import sys
+import time
+import traceback
+import uuid as uuidlib
+
+try:
+    import psycopg
+    from psycopg import sql as S
+except ImportError:  # pragma: no cover
+    sys.stderr.write("fuzz.py needs psycopg 3 (Debian: python3-psycopg); run it with /usr/bin/python3\n")
+    sys.exit(2)
+
+# ---------------------------------------------------------------------------
+# JSON text generation: we write JSON text ourselves, to control number
+# lexemes, escapes, lone surrogates and duplicate keys.
+# ---------------------------------------------------------------------------
+
+
+class Raw:
+    """Verbatim JSON text (number lexemes, deep nesting, broken JSON)."""
+    __slots__ = ("t",)
+
+    def __init__(self, t):
+        self.t = t
+
+
+class Obj:
+    """A JSON object as ordered (key, value) pairs; keys may repeat."""
+    __slots__ = ("items",)
+
+    def __init__(self, items=None):
+        self.items = list(items or [])
+
+    def set(self, k, v):
+        self.items.append((k, v))
+
+    def keys(self):
+        return [k for k, _ in self.items]
+
+    def get(self, k, default=None):
+        r = default
+        for kk, vv in self.items:
+            if kk == k:
+                r = vv  # jsonb keeps the last duplicate
+        return r
+
+
+_ESC = {'"': '\\"', '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f'}
+
+
+def emit_str(s, ascii_only):
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch in _ESC:
+            out.append(_ESC[ch])
+        elif o < 0x20 or 0xD800 <= o <= 0xDFFF or (ascii_only and o > 0x7E):
+            if o > 0xFFFF:
+                o -= 0x10000
+                out.append("\\u%04x\\u%04x" % (0xD800 + (o >> 10), 0xDC00 + (o & 0x3FF)))
+            else:
+                out.append("\\u%04x" % o)
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def emit(v, out, ascii_only=False):
+    if v is None:
+        out.append("null")
+    elif v is True:
+        out.append("true")
+    elif v is False:
+        out.append("false")
+    elif isinstance(v, Raw):
+        out.append(v.t)
+    elif isinstance(v, int):
+        out.append(str(v))
+    elif isinstance(v, float):
+        out.append(repr(v) if v == v and v not in (float("inf"), float("-inf")) else "0")
+    elif isinstance(v, str):
+        out.append(emit_str(v, ascii_only))
+    elif isinstance(v, Obj):
+        out.append("{")
+        for i, (k, vv) in enumerate(v.items):
+            if i:
+                out.append(", ")
+            out.append(emit_str(k, ascii_only))
+            out.append(": ")
+            emit(vv, out, ascii_only)
+        out.append("}")
+    elif isinstance(v, dict):
+        emit(Obj(v.items()), out, ascii_only)
+    elif isinstance(v, (list, tuple)):
+        out.append("[")
+        for i, e in enumerate(v):
+            if i:
+                out.append(", ")
+            emit(e, out, ascii_only)
+        out.append("]")
+    else:
+        raise TypeError(type(v))
+
+
+def to_json(v, ascii_only=False):
+    out = []
+    emit(v, out, ascii_only)
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------
+# value pools
+# ---------------------------------------------------------------------------
+
+NUM_LEXEMES = [
+    "0", "-0", "1", "-1", "0.0", "-0.0", "1.0", "1.5", "-1.5", "0.1", "1e2", "1E+2", "1e-2", "1.0e0",
+    "2147483647", "2147483648", "-2147483648", "-2147483649",
+    "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+    "18446744073709551616", "99999999999999999999999999999999999999",
+    "1e18", "9.223372036854775807e18", "9.3e18", "-9.3e18", "1e19",
+    "1e308", "1.7976931348623157e308", "1e309", "-1e309", "4.9e-324", "1e-400",
+    "1e1000", "-1e1000", "1e-1000", "1e100000", "123.456", "999.995", "999.994", "-999.99",
+    "123456789012345678901234567890.123456789012345678901234567890",
+    "0.000000000000000000000000000001",
+]
+
+HOSTILE_STRINGS = [
+    "", " ", "null", "NULL", "true", "t", "yes", "on", "off", "0", "1", "-1", " 12 ", "12abc", "0x1F",
+    "1_000", "1e5", "1.0", "NaN", "nan", "Infinity", "-Infinity", "infinity", "-infinity", "epoch",
+    "now", "today", "tomorrow", "allballs", "2024-02-30", "2024-02-29", "0001-01-01 BC", "294277-01-01",
+    "5874897-12-31", "5874898-01-01", "4714-11-24 BC", "4713-01-01 BC", "2024-01-01T25:00:00Z",
+    "2024-01-01 00:00:00+15:59", "2024-01-01 00:00:00+16:00", "J2451187", "1999-01-08 04:05:06 PST8PDT",
+    "00000000-0000-0000-0000-000000000000", "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
+    "a0eebc999c0b4ef8bb6d6bb9bd380a11", "a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11",
+    "g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "{1,2,3}", "{}", "{{1,2},{3,4}}", '{"a","b"}', "[1:2]={1,2}",
+    "{NULL}", "{1,", "{{1},{2,3}}", "[]", '{"a":1}', "[1,2", "sad", "SAD", "happy ", 'we"ird', "ok",
+    "'; DROP TABLE fz_all; --", "a\"b", "x;y", "a.b", "\\", "\\\\N", "\\N", "\t\n\r", "\u00e9", "e\u0301",
+    "\U0001F600", "\u202e", "\ufeff", "\uffff", "\ufb00", "\u0130", "\u0001", "\u001f", "\x7f",
+    "xxxxxx", "abcde", "abcd\u00e9", "\u00e9\u00e9\u00e9\u00e9\u00e9", "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9",
+    "\ud800", "\udc00", "\ud83d", "\ude00x", "\x00", "a\x00b", "$$", "%s", "%n%n%n", "{{", "$1",
+]
+
+PROP_NAMES = [
+    "", " ", "id ", "ID", "Id", "c_Int", '"id"', 'id"', "id'", "a;b", "a.b", "public.fz_all.id",
+    "x; DROP TABLE fz_all; --", "_sdc_sequence", "_sdc_deleted_at", "_sdc_deleted", "ctid", "xmin",
+    "tableoid", "a" * 63, "a" * 64, "a" * 200, 'we"ird;name.x', 'we""ird;name.x', '"we""ird;name.x"',
+    "k.2", "Mixed Case", "mixed case", "\u00e9", "e\u0301", "\U0001F642", "\ud800", "\x00",
+    "action", "sequence", "data", "%s", "c_int\u0000", "g", "ident",
+]
+
+ENUM_LABELS = ["sad", "ok", "happy", 'we"ird', "x y"]
+
+HUGE_INT_ARRAY = "[" + ", ".join(str(i) for i in range(100000)) + "]"
+HUGE_NULL_ARRAY = "[" + ", ".join("null" for i in range(50000)) + "]"
+
+KEYS_COMP_TEXT = ["a", "A", "", " ", 'a"b', "x'; DROP TABLE fz_comp; --", "\U0001F642", "\u00e9", "e\u0301",
+                  "a.b", "z" * 40]
+KEYS_COMP_BIG = [-1, 0, 1, 2, 9223372036854775807, -9223372036854775808]
+KEYS_NUM = [Raw("0"), Raw("1"), Raw("1.0"), Raw("1.00"), Raw("-0"), Raw("1e2"), Raw("100"), "NaN",
+            "Infinity", "-Infinity", Raw("3.14159"), Raw("1e-20"), Raw("12345678901234567890.5"), Raw("-7")]
+KEYS_UUID = [str(uuidlib.UUID(int=i * 0x1111111111111111)) for i in range(1, 6)] + \
+            ["{00000000-0000-0000-0000-000000000001}", "00000000000000000000000000000001"]
+
+# ---------------------------------------------------------------------------
+# schema of the fuzz database
+# ---------------------------------------------------------------------------
+
+SETUP_SQL = r"""
+CREATE EXTENSION pg_sequenced;
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fz_user') THEN CREATE ROLE fz_user; END IF;
+END $$;
+GRANT USAGE, CREATE ON SCHEMA public TO fz_user;
+CREATE TYPE fz_mood AS ENUM ('sad', 'ok', 'happy', 'we"ird', 'x y');
+CREATE DOMAIN fz_pos AS int CHECK (VALUE > 0);
+CREATE DOMAIN fz_jobj AS jsonb CHECK (jsonb_typeof(VALUE) = 'object');
+CREATE DOMAIN fz_iarr AS int[] CHECK (cardinality(VALUE) < 4);
+
+CREATE TABLE fz_all (
+  id int PRIMARY KEY,
+  c_int int, c_big bigint, c_num numeric, c_text text, c_vc varchar(5), c_bool boolean,
+  c_ts timestamptz, c_date date, c_uuid uuid, c_jsonb jsonb, c_json json, c_tarr text[],
+  c_iarr int[], c_enum fz_mood, c_dom fz_pos, c_jdom fz_jobj, c_darr fz_iarr, c_num52 numeric(5,2),
+  c_float float8, c_real real, c_small smallint, c_bytea bytea, c_inet inet, c_interval interval,
+  c_dflt text DEFAULT 'dflt', c_nn int NOT NULL DEFAULT 7
+);
+SELECT sequenced_register('fz_all');
+
+CREATE TABLE fz_comp ("we""ird;name.x" text, "k.2" bigint, "Mixed Case" text, payload jsonb, n numeric,
+                      PRIMARY KEY ("we""ird;name.x", "k.2"));
+SELECT sequenced_register('fz_comp', on_equal => 'replace', deletes => 'soft');
+
+CREATE TABLE fz_num (n numeric PRIMARY KEY, d date, t text);
+SELECT sequenced_register('fz_num', on_equal => 'error', ordering => 'per_table');
+
+CREATE TABLE fz_uk (u uuid, m fz_mood, ts timestamptz, v text, UNIQUE (u, m));
+SELECT sequenced_register('fz_uk', key_columns => '{u,m}');
+
+CREATE TABLE fz_app (a int, b text, j jsonb);
+SELECT sequenced_register('fz_app', key_columns => '{}');
+
+CREATE TABLE fz_gen (id int GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, g int GENERATED ALWAYS AS (id * 2) STORED,
+                     ident bigint GENERATED ALWAYS AS IDENTITY, v text);
+SELECT sequenced_register('fz_gen', deletes => 'soft');
+
+CREATE TABLE fz_stg_txt (id text, c_int text, c_text text, c_vc text, c_bool text, c_ts text, c_date text,
+                         c_uuid text, c_jsonb text, c_json text, c_tarr text, c_iarr text, c_enum text,
+                         c_dom text, c_num52 text, c_nn text, _sdc_sequence text, _sdc_deleted boolean);
+CREATE TRIGGER apply AFTER INSERT ON fz_stg_txt REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION sequenced_apply_staging('fz_all');
+CREATE TABLE fz_stg_typed (id int, c_int int, c_big bigint, c_text text, c_bool boolean, c_ts timestamptz,
+                           c_jsonb jsonb, c_tarr text[], c_enum fz_mood, c_dom fz_pos, c_nn int,
+                           _sdc_sequence bigint, _sdc_deleted boolean);
+CREATE TRIGGER apply AFTER INSERT ON fz_stg_typed REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION sequenced_apply_staging('fz_all', 'keep');
+CREATE TABLE fz_stg_row (id text, c_text text, c_num text, _sdc_sequence numeric, _sdc_deleted boolean);
+CREATE TRIGGER apply BEFORE INSERT ON fz_stg_row FOR EACH ROW EXECUTE FUNCTION sequenced_apply_staging('fz_all');
+CREATE TABLE fz_stg_comp ("we""ird;name.x" text, "k.2" text, "Mixed Case" text, payload text,
+                          _sdc_sequence int, _sdc_deleted boolean);
+CREATE TRIGGER apply AFTER INSERT ON fz_stg_comp REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION sequenced_apply_staging('fz_comp');
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO fz_user;
+"""
+
+# column -> safe generator name
+ALL_COLS = {
+    "c_int": "int4", "c_big": "int8", "c_num": "numeric", "c_text": "text", "c_vc": "vc5", "c_bool": "bool",
+    "c_ts": "ts", "c_date": "date", "c_uuid": "uuid", "c_jsonb": "json", "c_json": "json", "c_tarr": "tarr",
+    "c_iarr": "iarr", "c_enum": "enum", "c_dom": "pos", "c_jdom": "jobj", "c_darr": "darr", "c_num52": "num52",
+    "c_float": "float", "c_real": "float", "c_small": "int2", "c_bytea": "bytea", "c_inet": "inet",
+    "c_interval": "interval", "c_dflt": "text", "c_nn": "int4nn",
+}
+
+TABLES = {
+    # name: (key columns, {column: safe kind}, seqcol, soft, per_key_check, append_only)
+    "fz_all": dict(keys=["id"], cols=ALL_COLS, soft=False, on_equal="keep", per_table=False),
+    "fz_comp": dict(keys=['we"ird;name.x', "k.2"], cols={"Mixed Case": "text", "payload": "json", "n": "numeric"},
+                    soft=True, on_equal="replace", per_table=False),
+    "fz_num": dict(keys=["n"], cols={"d": "date", "t": "text"}, soft=False, on_equal="error", per_table=True),
+    "fz_uk": dict(keys=["u", "m"], cols={"ts": "ts", "v": "text"}, soft=False, on_equal="keep", per_table=False),
+    "fz_app": dict(keys=[], cols={"a": "int4", "b": "text", "j": "json"}, soft=False, on_equal="keep",
+                   per_table=False),
+    "fz_gen": dict(keys=["id"], cols={"v": "text"}, soft=True, on_equal="keep", per_table=False),
+}
+
+NO_TABLE = "999999999"     # a regclass that names no relation
+NO_IMPORT_TABLE = "(no table_name)"     # an import body whose table_name is no (non-empty) string
+
+IMPORT_TABLES = ["imp_a", "imp_b", "public.imp_c", "Imp Mixed", 'imp "q";x', "imp_new_%d"]
+IMPORT_BAD_TABLES = ["imp.dot", "nosuchschema.imp", "imp_" + "l" * 70, "", "a.b.c", ".x", "x."]
+
+IMPORT_BASE = Obj([("id", {"type": "integer"}), ("name", {"type": ["null", "string"]}),
+                   ("amt", {"type": ["null", "number"]}), ("ts", {"type": ["null", "string"], "format": "date-time"}),
+                   ("flag", {"type": ["null", "boolean"]}), ("obj", {"type": ["null", "object"]}),
+                   ("arr", {"type": ["null", "array"]})])
+IMPORT_KINDS = {"id": "int8", "name": "text", "amt": "i_num", "ts": "i_ts", "flag": "i_bool", "obj": "jobj",
+                "arr": "jarr"}
+
+
+class Input:
+    """One generated input: everything needed to run and check it."""
+
+    def __init__(self, i):
+        self.i = i
+        self.op = None          # upsert3 | upsert2 | delete3 | import | staging
+        self.table = None       # target table (for import: the table_name)
+        self.json = None        # JSON text (None: SQL NULL)
+        self.seq = None         # seq argument of 3-argument forms
+        self.nrec = 0           # number of records/messages (0: unknown / not an array)
+        self.hostile = set()    # 1-based positions of records with a possibly bad value
+        self.shape_bad = False  # the top-level shape itself is wrong
+        self.staging = None     # staging table
+        self.stg_cols = None
+        self.stg_rows = None
+        self.copy = False
+        self.row_level = False
+        self.txn = False        # run inside BEGIN ... SAVEPOINT
+        self.role = None        # SET ROLE for the call
+        self.mode = "chaos"     # clean | single | chaos (see Gen.build)
+
+
+# ---------------------------------------------------------------------------
+# the generator: a pure function of (seed, i)
+# ---------------------------------------------------------------------------
+
+
+class Gen:
+    def __init__(self, seed, huge_rate):
+        self.seed = seed
+        self.huge_rate = huge_rate      # share of inputs that carry one huge value
+        self.huge_left = 0              # huge values this input may still get
+        self.hr = 1.0                   # hostility rate of what is being generated
+
+    def bad(self, r, p):
+        """Inject hostility with probability p scaled by the current hostility rate."""
+        return r.random() < p * self.hr
+
+    def huge(self, r):
+        if self.huge_left > 0 and r.random() < 0.2:
+            self.huge_left -= 1
+            return True
+        return False
+
+    # -- values --------------------------------------------------------------
+    def rand_string(self, r):
+        p = r.random()
+        if p < 0.5:
+            return r.choice(HOSTILE_STRINGS)
+        if p < 0.8:
+            n = r.randint(0, 12)
+            alphabet = "abcXYZ019 _-.;'\"\\/\u00e9\u4e2d\U0001F600\t"
+            return "".join(r.choice(alphabet) for _ in range(n))
+        if not self.huge(r):
+            return "".join(chr(r.randint(0x20, 0x2FFF)) for _ in range(r.randint(1, 40)))
+        return "x" * (1 << 20) if r.random() < 0.5 else ("\u00e9" * (1 << 19))
+
+    def rand_number(self, r):
+        p = r.random()
+        if p < 0.6:
+            return Raw(r.choice(NUM_LEXEMES))
+        if p < 0.8:
+            return r.randint(-(1 << 70), 1 << 70)
+        return Raw("%s%d.%de%s%d" % (r.choice(["", "-"]), r.randint(0, 999), r.randint(0, 999),
+                                      r.choice(["", "+", "-"]), r.randint(0, 400)))
+
+    def rand_json(self, r, depth=0):
+        p = r.random()
+        if depth > 4:
+            p = p * 0.6
+        if p < 0.1:
+            return None
+        if p < 0.18:
+            return r.random() < 0.5
+        if p < 0.38:
+            return self.rand_number(r)
+        if p < 0.6:
+            return self.rand_string(r)
+        if p < 0.8:
+            if self.huge(r):
+                return Raw(HUGE_INT_ARRAY) if r.random() < 0.5 else Raw(HUGE_NULL_ARRAY)
+            return [self.rand_json(r, depth + 1) for _ in range(r.randint(0, 5))]
+        if p < 0.985:
+            o = Obj()
+            for _ in range(r.randint(0, 5)):
+                k = r.choice(PROP_NAMES) if r.random() < 0.4 else self.rand_string(r)[:30]
+                o.set(k, self.rand_json(r, depth + 1))
+            return o
+        if not self.huge(r):
+            return None
+        d = r.choice([64, 200, 1000, 3000, 10000])
+        return Raw("[" * d + "1" + "]" * d) if r.random() < 0.5 else Raw('{"a":' * d + "1" + "}" * d)
+
+    def safe_value(self, r, kind):
+        """A value that is valid for a column of this kind."""
+        if kind == "int4nn":
+            return r.choice([r.randint(-1000, 1000), 2147483647, Raw("1e2"), str(r.randint(-5, 5))])
+        if r.random() < 0.08:
+            return None
+        if kind == "int4":
+            return r.choice([r.randint(-1000, 1000), 2147483647, -2147483648, Raw("1e2"), Raw("7e0"),
+                             str(r.randint(-5, 5))])
+        if kind == "int2":
+            return r.choice([r.randint(-100, 100), 32767, -32768])
+        if kind == "int8":
+            return r.choice([r.randint(-(1 << 63), (1 << 63) - 1), 9223372036854775807, -9223372036854775808,
+                             str(r.randint(0, 99))])
+        if kind == "numeric":
+            return r.choice([Raw("%d.%d" % (r.randint(-999, 999), r.randint(0, 99999))), Raw("1e50"), "NaN",
+                             "Infinity", r.randint(-(1 << 80), 1 << 80), Raw("1e-30"), "42.5"])
+        if kind == "num52":
+            return r.choice([Raw("%d.%02d" % (r.randint(-999, 999), r.randint(0, 99))), 0, "1.5", Raw("999.994")])
+        if kind == "float":
+            return r.choice([Raw("1.5"), Raw("-2e30"), "NaN", "Infinity", "-Infinity", r.randint(-99, 99),
+                             Raw("1e-30")])
+        if kind == "text":
+            s = self.rand_string(r)
+            return s.replace("\x00", "").encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        if kind == "vc5":
+            return r.choice(["", "abcde", "\u00e9\u00e9\u00e9\u00e9\u00e9", "a b", "12345", 12345, True])
+        if kind == "bool":
+            return r.choice([True, False, "t", "f", "yes", "no", "on", "off", "1", "0", 1, 0])
+        if kind == "ts":
+            return r.choice(["2024-01-02T03:04:05Z", "2024-01-02 03:04:05.123456+05:30", "infinity", "-infinity",
+                             "epoch", "1999-12-31 23:59:59.999999-12", "2000-02-29T00:00:00+14:00",
+                             "4713-01-01 00:00:00+00 BC", "294276-12-31 23:59:59+00"])
+        if kind == "date":
+            return r.choice(["2024-02-29", "1970-01-01", "infinity", "-infinity", "4714-11-24 BC",
+                             "5874897-12-31", "epoch", "20240101"])
+        if kind == "uuid":
+            return r.choice(KEYS_UUID[:5] + [str(uuidlib.UUID(int=r.getrandbits(128)))])
+        if kind == "json":
+            v = self.rand_json(r)
+            return v if self.json_ok(v) else {"ok": 1}
+        if kind == "i_num":
+            return r.choice([Raw("1.5"), 0, Raw("-1e30"), Raw("1e-30"), r.randint(-(1 << 70), 1 << 70)])
+        if kind == "i_ts":
+            return r.choice(["2024-01-02T03:04:05Z", "2024-01-02 03:04:05.123456+05:30", "1999-12-31t23:59:59z",
+                             "2000-02-29T00:00:00-12:00"])
+        if kind == "i_bool":
+            return r.random() < 0.5
+        if kind == "jobj":
+            return r.choice([{}, {"a": 1}, Obj([("x", [1, 2, {"y": None}]), ("x", "dup")])])
+        if kind == "jarr":
+            return r.choice([[], [1, "a", None], [[[]]]])
+        if kind == "tarr":
+            return r.choice([[], ["a", None, "b"], [1, True, 2.5], ["\u00e9", 'x"y', "{}"], "{a,b}", "{}",
+                             [{"o": 1}]])
+        if kind == "iarr":
+            return r.choice([[], [1, None, 3], [2147483647], "{1,2}", [Raw("1e2")], ["7"]])
+        if kind == "darr":
+            return r.choice([[], [1, 2, 3], "{1}"])
+        if kind == "enum":
+            return r.choice(ENUM_LABELS)
+        if kind == "pos":
+            return r.choice([1, 2147483647, "5", Raw("3e0")])
+        if kind == "bytea":
+            return r.choice(["\\x00ff", "abc", "", "\\\\"])
+        if kind == "inet":
+            return r.choice(["127.0.0.1", "::1", "10.0.0.0/8", "fe80::1%eth0" if False else "2001:db8::/32"])
+        if kind == "interval":
+            return r.choice(["1 day", "P1Y2M3DT4H5M6S", "-00:00:01", "177999999 years"])
+        raise ValueError(kind)
+
+    @staticmethod
+    def json_ok(v):
+        """No NUL and no surrogates: jsonb accepts the value."""
+        t = to_json(v, ascii_only=True) if not isinstance(v, Raw) else v.t
+        if "\\u0000" in t or re.search(r"\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])", t) or re.search(r"(?<![0-9a-f]{4})\\ud[c-f]", t):
+            return False
+        if isinstance(v, Raw) and ("e100000" in t or t.startswith("[[[") or t.startswith('{"a":{')):
+            return False
+        return True
+
+    def hostile_value(self, r):
+        return self.rand_json(r)
+
+    def key_values(self, r, table):
+        """Valid key values for table (a dict column -> value)."""
+        if table in ("fz_all", "fz_gen"):
+            return {"id": r.choice([r.randint(-3, 40), r.randint(1, 30), str(r.randint(0, 9)), 
+                                    Raw("2e1")])}
+        if table == "fz_comp":
+            return {'we"ird;name.x': r.choice(KEYS_COMP_TEXT), "k.2": r.choice(KEYS_COMP_BIG)}
+        if table == "fz_num":
+            return {"n": r.choice(KEYS_NUM)}
+        if table == "fz_uk":
+            return {"u": r.choice(KEYS_UUID), "m": r.choice(ENUM_LABELS)}
+        return {}
+
+    def hostile_key_value(self, r, table):
+        return r.choice([None, True, [], {}, "", "abc", Raw("1.5"), Raw("2147483648"), Raw("1e400"),
+                         "\U0001F642", Raw("9223372036854775808"), "NaN", self.rand_json(r)])
+
+    def record(self, r, table, keys_only=False):
+        """(record Obj, hostile?) for table."""
+        if table not in TABLES:
+            table = "fz_all"
+        meta = TABLES[table]
+        o = Obj()
+        hostile = False
+        kv = self.key_values(r, table)
+        for k in meta["keys"]:
+            p = r.random()
+            if p < 0.04 * self.hr:
+                hostile = True      # key missing
+                continue
+            if p < 0.10 * self.hr:
+                o.set(k, self.hostile_key_value(r, table))
+                hostile = True
+            else:
+                o.set(k, kv[k])
+        cols = list(meta["cols"].items())
+        if not keys_only or r.random() < 0.2:
+            r.shuffle(cols)
+            for c, kind in cols[: r.randint(0, len(cols))]:
+                if self.bad(r, 0.05):
+                    o.set(c, self.hostile_value(r))
+                    hostile = True
+                else:
+                    o.set(c, self.safe_value(r, kind))
+        if self.bad(r, 0.06):
+            o.set(r.choice(PROP_NAMES), self.rand_json(r))
+            hostile = True
+        if o.items and self.bad(r, 0.05):          # duplicate key: jsonb keeps the last one
+            k, _ = r.choice(o.items)
+            o.set(k, self.rand_json(r))
+            hostile = True
+        if table == "fz_all" and "c_nn" in o.keys() and o.get("c_nn") is None:
+            hostile = True      # NOT NULL column
+        if r.random() < 0.3:
+            r.shuffle(o.items)
+        return o, hostile
+
+    def seq_value(self, r, i):
+        p = r.random()
+        if p < 0.85:
+            return i * 4 + r.randint(-200, 3)        # mostly rising, with late arrivals
+        return r.choice([0, -1, 1, 9223372036854775807, -9223372036854775808, i * 4])
+
+    def seq_json(self, r, i):
+        """(JSON value for "sequence", valid?)"""
+        p = r.random()
+        if p < 1 - 0.15 * self.hr:
+            v = self.seq_value(r, i)
+            if r.random() < 0.1:
+                return Raw("%d.000" % v if v >= 0 else str(v)), True
+            return v, True
+        return r.choice([(None, False), ("5", False), (Raw("1.5"), False), (Raw("9223372036854775808"), False),
+                         (Raw("-9223372036854775809"), False), (Raw("1e2"), True), (Raw("1e19"), False),
+                         (Raw("1e1000"), False), (Raw("-0"), True), (True, False), ([1], False), ({}, False),
+                         (Raw("9223372036854775807"), True), (Raw("-9223372036854775808"), True),
+                         (Raw("0.5e1"), True), (Raw("1e-2"), False)])
+
+    def nrecords(self, r):
+        p = r.random()
+        if p < 0.6:
+            return r.randint(1, 4)
+        if p < 0.93:
+            return r.randint(5, 30)
+        if p < 0.993:
+            return r.randint(31, 200)
+        return r.randint(1000, 3000)
+
+    def bad_shape(self, r):
+        return r.choice([None, Raw("null"), Raw("1"), Raw('"str"'), Raw("true"), [], Obj(), [[Obj()]], [1, 2],
+                         [None], Raw("[{}, 3]"), Raw("[[]]"), Raw('{"a":1'), Raw("[{\"id\": 1},]"),
+                         Raw("{\"id\": 1} {\"id\": 2}"), Raw(""), Raw("[" * 5000 + "]" * 5000)])
+
+    # -- inputs ----------------------------------------------------------------
+    def make(self, i):
+        r = random.Random("%s:%d" % (self.seed, i))
+        inp = Input(i)
+        self.huge_left = 1 if r.random() < self.huge_rate else 0
+        p = r.random()
+        inp.txn = r.random() < 0.25
+        q = r.random()
+        inp.mode = "clean" if q < 0.35 else ("single" if q < 0.75 else "chaos")
+        self.hr = 1.0 if inp.mode == "chaos" else 0.0
+        inp.role = "fz_user" if r.random() < 0.3 else None
+        if p < 0.27:
+            self.make_upsert3(r, inp)
+        elif p < 0.55:
+            self.make_upsert2(r, inp)
+        elif p < 0.70:
+            self.make_delete3(r, inp)
+        elif p < 0.82:
+            self.make_import(r, inp)
+        else:
+            self.make_staging(r, inp)
+        return inp
+
+    def pick_table(self, r, keyed=False):
+        names = ["fz_all", "fz_all", "fz_all", "fz_comp", "fz_num", "fz_uk", "fz_app", "fz_gen"]
+        if keyed:
+            names = [n for n in names if TABLES[n]["keys"]]
+        if self.bad(r, 0.004):
+            return NO_TABLE     # the OID of no table (a dropped one, say)
+        return r.choice(names)
+
+    def build(self, r, inp, n, one):
+        """n items from one(k) -> (item, hostile?), at the input's hostility mode:
+        clean (no injected hostility), single (one hostile item), chaos."""
+        mode = inp.mode
+        self.hr = 1.0 if mode == "chaos" else 0.0
+        items = []
+        for k in range(n):
+            it, h = one(k)
+            items.append(it)
+            if h:
+                inp.hostile.add(k + 1)
+        if mode == "single" and n:
+            k = r.randrange(n)
+            self.hr = 4.0
+            for _ in range(20):
+                it, h = one(k)
+                if h:
+                    break
+            items[k] = it
+            inp.hostile.discard(k + 1)
+            if h:
+                inp.hostile.add(k + 1)
+        self.hr = 1.0 if mode == "chaos" else 0.0
+        return items
+
+    def records_input(self, r, inp, keys_only=False):
+        return self.build(r, inp, self.nrecords(r), lambda k: self.record(r, inp.table, keys_only))
+
+    def make_upsert3(self, r, inp):
+        inp.op = "upsert3"
+        inp.table = self.pick_table(r)
+        inp.seq = self.seq_value(r, inp.i) if r.random() > 0.02 else None
+        if self.bad(r, 0.07):
+            inp.shape_bad = True
+            v = self.bad_shape(r)
+        elif r.random() < 0.3:
+            v = self.build(r, inp, 1, lambda k: self.record(r, inp.table))[0]
+            h = False
+            inp.nrec = 1
+            if h:
+                inp.hostile.add(1)
+        else:
+            v = self.records_input(r, inp)
+            if self.bad(r, 0.05) and v:
+                v.insert(r.randrange(len(v) + 1), self.rand_json(r))   # a non-object element
+                inp.hostile = set(range(1, len(v) + 1))
+            inp.nrec = len(v)
+        inp.json = None if v is None else to_json(v, ascii_only=r.random() < 0.3)
+
+    def make_delete3(self, r, inp):
+        inp.op = "delete3"
+        inp.table = self.pick_table(r, keyed=r.random() < 0.95)
+        inp.seq = self.seq_value(r, inp.i) if r.random() > 0.02 else None
+        if self.bad(r, 0.07):
+            inp.shape_bad = True
+            v = self.bad_shape(r)
+        elif r.random() < 0.3:
+            v = self.build(r, inp, 1, lambda k: self.record(r, inp.table, keys_only=True))[0]
+            h = False
+            inp.nrec = 1
+            if h:
+                inp.hostile.add(1)
+        else:
+            v = self.records_input(r, inp, keys_only=True)
+            inp.nrec = len(v)
+        inp.json = None if v is None else to_json(v, ascii_only=r.random() < 0.3)
+
+    def message(self, r, inp, k):
+        m = Obj()
+        hostile = False
+        p = r.random()
+        if p < 0.25:
+            action = "delete"
+        elif p < 0.6:
+            action = "upsert"
+        elif p < 1 - 0.05 * self.hr:
+            action = None
+        else:
+            action = r.choice(["UPSERT", "Delete", "insert", "", 7, None, ["upsert"], {"a": 1}])
+            hostile = True
+        if action is not None:
+            m.set("action", action)
+        elif r.random() < 0.2:
+            m.set("action", None)
+        sq, ok = self.seq_json(r, inp.i)
+        if not ok:
+            hostile = True
+        if sq is not None or r.random() < 0.5:
+            m.set("sequence", sq)
+        else:
+            hostile = True
+        q = r.random()
+        if q < 0.04 * self.hr:
+            hostile = True
+            if r.random() < 0.5:
+                m.set("data", self.rand_json(r))
+        else:
+            o, h = self.record(r, inp.table, keys_only=(action == "delete" and r.random() < 0.7))
+            hostile = hostile or h
+            m.set("data", o)
+        if r.random() < 0.05:
+            m.set(r.choice(["extra", "Action", "seq", "DATA"]), self.rand_json(r))
+        if self.bad(r, 0.02):
+            m.set("sequence", self.seq_json(r, inp.i)[0])   # duplicate "sequence": the last one counts
+            hostile = True
+        if action == "delete" and not TABLES.get(inp.table, TABLES["fz_all"])["keys"]:
+            if self.hr == 0:
+                m.items = [(k, v) for k, v in m.items if k != "action"]
+            else:
+                hostile = True
+        if r.random() < 0.2:
+            r.shuffle(m.items)
+        return m, hostile
+
+    def make_upsert2(self, r, inp):
+        inp.op = "upsert2"
+        inp.table = self.pick_table(r)
+        if self.bad(r, 0.07):
+            inp.shape_bad = True
+            v = r.choice([self.bad_shape(r), Obj([("sequence", 1), ("data", {"id": 1})])])
+        else:
+            v = self.build(r, inp, self.nrecords(r), lambda k: self.message(r, inp, k))
+            if self.bad(r, 0.04) and v:
+                v.insert(r.randrange(len(v) + 1), self.rand_json(r))
+                inp.hostile = set(range(1, len(v) + 1))
+            inp.nrec = len(v)
+        inp.json = None if v is None else to_json(v, ascii_only=r.random() < 0.3)
+
+    def make_import(self, r, inp):
+        inp.op = "import"
+        tn = r.choice(IMPORT_TABLES) if not self.bad(r, 0.3) else r.choice(IMPORT_BAD_TABLES)
+        if "%d" in tn:
+            tn = tn % r.randint(0, 30)
+        inp.table = tn
+        # fz_user owns the imp_new_* tables it creates; the others belong to the superuser
+        inp.role = "fz_user" if tn.startswith("imp_new") else None
+        body = Obj()
+        hostile_body = False
+        props = Obj(list(IMPORT_BASE.items))
+        if self.bad(r, 0.15):
+            hostile_body = True
+            for _ in range(r.randint(1, 3)):
+                if not isinstance(props, Obj):
+                    break
+                q = r.random()
+                if q < 0.3:
+                    props.set(r.choice(PROP_NAMES[:30]), {"type": r.choice(["string", ["null", "integer"], "object"])})
+                elif q < 0.5:
+                    name = r.choice([n for n, _ in IMPORT_BASE.items])
+                    props.set(name, {"type": r.choice(["integer", "number", "string", "boolean", "array", "object",
+                                                       "foo", ["null"], ["string", "integer"], None, 5])})
+                elif q < 0.7:
+                    props.set("x%d" % r.randint(0, 3), r.choice([{}, {"type": "string", "format": "date-time"},
+                                                                  "string", None, {"type": ["null", "number"]}]))
+                else:
+                    props = r.choice([Obj(), self.rand_json(r), props])
+        if not self.bad(r, 0.03):
+            v = tn if not self.bad(r, 0.05) else self.rand_json(r)
+            body.set("table_name", v)
+            inp.table = v if isinstance(v, str) and v and Gen.json_ok(v) else NO_IMPORT_TABLE
+        else:
+            inp.table = NO_IMPORT_TABLE
+        append_only = False
+        p = r.random()
+        if p < 0.9:
+            body.set("key_names", ["id"])
+        elif p < 0.95:
+            body.set("key_names", [])
+            append_only = True
+        elif self.hr > 0:
+            body.set("key_names", r.choice([["id", "id"], ["nope"], "id", None, [1], ["id", "name"]]))
+            hostile_body = True
+        body.set("schema", {"properties": props} if not self.bad(r, 0.03) else self.rand_json(r))
+        n = self.nrecords(r) if not self.bad(r, 0.01) else r.choice([0, 20001])
+        msgs = []
+        if n > 20000:   # over the limit: cheap messages
+            msgs = [Raw('{"sequence": %d, "data": {"id": %d}}' % (k, k % 30 + 1)) for k in range(n)]
+            n = 0
+
+        def one(k):
+            m = Obj()
+            h = False
+            if r.random() < 0.1:
+                m.set("action", r.choice(["upsert", "delete", None] + (["nope"] if self.hr else [])))
+                h = m.get("action") == "nope" or (m.get("action") == "delete" and append_only)
+            sq, ok = self.seq_json(r, inp.i)
+            m.set("sequence", sq)
+            h = h or not ok
+            d = Obj()
+            if not self.bad(r, 0.03):
+                if not self.bad(r, 0.05):
+                    d.set("id", r.randint(1, 30))
+                else:
+                    d.set("id", self.hostile_key_value(r, "imp"))
+                    h = True
+            else:
+                h = True
+            for name, _ in IMPORT_BASE.items[1:]:
+                if r.random() < 0.5:
+                    if self.bad(r, 0.1):
+                        d.set(name, self.rand_json(r))
+                        h = True
+                    else:
+                        d.set(name, self.safe_value(r, IMPORT_KINDS[name]))
+            if self.bad(r, 0.03):
+                d.set(r.choice(PROP_NAMES), 1)
+                h = True
+            if self.bad(r, 0.02):
+                m.set("data", self.rand_json(r))
+                h = True
+            else:
+                m.set("data", d)
+            return m, h
+        msgs += self.build(r, inp, n, one)
+        if self.bad(r, 0.02):
+            body.set("messages", self.rand_json(r))
+            msgs = []
+            inp.shape_bad = True
+        else:
+            body.set("messages", msgs)
+        if r.random() < 0.3:
+            r.shuffle(body.items)
+        inp.nrec = len(msgs)
+        if len(msgs) > 20000:
+            inp.shape_bad = True
+        if hostile_body:
+            inp.hostile = set(range(1, n + 1))
+        inp.json = to_json(body, ascii_only=r.random() < 0.3) if not self.bad(r, 0.01) else None
+
+    def stg_text(self, r, v):
+        """A staging text value: no NUL, no surrogates (they cannot be sent as text)."""
+        if v is None:
+            return None
+        if isinstance(v, str):
+            s = v
+        else:
+            s = to_json(v)
+            if isinstance(v, list) and r.random() < 0.5:
+                s = "{" + s[1:-1] + "}"
+        s = s.replace("\x00", "")
+        return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+    def make_staging(self, r, inp):
+        inp.op = "staging"
+        kind = r.choice(["txt", "txt", "typed", "row", "comp"])
+        n = self.nrecords(r) if r.random() > 0.05 else 0
+        if n > 400:
+            n = r.randint(1, 400)
+        if kind in ("txt", "row"):
+            inp.staging = "fz_stg_txt" if kind == "txt" else "fz_stg_row"
+            inp.table = "fz_all"
+            inp.row_level = kind == "row"
+            allcols = (["id", "c_int", "c_text", "c_vc", "c_bool", "c_ts", "c_date", "c_uuid", "c_jsonb", "c_json",
+                        "c_tarr", "c_iarr", "c_enum", "c_dom", "c_num52", "c_nn"] if kind == "txt"
+                       else ["id", "c_text", "c_num"])
+            cols = ["id"] + r.sample(allcols[1:], r.randint(0, len(allcols) - 1))
+            if kind == "txt" and "c_nn" not in cols and r.random() < 0.8:
+                cols.append("c_nn")     # a staging column left out is NULL, and c_nn is NOT NULL
+            cols += ["_sdc_sequence"] + (["_sdc_deleted"] if r.random() < 0.6 else [])
+
+            def one(k):
+                row = []
+                h = False
+                for c in cols:
+                    if c == "_sdc_deleted":
+                        row.append(r.choice([None, True, False, False]))
+                    elif c == "_sdc_sequence":
+                        if not self.bad(r, 0.1):
+                            sv = self.seq_value(r, inp.i)
+                            row.append(str(sv) if kind == "txt" else sv)
+                        else:
+                            h = True
+                            row.append(None if kind == "row" else
+                                       r.choice([None, "", "abc", "1.5", "9223372036854775808", " 5", "1e3"]))
+                    elif c == "id":
+                        if not self.bad(r, 0.1):
+                            row.append(str(r.randint(-3, 40)))
+                        else:
+                            h = True
+                            row.append(r.choice([None, "", "1.5", "abc", "2147483648"]))
+                    else:
+                        kindc = ALL_COLS.get(c, "text" if c != "c_num" else "numeric")
+                        if self.bad(r, 0.1):
+                            h = True
+                            row.append(self.stg_text(r, self.hostile_value(r)))
+                            continue
+                        sv = self.safe_value(r, kindc)
+                        if c in ("c_jsonb", "c_json"):
+                            row.append(None if sv is None else self.stg_text(r, Raw(to_json(sv))))
+                            continue
+                        if isinstance(sv, (Raw, list, dict, Obj)):
+                            h = True    # JSON forms need not be valid input text of the type
+                        if isinstance(sv, bool):
+                            row.append(str(sv).lower())
+                        else:
+                            row.append(self.stg_text(r, sv.t if isinstance(sv, Raw) else sv))
+                if kind == "txt" and ("c_nn" not in cols or row[cols.index("c_nn")] is None):
+                    h = True
+                return row, h
+        elif kind == "typed":
+            inp.staging = "fz_stg_typed"
+            inp.table = "fz_all"
+            cols = ["id", "c_int", "c_text", "c_bool", "c_enum", "c_dom", "c_nn", "_sdc_sequence", "_sdc_deleted"]
+
+            def one(k):
+                idv = r.randint(-3, 40) if not self.bad(r, 0.07) else None
+                sq = self.seq_value(r, inp.i) if not self.bad(r, 0.05) else None
+                nn = r.randint(0, 9) if not self.bad(r, 0.1) else None
+                h = idv is None or sq is None or nn is None
+                return [idv, r.choice([None, 1, -5]), r.choice([None, "t", "\u00e9"]), r.choice([None, True]),
+                        r.choice([None] + ENUM_LABELS), r.choice([None, 1, 99]), nn, sq,
+                        r.choice([None, True, False, False])], h
+        else:
+            inp.staging = "fz_stg_comp"
+            inp.table = "fz_comp"
+            cols = ['we"ird;name.x', "k.2", "Mixed Case", "payload", "_sdc_sequence", "_sdc_deleted"]
+
+            def one(k):
+                kt = r.choice(KEYS_COMP_TEXT) if not self.bad(r, 0.07) else None
+                kb = str(r.choice(KEYS_COMP_BIG)) if not self.bad(r, 0.1) else \
+                    r.choice([None, "x", "1.5", "9223372036854775808"])
+                pl = r.choice([None, '{"a": 1}', "[]", "1", '"s"', "null"] + (["not json", "{"] if self.hr else []))
+                sq = r.randint(-2147483648, 2147483647) if r.random() < 0.5 else min(inp.i * 4, 2147483647)
+                sq = sq if not self.bad(r, 0.05) else None
+                h = kt is None or kb in (None, "x", "1.5", "9223372036854775808") or \
+                    pl in ("not json", "{") or sq is None
+                return [self.stg_text(r, kt), kb, self.stg_text(r, r.choice(HOSTILE_STRINGS)), pl, sq,
+                        r.choice([None, True, False])], h
+        inp.stg_cols = cols
+        inp.stg_rows = self.build(r, inp, n, one)
+        inp.nrec = n
+        inp.copy = (not inp.row_level) and r.random() < 0.3
+
+
+# ---------------------------------------------------------------------------
+# running and checking
+# ---------------------------------------------------------------------------
+
+POS_RE = re.compile(r"\b(?:record|message)s? (\d+)")
+POS2_RE = re.compile(r"\brecords (\d+) and (\d+)")
+
+# errors about the call as a whole (no single record is at fault): these
+# need not name a position
+WHOLE_CALL = [
+    r"must not be null", r"^messages must be a JSON array", r"is not registered", r"^the batch",
+    r"^schema property", r"is not a property of the schema", r"^\"key_names\"", r"^key_names of the batch",
+    r"^property \".*\" of table .* is .* in the schema", r"is append-only: it takes no deletes",
+    r"^schema \".*\" does not exist", r"zero-length delimited identifier", r"appears twice in primary key",
+    r"^column \".*\" specified more than once", r"^column \".*\" of relation \".*\" already exists",
+    r"^must be owner of", r"^permission denied for (?:schema|table)", r"^column \".*\" of table .* must be of type",
+    r"^relation \".*\" already exists", r"^cannot register", r"^identifier .* will be truncated",
+    r"key columns? .* (?:is|are) not covered", r"^column \".*\" named in key does not exist",
+    r"^table .* has no unique index", r"^a key column .* cannot be null",
+    r"^relation with OID \d+ does not exist", r"is not a table$", r"is not a valid identifier$",
+]
+WHOLE_CALL_RE = [re.compile(p) for p in WHOLE_CALL]
+
+
+class Violation(Exception):
+    pass
+
+
+class Fuzzer:
+    def __init__(self, args):
+        self.args = args
+        self.gen = Gen(args.seed, args.huge_rate)
+        self.dbname = args.db
+        self.stats = {}
+        self.errors = {}
+        self.violations = []
+        self.state_rel = {}
+        self.start_time = None
+        self.conn = None
+        self.inputs = 0
+        self.check_seconds = 0.0
+        os.makedirs(args.out, exist_ok=True)
+
+    # -- connections -----------------------------------------------------------
+    def connect(self, dbname):
+        c = psycopg.connect(dbname=dbname, autocommit=True, application_name="pg_sequenced_fuzz")
+        c.execute("SET statement_timeout = %s" % int(self.args.statement_timeout * 1000))
+        c.execute("SET client_min_messages = error")
+        c.add_notice_handler(lambda d: None)
+        return c
+
+    def setup(self):
+        admin = psycopg.connect(autocommit=True)
+        admin.execute(S.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(S.Identifier(self.dbname)))
+        admin.execute(S.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'")
+                      .format(S.Identifier(self.dbname)))
+        admin.close()
+        self.conn = self.connect(self.dbname)
+        self.conn.execute(SETUP_SQL)
+        self.start_time = self.conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0]
+        self.expected_user = self.conn.execute("SELECT current_user").fetchone()[0]
+        self.expected_path = self.conn.execute("SELECT current_setting('search_path')").fetchone()[0]
+        for t in TABLES:
+            self.refresh_state_rel(t)
+
+    def teardown(self):
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+        if not self.args.keep:
+            try:
+                admin = psycopg.connect(autocommit=True)
+                admin.execute(S.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(S.Identifier(self.dbname)))
+                admin.close()
+            except Exception as e:  # pragma: no cover
+                print("could not drop database %s: %s" % (self.dbname, e))
+
+    def refresh_state_rel(self, table):
+        row = self.conn.execute(
+            "SELECT c.state_rel::oid, c.state_rel::text, c.relid::oid FROM _sequenced.config c "
+            "JOIN pg_class r ON r.oid = c.relid JOIN pg_namespace n ON n.oid = r.relnamespace "
+            "WHERE n.nspname = %s AND r.relname = %s", table_ident(table)).fetchone()
+        self.state_rel[table] = row
+        return row
+
+    # -- snapshots -------------------------------------------------------------
+    def snapshot(self, table, staging=None):
+        """md5 of target, state table and max_log rows (and staging), plus the columns."""
+        if table in (NO_TABLE, NO_IMPORT_TABLE):
+            return ("no table",)
+        qt = quote_table(table)
+        reg = self.conn.execute("SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                "WHERE n.nspname = %s AND c.relname = %s", table_ident(table)).fetchone()
+        reg = reg and reg[0]
+        if reg is None:
+            return ("absent",)
+        st = self.state_rel.get(table)
+        if st is None or st[2] != reg:
+            st = self.refresh_state_rel(table)
+        agg = "md5(coalesce((SELECT string_agg(x::text, E'\\n' ORDER BY x::text) FROM {} x), ''))"
+        parts = [S.SQL(agg).format(S.SQL("ONLY " + qt)),
+                 S.SQL("(SELECT string_agg(attname || ':' || atttypid::regtype::text, ',' ORDER BY attnum) "
+                       "FROM pg_attribute WHERE attrelid = {}::oid AND attnum > 0 AND NOT attisdropped)")
+                 .format(S.Literal(reg))]
+        if st is not None:
+            parts.append(S.SQL(agg).format(S.SQL(st[1])))
+            parts.append(S.SQL("(SELECT string_agg(seq::text, ',' ORDER BY seq) FROM _sequenced.max_log "
+                               "WHERE relid = {}::oid)").format(S.Literal(reg)))
+        else:
+            parts.append(S.SQL("'unregistered'"))
+        if staging:
+            parts.append(S.SQL(agg).format(S.Identifier(staging)))
+        q = S.SQL("SELECT ") + S.SQL(", ").join(parts)
+        return tuple(self.conn.execute(q).fetchone())
+
+    def gucs(self):
+        return tuple(self.conn.execute("SELECT current_user, current_setting('search_path')").fetchone())
+
+    # -- bookkeeping -------------------------------------------------------------
+    def count(self, key):
+        self.stats[key] = self.stats.get(key, 0) + 1
+
+    def violate(self, inp, kind, detail):
+        self.count("violation:" + kind)
+        path = os.path.join(self.args.out, "input-%d-%s.sql" % (inp.i, kind))
+        with open(path, "w") as f:
+            f.write("-- pg_sequenced fuzz: seed %s input %d: %s\n" % (self.args.seed, inp.i, kind))
+            for line in str(detail).splitlines():
+                f.write("-- %s\n" % line)
+            try:
+                f.write(render_sql(inp))
+            except Exception as e:      # never lose the report over the reproducer
+                f.write("-- (could not render the input: %s)\n" % e)
+        self.violations.append((inp.i, kind, str(detail)[:2000], path))
+        if self.args.verbose or len(self.violations) <= 5:
+            print("VIOLATION input %d (%s %s): %s: %s\n  reproducer: %s" %
+                  (inp.i, inp.op, inp.table, kind, str(detail)[:600], path), flush=True)
+
+    # -- one input ---------------------------------------------------------------
+    def run_one(self, inp):
+        c = self.conn
+        stg = inp.staging
+        before = self.snapshot(inp.table, stg)
+        rows = None
+        err = None
+        if inp.txn:
+            c.execute("BEGIN")
+        if inp.role:
+            c.execute(S.SQL("SET ROLE {}").format(S.Identifier(inp.role)))
+        if inp.txn:
+            c.execute("SAVEPOINT fz")
+        try:
+            rows = self.call(inp)
+        except psycopg.errors.QueryCanceled as e:
+            err = e
+        except psycopg.OperationalError as e:
+            if c.closed or c.broken:
+                raise
+            err = e
+        except psycopg.DatabaseError as e:
+            err = e
+        except (psycopg.DataError, UnicodeEncodeError) as e:  # client side
+            err = e
+        except psycopg.InterfaceError:
+            raise
+        if c.closed or c.broken:
+            raise psycopg.OperationalError("connection lost")
+        if err is not None and inp.txn:
+            c.execute("ROLLBACK TO SAVEPOINT fz")
+        # role and search_path restored?
+        g = self.gucs()
+        want_user = inp.role or self.expected_user
+        if g != (want_user, self.expected_path):
+            self.violate(inp, "guc", "after the call: current_user=%r search_path=%r, expected %r %r" %
+                         (g[0], g[1], want_user, self.expected_path))
+        if inp.role:
+            c.execute("RESET ROLE")
+        if err is None:
+            self.count("ok:" + inp.op)
+            self.check_output(inp, rows)
+        else:
+            self.check_error(inp, err, before)
+        if inp.txn:
+            c.execute("COMMIT")
+
+    def call(self, inp):
+        c = self.conn
+        t = quote_table(inp.table)
+        if inp.op == "upsert3":
+            return c.execute("SELECT ord, key::text, seq, outcome FROM sequenced_upsert(%s::regclass, %s::jsonb, %s::bigint)",
+                             (t, inp.json, inp.seq)).fetchall()
+        if inp.op == "delete3":
+            return c.execute("SELECT ord, key::text, seq, outcome FROM sequenced_delete(%s::regclass, %s::jsonb, %s::bigint)",
+                             (t, inp.json, inp.seq)).fetchall()
+        if inp.op == "upsert2":
+            return c.execute("SELECT ord, key::text, seq, outcome FROM sequenced_upsert(%s::regclass, %s::jsonb)",
+                             (t, inp.json)).fetchall()
+        if inp.op == "import":
+            return c.execute("SELECT ord, key::text, seq, outcome FROM sequenced_import(%s::jsonb)", (inp.json,)).fetchall()
+        if inp.op == "staging":
+            cols = S.SQL(", ").join(S.Identifier(x) for x in inp.stg_cols)
+            if inp.copy:
+                with c.cursor() as cur:
+                    with cur.copy(S.SQL("COPY {} ({}) FROM STDIN").format(S.Identifier(inp.staging), cols)) as cp:
+                        for row in inp.stg_rows:
+                            cp.write_row(row)
+                return None
+            if not inp.stg_rows:
+                c.execute(S.SQL("INSERT INTO {} ({}) SELECT {} WHERE false").format(
+                    S.Identifier(inp.staging), cols,
+                    S.SQL(", ").join(S.SQL("NULL") for _ in inp.stg_cols)))
+                return None
+            ph = S.SQL("(") + S.SQL(", ").join(S.Placeholder() for _ in inp.stg_cols) + S.SQL(")")
+            q = S.SQL("INSERT INTO {} ({}) VALUES ").format(S.Identifier(inp.staging), cols) + \
+                S.SQL(", ").join(ph for _ in inp.stg_rows)
+            params = [v for row in inp.stg_rows for v in row]
+            c.execute(q, params)
+            return None
+        raise ValueError(inp.op)
+
+    def json_parses(self, text, in_txn):
+        if text is None:
+            return True
+        if in_txn:
+            self.conn.execute("SAVEPOINT jp")
+        try:
+            self.conn.execute("SELECT %s::jsonb IS NULL", (text,))
+            ok = True
+        except psycopg.DatabaseError:
+            ok = False
+        if in_txn:
+            self.conn.execute("ROLLBACK TO SAVEPOINT jp")
+        return ok
+
+    def check_error(self, inp, err, before):
+        diag = getattr(err, "diag", None)
+        sqlstate = getattr(err, "sqlstate", None) or ""
+        msg = (diag.message_primary if diag else None) or str(err)
+        context = (diag.context if diag else None) or ""
+        detail = (diag.message_detail if diag else None) or ""
+        desc = "%s: %s%s%s" % (sqlstate, msg, ("\nDETAIL: " + detail) if detail else "",
+                               ("\nCONTEXT: " + context) if context else "")
+        if isinstance(err, psycopg.errors.QueryCanceled):
+            self.violate(inp, "timeout", desc)
+            return
+        if not sqlstate:
+            # the driver refused the input (e.g. text that cannot be encoded)
+            self.count("client-rejected:" + inp.op)
+            return
+        if sqlstate.startswith("XX"):
+            self.violate(inp, "xx", desc)
+            self.check_unchanged(inp, before, desc)
+            return
+        # the server refused the JSON text before pg_sequenced saw it
+        if inp.op != "staging" and (sqlstate in ("22P02", "22P05", "54001", "22003", "54000")) and \
+                "record" not in context and not POS_RE.search(msg) and not self.json_parses(inp.json, inp.txn):
+            self.count("json-rejected:" + inp.op)
+            self.errors.setdefault(("json-rejected", sqlstate, norm_msg(msg)), inp.i)
+            self.check_unchanged(inp, before, desc)
+            return
+        self.count("error:" + inp.op)
+        self.errors.setdefault((inp.op, sqlstate, norm_msg(msg)), inp.i)
+        named = [int(x) for x in POS_RE.findall(msg)] + [int(x) for x in POS_RE.findall(context)]
+        for a, b in POS2_RE.findall(msg):
+            named += [int(a), int(b)]
+        whole = any(p.search(msg) for p in WHOLE_CALL_RE)
+        in_msg = [int(x) for x in POS_RE.findall(msg)]
+        in_ctx = [int(x) for x in re.findall(r"\brecord (\d+)", context)]
+        if not named and not whole:
+            self.violate(inp, "position", desc)
+        elif in_msg and in_ctx and sqlstate != "21000" and set(in_ctx) - set(in_msg):
+            self.violate(inp, "context", "the message names record %s, the CONTEXT record %s: %s" %
+                         (in_msg, in_ctx, desc))
+        elif named and inp.nrec and not inp.shape_bad:
+            bad = [n for n in named if n < 1 or n > inp.nrec]
+            if bad:
+                self.violate(inp, "position", "names %s of %d records: %s" % (bad, inp.nrec, desc))
+            elif not inp.row_level and sqlstate != "21000" and not any(n in inp.hostile for n in named) \
+                    and inp.hostile != set(range(1, inp.nrec + 1)):
+                self.violate(inp, "blame", "blames record(s) %s, generated valid (hostile: %s): %s" %
+                             (named, sorted(inp.hostile)[:20], desc))
+        self.check_unchanged(inp, before, desc)
+
+    def check_unchanged(self, inp, before, desc):
+        after = self.snapshot(inp.table, inp.staging)
+        if after != before:
+            self.violate(inp, "state", "after the failed call (%s) the tables differ:\nbefore %s\nafter  %s" %
+                         (desc, before, after))
+
+    # -- successful calls ------------------------------------------------------------
+    def check_output(self, inp, rows):
+        if inp.op == "staging":
+            self.check_staging(inp)
+            return
+        table = inp.table
+        meta = TABLES.get(table)
+        if meta is None and inp.op != "import":
+            self.violate(inp, "output", "a call on %s succeeded" % table)
+            return
+        if table == NO_IMPORT_TABLE:
+            self.violate(inp, "output", "an import without a table_name succeeded")
+            return
+        n = len(rows)
+        if inp.nrec and n != inp.nrec:
+            self.violate(inp, "output", "%d records in, %d rows out" % (inp.nrec, n))
+            return
+        outcomes = {"inserted", "updated", "deleted", "stale", "superseded"}
+        for k, (ord_, key, seq, outcome) in enumerate(rows):
+            if ord_ != k + 1 or outcome not in outcomes:
+                self.violate(inp, "output", "row %d: ord %r outcome %r" % (k + 1, ord_, outcome))
+                return
+            if inp.seq is not None and inp.op in ("upsert3", "delete3") and seq != inp.seq:
+                self.violate(inp, "output", "row %d: seq %r, the call's seq is %r" % (k + 1, seq, inp.seq))
+                return
+        if inp.op == "import":
+            if meta is None:
+                meta = dict(keys=["id"], soft=False, on_equal="keep", per_table=False)
+                if all(r[1] is None for r in rows):
+                    return
+        if not meta["keys"]:
+            for ord_, key, seq, outcome in rows:
+                if key is not None or outcome not in ("inserted", "stale"):
+                    self.violate(inp, "output", "append-only table: key %r outcome %r" % (key, outcome))
+                    return
+            return
+        # group by key: exactly one non-superseded message per key, the highest
+        groups = {}
+        for ord_, key, seq, outcome in rows:
+            if key is None:
+                self.violate(inp, "output", "record %d: key is null" % ord_)
+                return
+            groups.setdefault(key, []).append((ord_, seq, outcome))
+        if table != "fz_num":
+            for kj, g in groups.items():
+                winners = [x for x in g if x[2] != "superseded"]
+                if len(winners) != 1:
+                    self.violate(inp, "output", "key %s: %d messages not superseded: %s" % (kj, len(winners), g))
+                    return
+                w = winners[0]
+                for o in g:
+                    if o is w:
+                        continue
+                    tie_ok = (o[1] == w[1] and ((meta["on_equal"] == "replace" and o[0] < w[0]) or
+                                               (meta["on_equal"] != "replace" and o[0] > w[0])))
+                    if not (o[1] < w[1] or tie_ok):
+                        self.violate(inp, "output", "key %s: %r superseded by %r" % (kj, o, w))
+                        return
+        # against the table
+        st = self.state_rel.get(table) or self.refresh_state_rel(table)
+        if st is None:
+            return
+        live = [(k, r) for k, r in enumerate(rows) if r[3] in ("inserted", "updated", "deleted", "stale")]
+        if not live:
+            return
+        keys = meta["keys"] if table in TABLES else ["id"]
+        seqcol = "_sdc_sequence"
+        qt = quote_table(table)
+        conds_t = S.SQL(" AND ").join(S.SQL("t.{c} = (r).{c}").format(c=S.Identifier(k)) for k in keys)
+        conds_s = S.SQL(" AND ").join(S.SQL("s.{sk} = (r).{c}").format(sk=S.Identifier("k%d" % (j + 1)), c=S.Identifier(k))
+                                      for j, k in enumerate(keys))
+        soft = meta["soft"]
+        q = S.SQL("SELECT x.i, t.{seq}, {del}, t.ctid IS NOT NULL, s.sequence, s.deleted "
+                  "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(k, i) "
+                  "CROSS JOIN LATERAL (SELECT jsonb_populate_record(NULL::{tab}, x.k) AS r) p "
+                  "LEFT JOIN ONLY {tab} t ON {ct} LEFT JOIN {st} s ON {cs} ORDER BY x.i").format(
+            seq=S.Identifier(seqcol), tab=S.SQL(qt), st=S.SQL(st[1]), ct=conds_t, cs=conds_s,
+            **{"del": S.SQL("t._sdc_deleted_at IS NOT NULL") if soft else S.SQL("false")})
+        res = self.conn.execute(q, ("[" + ", ".join(r[1] for _, r in live) + "]",)).fetchall()
+        for (k, (ord_, key, seq, outcome)), (_, tseq, tdel, tpresent, sseq, sdel) in zip(live, res):
+            bad = None
+            if outcome in ("inserted", "updated"):
+                if not tpresent or tseq != seq or tdel:
+                    bad = "row: present=%s seq=%s deleted_at set=%s" % (tpresent, tseq, tdel)
+                elif sseq != seq or sdel:
+                    bad = "state row: sequence=%s deleted=%s" % (sseq, sdel)
+            elif outcome == "deleted":
+                if tpresent and not soft:
+                    bad = "row still there after a hard delete (seq %s)" % tseq
+                elif tpresent and soft and (not tdel or tseq != seq):
+                    bad = "soft-deleted row: deleted_at set=%s seq=%s" % (tdel, tseq)
+                elif sseq != seq or not sdel:
+                    bad = "tombstone: sequence=%s deleted=%s" % (sseq, sdel)
+            elif outcome == "stale" and not meta["per_table"]:
+                stored = sseq if sseq is not None else tseq
+                if stored is None and tseq is None:
+                    bad = "stale, but nothing is stored for the key"
+                elif stored is not None and (stored < seq or (stored == seq and meta["on_equal"] == "replace")):
+                    bad = "stale, but the stored sequence is %s" % stored
+            if bad:
+                self.violate(inp, "output", "record %d key %s seq %s outcome %s: %s" % (ord_, key, seq,
+                                                                                      outcome, bad))
+                return
+
+    def check_staging(self, inp):
+        if inp.staging == "fz_stg_typed" or inp.row_level:
+            return
+        # the applied rows were removed from the staging table
+        n = self.conn.execute(S.SQL("SELECT count(*) FROM {}").format(S.Identifier(inp.staging))).fetchone()[0]
+        if n != 0:
+            self.violate(inp, "output", "%d rows left in staging table %s (no 'keep')" % (n, inp.staging))
+
+    # -- housekeeping ------------------------------------------------------------------
+    def housekeeping(self):
+        c = self.conn
+        c.execute("TRUNCATE fz_stg_typed, fz_stg_txt, fz_stg_comp, fz_stg_row")
+        st = self.state_rel.get("fz_app")
+        c.execute("TRUNCATE fz_app")
+        if st:
+            c.execute(S.SQL("TRUNCATE {}").format(S.SQL(st[1])))
+
+    def alive(self):
+        t = self.conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0]
+        return t == self.start_time
+
+    def wait_for_server(self, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                self.conn = self.connect(self.dbname)
+                return True
+            except psycopg.OperationalError:
+                time.sleep(1)
+        return False
+
+    def run(self):
+        a = self.args
+        self.setup()
+        t0 = time.time()
+        last_report = t0
+        end = a.start + a.count
+        i = a.start
+        while i < end:
+            if a.time_limit and time.time() - t0 > a.time_limit:
+                print("time limit of %ss reached after %d inputs" % (a.time_limit, self.inputs))
+                break
+            inp = self.gen.make(i)
+            self.count("op:" + inp.op)
+            try:
+                self.run_one(inp)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as e:
+                self.violate(inp, "crash", "connection lost: %s" % e)
+                if not self.wait_for_server():
+                    print("server did not come back; stopping")
+                    break
+                self.start_time = self.conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0]
+            except Exception:
+                self.violate(inp, "client", traceback.format_exc())
+                try:
+                    self.conn.execute("ROLLBACK")
+                    self.conn.execute("RESET ROLE")
+                except Exception:
+                    pass
+            self.inputs += 1
+            if i % 100 == 99:
+                try:
+                    if not self.alive():
+                        self.violate(inp, "crash", "pg_postmaster_start_time changed: the server restarted")
+                        self.start_time = self.conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0]
+                except psycopg.OperationalError as e:
+                    self.violate(inp, "crash", "connection lost: %s" % e)
+                    self.wait_for_server()
+            if i % 1000 == 999:
+                self.housekeeping()
+            if time.time() - last_report > 30:
+                last_report = time.time()
+                print("... %d inputs, %d violations, %.0f inputs/s" %
+                      (self.inputs, len(self.violations), self.inputs / (time.time() - t0)), flush=True)
+            i += 1
+        try:
+            if not self.alive():
+                self.violate(Input(i), "crash", "pg_postmaster_start_time changed")
+        except psycopg.OperationalError as e:
+            self.violate(Input(i), "crash", "connection lost at the end: %s" % e)
+        elapsed = time.time() - t0
+        self.report(elapsed)
+        self.teardown()
+        return 1 if self.violations else 0
+
+    def report(self, elapsed):
+        print()
+        print("pg_sequenced fuzz: seed %s, inputs %d..%d: %d inputs in %.1f s (%.0f/s)" %
+              (self.args.seed, self.args.start, self.args.start + self.inputs - 1, self.inputs, elapsed,
+               self.inputs / max(elapsed, 0.001)))
+        ops = sorted(k[3:] for k in self.stats if k.startswith("op:"))
+        print("  %-10s %8s %8s %8s %8s" % ("op", "inputs", "ok", "errors", "json-rej"))
+        for op in ops:
+            print("  %-10s %8d %8d %8d %8d" % (op, self.stats.get("op:" + op, 0), self.stats.get("ok:" + op, 0),
+                                               self.stats.get("error:" + op, 0),
+                                               self.stats.get("json-rejected:" + op, 0) +
+                                               self.stats.get("client-rejected:" + op, 0)))
+        if self.args.verbose:
+            print("  distinct errors (op, sqlstate, message):")
+            for (op, st, m), i in sorted(self.errors.items()):
+                print("    %-9s %s %s  [input %d]" % (op, st, m[:110], i))
+        kinds = sorted(k[10:] for k in self.stats if k.startswith("violation:"))
+        print("  distinct error kinds: %d" % len(self.errors))
+        print("  crashes: %d, XX errors: %d, errors without position: %d, state changed after error: %d" %
+              (self.stats.get("violation:crash", 0), self.stats.get("violation:xx", 0),
+               self.stats.get("violation:position", 0), self.stats.get("violation:state", 0)))
+        print("  violations: %d%s" % (len(self.violations),
+                                      (" (" + ", ".join("%s %d" % (k, self.stats["violation:" + k]) for k in kinds) + ")")
+                                      if kinds else ""))
+        if self.violations:
+            sig = {}
+            for i, kind, detail, path in self.violations:
+                k = (kind, norm_msg(detail.splitlines()[0] if detail else ""))
+                if k not in sig:
+                    sig[k] = [0, i, path]
+                sig[k][0] += 1
+            print("  distinct violations (kind, message: count, first input, reproducer):")
+            for (kind, m), (n, i, path) in sorted(sig.items(), key=lambda x: x[1][1]):
+                print("    %-8s %s: %d, input %d, %s" % (kind, m[:120], n, i, path))
+        print("RESULT: %s" % ("FAIL" if self.violations else "PASS"))
+
+
+def table_ident(name):
+    """(schema, table) that an import table_name (or a fuzz table) names: split on
+    a single inner dot, as sequenced_import does; the name as PostgreSQL stores it
+    (at most 63 bytes)."""
+    if name.count(".") == 1 and not name.startswith(".") and not name.endswith("."):
+        a, b = name.split(".")
+    else:
+        a, b = "public", name
+    return a, b.encode()[:63].decode("utf-8", "ignore")
+
+
+def quote_table(name):
+    """The SQL name of a fuzz or import table name."""
+    if name in (NO_TABLE, NO_IMPORT_TABLE):
+        return name
+    if name in TABLES:
+        return name
+    a, b = table_ident(name)
+    return '"%s"."%s"' % (a.replace('"', '""'), b.replace('"', '""'))
+
+
+def norm_msg(m):
+    m = re.sub(r"\d+", "N", m or "")
+    m = re.sub(r'"[^"]*"', '"…"', m)
+    return m[:160]
+
+
+def sql_literal(s):
+    if s is None:
+        return "NULL"
+    return "'" + s.replace("'", "''") + "'"
+
+
+def render_sql(inp):
+    """The input as a psql script (for reproducers and --show)."""
+    t = sql_literal(quote_table(inp.table))
+    out = []
+    if inp.role:
+        out.append("SET ROLE %s;" % inp.role)
+    if inp.op == "upsert3":
+        out.append("SELECT * FROM sequenced_upsert(%s::regclass, %s::jsonb, %s);" %
+                   (t, sql_literal(inp.json), "NULL" if inp.seq is None else inp.seq))
+    elif inp.op == "delete3":
+        out.append("SELECT * FROM sequenced_delete(%s::regclass, %s::jsonb, %s);" %
+                   (t, sql_literal(inp.json), "NULL" if inp.seq is None else inp.seq))
+    elif inp.op == "upsert2":
+        out.append("SELECT * FROM sequenced_upsert(%s::regclass, %s::jsonb);" % (t, sql_literal(inp.json)))
+    elif inp.op == "import":
+        out.append("SELECT * FROM sequenced_import(%s::jsonb);" % sql_literal(inp.json))
+    else:
+        cols = ", ".join('"%s"' % c.replace('"', '""') for c in inp.stg_cols)
+        vals = []
+        for row in inp.stg_rows:
+            vals.append("(" + ", ".join("NULL" if v is None else ("%s" % v if isinstance(v, (bool, int)) else sql_literal(str(v)))
+                                        for v in row) + ")")
+        if vals:
+            out.append("INSERT INTO %s (%s) VALUES\n  %s;" % (inp.staging, cols, ",\n  ".join(vals)))
+        else:
+            out.append("INSERT INTO %s (%s) SELECT %s WHERE false;" % (inp.staging, cols,
+                                                                         ", ".join("NULL" for _ in inp.stg_cols)))
+    if inp.role:
+        out.append("RESET ROLE;")
+    return "\n".join(out) + "\n"
+
+
+PROFILES = {"quick": dict(count=3000, time_limit=55, huge_rate=0.02),
+            "long": dict(count=100000, time_limit=0, huge_rate=0.01)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description="pg_sequenced fuzzer")
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    ap.add_argument("--seed", default="1")
+    ap.add_argument("--start", type=int, default=0, help="first input number")
+    ap.add_argument("--count", type=int, help="number of inputs (default: the profile's)")
+    ap.add_argument("--time-limit", type=float, help="stop after this many seconds (0: none)")
+    ap.add_argument("--huge-rate", type=float, help="rate of 1 MB strings / 100k arrays")
+    ap.add_argument("--statement-timeout", type=float, default=60)
+    ap.add_argument("--db", default="pg_sequenced_fuzz")
+    ap.add_argument("--keep", action="store_true", help="keep the database")
+    ap.add_argument("--out", default=os.environ.get("FUZZ_OUT", "/tmp/pg_sequenced-fuzz"),
+                    help="where reproducers of violations go")
+    ap.add_argument("--show", action="store_true", help="print the inputs as SQL, run nothing")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    a = ap.parse_args()
+    prof = PROFILES[a.profile]
+    if a.count is None:
+        a.count = prof["count"]
+    if a.time_limit is None:
+        a.time_limit = prof["time_limit"]
+    if a.huge_rate is None:
+        a.huge_rate = prof["huge_rate"]
+    if a.show:
+        g = Gen(a.seed, a.huge_rate)
+        for i in range(a.start, a.start + a.count):
+            inp = g.make(i)
+            print("-- input %d: %s on %s%s%s" % (i, inp.op, inp.table, " (in a transaction)" if inp.txn else "",
+                                                 " (hostile records %s)" % sorted(inp.hostile)[:20]))
+            s = render_sql(inp)
+            print(s if len(s) < 20000 else s[:20000] + "\n-- ... (%d characters)" % len(s))
+        return 0
+    return Fuzzer(a).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
