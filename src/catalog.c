@@ -524,6 +524,25 @@ free_plan(SPIPlanPtr *p)
 	*p = NULL;
 }
 
+static void
+free_plans(SeqTable *st)
+{
+	free_plan(&st->plan_lock);
+	free_plan(&st->plan_update);
+	free_plan(&st->plan_insert);
+	free_plan(&st->plan_delete);
+	free_plan(&st->plan_softdelete);
+	free_plan(&st->plan_fixup_read);
+	free_plan(&st->plan_fixup_state);
+	free_plan(&st->plan_tie_read);
+	free_plan(&st->plan_hidden);
+	free_plan(&st->plan_append);
+	free_plan(&st->plan_append_state);
+	free_plan(&st->plan_max_read);
+	free_plan(&st->plan_max_write);
+	free_plan(&st->plan_max_compact);
+}
+
 /*
  * Drop the saved plans when the state table has grown well past its size
  * when they were made.  Plans are generic and the planner sizes a table by
@@ -541,37 +560,14 @@ catalog_check_plans(SeqTable *st)
 	relation_close(srel, NoLock);
 	if (nblocks <= st->planned_blocks * 2 + 8)
 		return;
-	free_plan(&st->plan_lock);
-	free_plan(&st->plan_update);
-	free_plan(&st->plan_insert);
-	free_plan(&st->plan_delete);
-	free_plan(&st->plan_softdelete);
-	free_plan(&st->plan_fixup_read);
-	free_plan(&st->plan_fixup_state);
-	free_plan(&st->plan_tie_read);
-	free_plan(&st->plan_hidden);
-	free_plan(&st->plan_append);
-	free_plan(&st->plan_append_state);
+	free_plans(st);
 	st->planned_blocks = nblocks;
 }
 
 static void
 free_seq_table(SeqTable *st)
 {
-	free_plan(&st->plan_lock);
-	free_plan(&st->plan_update);
-	free_plan(&st->plan_insert);
-	free_plan(&st->plan_delete);
-	free_plan(&st->plan_softdelete);
-	free_plan(&st->plan_fixup_read);
-	free_plan(&st->plan_fixup_state);
-	free_plan(&st->plan_tie_read);
-	free_plan(&st->plan_hidden);
-	free_plan(&st->plan_append);
-	free_plan(&st->plan_append_state);
-	free_plan(&st->plan_max_read);
-	free_plan(&st->plan_max_write);
-	free_plan(&st->plan_max_compact);
+	free_plans(st);
 	MemoryContextDelete(st->mcxt);
 }
 

@@ -121,26 +121,11 @@ body_error(const char *msg, const char *detail)
 			 detail ? errdetail("%s", detail) : 0));
 }
 
+/* "a string", "an object", ...; "nothing" for a missing value */
 static const char *
 jtype(JsonbValue *v)
 {
-	if (v == NULL)
-		return "nothing";
-	switch (v->type)
-	{
-		case jbvNull:
-			return "null";
-		case jbvString:
-			return "a string";
-		case jbvNumeric:
-			return "a number";
-		case jbvBool:
-			return "a boolean";
-		case jbvBinary:
-			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
-		default:
-			return "a JSON value";
-	}
+	return v == NULL ? "nothing" : input_json_type_name(v);
 }
 
 static char *

@@ -418,8 +418,8 @@ shape_error(int ord, const char *what)
 			 errdetail("%s", what)));
 }
 
-static const char *
-json_type_name(JsonbValue *v)
+const char *
+input_json_type_name(JsonbValue *v)
 {
 	switch (v->type)
 	{
@@ -476,7 +476,7 @@ input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action)
 			err_ord = i + 1;
 			err_column = NULL;
 			if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
-				shape_error(i + 1, psprintf("Element %d of the array is %s.", i + 1, json_type_name(e)));
+				shape_error(i + 1, psprintf("Element %d of the array is %s.", i + 1, input_json_type_name(e)));
 			m = input_add_message(b);
 			m->action = action;
 			m->seq = seq;
@@ -515,7 +515,7 @@ parse_sequence(int ord, JsonbValue *v)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("message %d has a sequence that is not an integer", ord),
-				 errdetail("The sequence is %s.", json_type_name(v))));
+				 errdetail("The sequence is %s.", input_json_type_name(v))));
 	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 	p = s;
 	if (*p == '-')
@@ -598,7 +598,7 @@ input_parse_messages(Batch *b, Jsonb *messages)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("message %d is not a JSON object", ord),
-					 errdetail("It is %s.", json_type_name(e))));
+					 errdetail("It is %s.", input_json_type_name(e))));
 		msg = e->val.binary.data;
 		m = input_add_message(b);
 
@@ -625,7 +625,7 @@ input_parse_messages(Batch *b, Jsonb *messages)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("message %d has no data object", ord),
-					 errdetail("\"data\" is %s.", data ? json_type_name(data) : "missing")));
+					 errdetail("\"data\" is %s.", data ? input_json_type_name(data) : "missing")));
 		parse_record(b, m, data->val.binary.data);
 		input_finish_message(b, m);
 	}

@@ -214,6 +214,7 @@ extern void input_set_error_position(int ord, const char *column);
 extern void input_push_context(ErrorContextCallback *cb);
 extern SeqColumn *input_lookup_column(SeqTable *st, const char *name, int len);
 extern const char *input_guard_reason(ColGuard g);
+extern const char *input_json_type_name(JsonbValue *v);
 extern void input_pop_context(ErrorContextCallback *cb);
 
 /* dedup.c */
