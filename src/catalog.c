@@ -846,6 +846,8 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 		col->typid = att->atttypid;
 		col->typmod = att->atttypmod;
 		col->collation = att->attcollation;
+		col->typlen = att->attlen;
+		col->typbyval = att->attbyval;
 		col->notnull = att->attnotnull;
 		col->identity = att->attidentity != '\0';
 		col->generated = att->attgenerated != '\0';

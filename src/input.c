@@ -24,6 +24,7 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -83,6 +84,7 @@ input_new_batch(SeqTable *st, int expected)
 
 	b->st = st;
 	b->mcxt = mcxt;
+	b->scratch = AllocSetContextCreate(mcxt, "pg_sequenced message", ALLOCSET_SMALL_SIZES);
 	b->maxmsgs = Max(expected, 8);
 	b->msgs = MemoryContextAlloc(mcxt, sizeof(Message) * b->maxmsgs);
 	return b;
@@ -333,6 +335,7 @@ static void
 parse_record(Batch *b, Message *m, JsonbContainer *obj)
 {
 	SeqTable   *st = b->st;
+	MemoryContext outer = MemoryContextSwitchTo(b->scratch);
 	JsonbIterator *it = JsonbIteratorInit(obj);
 	JsonbValue	k;
 	JsonbValue	v;
@@ -363,10 +366,26 @@ parse_record(Batch *b, Message *m, JsonbContainer *obj)
 							m->ord, col->name),
 					 errdetail("%s", input_guard_reason(col->guard))));
 		err_column = col->name;
-		convert_value(st, col, &v, &m->values[col->attnum - 1], &m->isnull[col->attnum - 1]);
+		{
+			/*
+			 * Convert in the message's scratch context, keep only the
+			 * value: a million records must not leave a million sets of
+			 * intermediate strings behind.
+			 */
+			MemoryContext old = MemoryContextSwitchTo(b->scratch);
+			Datum		d;
+			bool		isnull;
+
+			convert_value(st, col, &v, &d, &isnull);
+			MemoryContextSwitchTo(b->mcxt);
+			m->values[col->attnum - 1] = isnull ? (Datum) 0 : datumCopy(d, col->typbyval, col->typlen);
+			m->isnull[col->attnum - 1] = isnull;
+			MemoryContextSwitchTo(old);
+		}
 		m->present[col->attnum - 1] = true;
 		err_column = NULL;
 	}
+	MemoryContextSwitchTo(outer);
 }
 
 /*
@@ -470,8 +489,13 @@ input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action)
 
 		for (int i = 0; i < n; i++)
 		{
-			JsonbValue *e = getIthJsonbValueFromContainer(&data->root, i);
+			JsonbValue *e;
 			Message    *m;
+
+			MemoryContextReset(b->scratch);
+			MemoryContextSwitchTo(b->scratch);
+			e = getIthJsonbValueFromContainer(&data->root, i);
+			MemoryContextSwitchTo(b->mcxt);
 
 			err_ord = i + 1;
 			err_column = NULL;
@@ -580,7 +604,7 @@ input_parse_messages(Batch *b, Jsonb *messages)
 	n = JB_ROOT_COUNT(messages);
 	for (int i = 0; i < n; i++)
 	{
-		JsonbValue *e = getIthJsonbValueFromContainer(&messages->root, i);
+		JsonbValue *e;
 		JsonbContainer *msg;
 		JsonbValue	abuf,
 					sbuf,
@@ -591,6 +615,11 @@ input_parse_messages(Batch *b, Jsonb *messages)
 		Message    *m;
 		int			ord = i + 1;
 
+		/* what reading this message leaves behind goes with the next one */
+		MemoryContextReset(b->scratch);
+		MemoryContextSwitchTo(b->scratch);
+		e = getIthJsonbValueFromContainer(&messages->root, i);
+
 		/* every error about this element carries "record N" */
 		err_ord = ord;
 		err_column = NULL;
@@ -600,7 +629,9 @@ input_parse_messages(Batch *b, Jsonb *messages)
 					 errmsg("message %d is not a JSON object", ord),
 					 errdetail("It is %s.", input_json_type_name(e))));
 		msg = e->val.binary.data;
+		MemoryContextSwitchTo(b->mcxt);
 		m = input_add_message(b);
+		MemoryContextSwitchTo(b->scratch);
 
 		action = getKeyJsonValueFromContainer(msg, "action", 6, &abuf);
 		if (action == NULL || action->type == jbvNull)
@@ -629,6 +660,7 @@ input_parse_messages(Batch *b, Jsonb *messages)
 		parse_record(b, m, data->val.binary.data);
 		input_finish_message(b, m);
 	}
+	MemoryContextReset(b->scratch);
 
 	error_context_stack = errcb.previous;
 	err_ord = 0;

@@ -65,6 +65,8 @@ typedef struct SeqColumn
 	int32		typmod;
 	Oid			basetypid;		/* domain's base type */
 	Oid			collation;
+	int16		typlen;
+	bool		typbyval;
 	ColKind		kind;
 	ColGuard	guard;
 	bool		dropped;
@@ -186,6 +188,7 @@ typedef struct Batch
 	Message    *msgs;
 	int		   *order;			/* indexes into msgs, sorted by dedup_sort */
 	MemoryContext mcxt;			/* everything of the batch lives here */
+	MemoryContext scratch;		/* per message: what converting it leaves */
 } Batch;
 
 /* catalog.c */
