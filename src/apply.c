@@ -209,7 +209,7 @@ plan_lock(SeqTable *st)
 					 "ON CONFLICT (%s) DO UPDATE SET sequence = EXCLUDED.sequence, "
 					 "position = EXCLUDED.position, deleted = EXCLUDED.deleted "
 					 "WHERE s.sequence IS NULL OR s.sequence OPERATOR(pg_catalog.%s) EXCLUDED.sequence "
-					 "RETURNING s.position",
+					 "RETURNING s.position, s.xmax OPERATOR(pg_catalog.=) '0'::pg_catalog.xid",
 					 st->on_equal == ON_EQUAL_KEEP ? ">=" : ">", keys,
 					 st->on_equal == ON_EQUAL_REPLACE ? "<=" : "<");
 	return prepare_plan(&st->plan_lock, s.data, st->statearraytype);
@@ -684,8 +684,16 @@ lock_phase(Batch *b, int *cand, int ncand)
 	{
 		bool		isnull;
 		int64		pos = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		int			i = find_by_pos(b, cand, ncand, pos);
 
-		accepted[find_by_pos(b, cand, ncand, pos)] = true;
+		accepted[i] = true;
+
+		/*
+		 * xmax is 0 only for a state row this statement inserted (an
+		 * updated one carries the lock): a key never seen, so its upsert
+		 * can go straight to INSERT.  A wrong guess costs a probe only.
+		 */
+		b->msgs[cand[i]].fresh = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
 	}
 	for (int i = 0; i < ncand; i++)
 	{
@@ -858,6 +866,7 @@ write_phase(Batch *b, int *cand, int ncand)
 	int		   *dels = palloc(sizeof(int) * ncand);
 	int		   *todo = palloc(sizeof(int) * ncand);
 	Datum	   *rows = palloc(sizeof(Datum) * ncand);
+	Datum	   *irows = palloc(sizeof(Datum) * ncand);
 	int			nups = 0,
 				ndels = 0,
 				ntodo;
@@ -876,31 +885,61 @@ write_phase(Batch *b, int *cand, int ncand)
 
 	if (nups > 0)
 	{
-		for (int i = 0; i < nups; i++)
-			rows[i] = target_row(b, &b->msgs[ups[i]], desc, &ds, false);
-		exec_plan(plan_update(st), make_array(rows, nups, st->reltype), SPI_OK_UPDATE_RETURNING);
-		mark_returned(b, cand, ncand, OUT_UPDATED);
+		int			nexisting = 0;
 
-		ntodo = 0;
+		/* keys seen before: UPDATE first */
 		for (int i = 0; i < nups; i++)
-			if (b->msgs[ups[i]].outcome == OUT_NONE)
+			if (!b->msgs[ups[i]].fresh)
+				rows[nexisting++] = target_row(b, &b->msgs[ups[i]], desc, &ds, false);
+		if (nexisting > 0)
+		{
+			exec_plan(plan_update(st), make_array(rows, nexisting, st->reltype), SPI_OK_UPDATE_RETURNING);
+			mark_returned(b, cand, ncand, OUT_UPDATED);
+		}
+
+		/* new keys, and keys that had no row (tombstones): INSERT */
+		ntodo = 0;
+		for (int i = 0, j = 0; i < nups; i++)
+		{
+			Message    *m = &b->msgs[ups[i]];
+			Datum		row = (Datum) 0;
+
+			if (m->fresh)
+				row = target_row(b, m, desc, &ds, false);
+			else
+				row = rows[j++];	/* made for the UPDATE, in the same order */
+			if (m->outcome == OUT_NONE)
 			{
-				rows[ntodo] = rows[i];
+				irows[ntodo] = row;
 				todo[ntodo++] = ups[i];
 			}
+		}
 		if (ntodo > 0)
 		{
-			exec_plan(plan_insert(st), make_array(rows, ntodo, st->reltype), SPI_OK_INSERT_RETURNING);
-			mark_returned(b, cand, ncand, OUT_INSERTED);
-			{
-				int			nleft = 0;
+			int			nleft = 0;
+			int			nretry = 0;
 
-				for (int i = 0; i < ntodo; i++)
-					if (b->msgs[todo[i]].outcome == OUT_NONE)
-						todo[nleft++] = todo[i];
-				if (nleft > 0)
-					fixup(b, cand, ncand, todo, nleft, desc, false);
+			exec_plan(plan_insert(st), make_array(irows, ntodo, st->reltype), SPI_OK_INSERT_RETURNING);
+			mark_returned(b, cand, ncand, OUT_INSERTED);
+
+			/*
+			 * A key guessed new that the INSERT found taken never had its
+			 * UPDATE: try it now, so a wrong guess costs a statement, never
+			 * a wrong outcome.
+			 */
+			for (int i = 0; i < ntodo; i++)
+				if (b->msgs[todo[i]].outcome == OUT_NONE && b->msgs[todo[i]].fresh)
+					rows[nretry++] = irows[i];
+			if (nretry > 0)
+			{
+				exec_plan(plan_update(st), make_array(rows, nretry, st->reltype), SPI_OK_UPDATE_RETURNING);
+				mark_returned(b, cand, ncand, OUT_UPDATED);
 			}
+			for (int i = 0; i < ntodo; i++)
+				if (b->msgs[todo[i]].outcome == OUT_NONE)
+					todo[nleft++] = todo[i];
+			if (nleft > 0)
+				fixup(b, cand, ncand, todo, nleft, desc, false);
 		}
 	}
 

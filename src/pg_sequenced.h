@@ -175,6 +175,7 @@ typedef struct Message
 	Outcome		outcome;
 	int64		seq;
 	int64		pos;			/* change position, once a candidate */
+	bool		fresh;			/* its key had no state row before this call */
 	Datum	   *values;			/* natts */
 	bool	   *isnull;			/* natts */
 	bool	   *present;		/* natts: set by the record */
