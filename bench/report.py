@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""Turn one bench/run.sh run (its work directory) into RESULTS.md."""
+import csv
+import os
+import re
+import statistics
+import sys
+
+work, out = sys.argv[1], sys.argv[2]
+
+meta = {}
+with open(os.path.join(work, "meta.txt")) as f:
+    for line in f:
+        k, _, v = line.rstrip("\n").partition("=")
+        meta[k] = v
+
+rows = []
+with open(os.path.join(work, "results.csv")) as f:
+    for r in csv.DictReader(f):
+        rows.append(r)
+
+# best (highest) rate per cell over the repetitions; ok only if every rep was
+cells = {}
+failures = []
+for r in rows:
+    key = (r["profile"], r["approach"], int(r["bsize"]), int(r["pass"]))
+    secs = float(r["seconds"])
+    rate = int(r["messages"]) / secs if secs > 0 else 0.0
+    c = cells.setdefault(key, {"rate": 0.0, "ok": True, "n": 0, "messages": int(r["messages"]), "secs": secs})
+    if rate > c["rate"]:
+        c["rate"], c["secs"] = rate, secs
+    c["n"] += 1
+    if (r.get("note") or "").startswith("partial"):
+        c["partial"] = True
+    if r["ok"] == "f":
+        c["ok"] = False
+        failures.append((key, r["rep"], r["note"]))
+
+with open(os.path.join(work, "verdict.txt"), "w") as f:
+    f.write("failed=%d\n" % (1 if failures else 0))
+
+
+def fmt(x):
+    if x is None:
+        return "–"
+    if x >= 1e6:
+        return "%.2fM" % (x / 1e6)
+    return "%.1fk" % (x / 1e3)
+
+
+def rate(prof, app, b, p):
+    c = cells.get((prof, app, b, p))
+    if not c:
+        return None
+    return c["rate"]
+
+
+def mark(prof, app, b, p):
+    c = cells.get((prof, app, b, p))
+    if c is None:
+        return "–"
+    return fmt(c["rate"]) + ("" if c["ok"] else " ✗") + (" †" if c.get("partial") else "")
+
+
+def ratio(a, b):
+    if a is None or not b:
+        return None
+    return a / b
+
+
+def rfmt(x):
+    return "–" if x is None else "%.2f×" % x
+
+
+N = int(meta.get("messages", "0"))
+B1 = int(meta.get("b1_limit", "0"))
+PLAIN = [("on_conflict", "ON CONFLICT"), ("merge", "MERGE"), ("plpgsql_row", "PL/pgSQL row")]
+L = []
+w = L.append
+
+w("# pg_sequenced benchmark results")
+w("")
+w("Written by `bench/run.sh` (see `bench/README.md`). Messages per second, "
+  "server-side loop, one transaction per batch; the best of %s repetition(s) per cell "
+  "for fsync off, one for fsync on. **Ratio** = `sequenced_upsert` ÷ the best plain-SQL "
+  "approach (ON CONFLICT, MERGE, PL/pgSQL row) of the same cell; every approach was "
+  "measured in the same run on the same server." % meta.get("reps", "?"))
+w("")
+if failures:
+    w("## ✗ FAILED RUN: final tables differ from the reference")
+    w("")
+    for key, rep, note in failures:
+        w("- %s %s B=%d pass %d (rep %s): %s" % (key[0], key[1], key[2], key[3], rep, note))
+    w("")
+else:
+    nchecked = sum(1 for r in rows if r["ok"] == "t")
+    w("Correctness: all %d checked final tables (md5 of the ordered rows id, name, age, "
+      "has_magic, _sdc_sequence) equal the reference `DISTINCT ON (id) … ORDER BY id, "
+      "sequence DESC, position`." % nchecked)
+    w("")
+
+w("Run: %s; %s; git %s; pg_sequenced.so md5 %s (built %s)%s; %s CPUs; load average at start %s, at end %s; "
+  "%s s in all (fsync off %s s, fsync on %s s)."
+  % (meta.get("started"), meta.get("pg"), meta.get("git"), meta.get("so_md5_start"), meta.get("so_mtime"),
+     "" if meta.get("so_md5_start") == meta.get("so_md5_end")
+     else " — **the .so was reinstalled during the run (now %s): numbers may mix builds**" % meta.get("so_md5_end"),
+     meta.get("cpus"), meta.get("load_start"), meta.get("load_end"), meta.get("seconds_total"),
+     meta.get("seconds_fsync_off"), meta.get("seconds_fsync_on", "–")))
+w("")
+w("Dataset: %s messages over %s ids; %s exact duplicates (each inside its batch of 100 and of 10,000); "
+  "%s messages (%.1f%%) older than one already seen for their id; %s ties (same id and sequence, "
+  "other data; the first in the stream wins). B=1 uses the first %s messages. "
+  "Final rows: %s (B=1: %s)."
+  % (meta.get("messages"), meta.get("ids"), meta.get("exact_duplicates"), meta.get("older_than_seen"),
+     100.0 * int(meta.get("older_than_seen", 0)) / max(1, N), meta.get("ties"), B1,
+     meta.get("ref_rows_%d" % N, "?"), meta.get("ref_rows_%d" % B1, "?")))
+w("")
+
+
+def main_table(prof, sizes, passes):
+    w("| B | pass | sequenced_upsert | ON CONFLICT | MERGE | PL/pgSQL row | best plain | **ratio** |")
+    w("|---:|---:|---:|---:|---:|---:|---|---:|")
+    for b in sizes:
+        for p in passes:
+            s = rate(prof, "sequenced_upsert", b, p)
+            if s is None:
+                continue
+            best = max(((rate(prof, a, b, p) or 0.0, label) for a, label in PLAIN))
+            w("| %s | %d | %s | %s | %s | %s | %s | **%s** |"
+              % ("{:,}".format(b), p, mark(prof, "sequenced_upsert", b, p),
+                 *(mark(prof, a, b, p) for a, _ in PLAIN), best[1], rfmt(ratio(s, best[0]))))
+    w("")
+
+
+def staging_table(prof, sizes, passes):
+    w("| B (rows per COPY) | pass | apply_staging ('keep') | plain-SQL trigger | **ratio** | apply_staging (default: delete staged rows) | ratio |")
+    w("|---:|---:|---:|---:|---:|---:|---:|")
+    for b in sizes:
+        for p in passes:
+            s = rate(prof, "staging_sequenced", b, p)
+            pl = rate(prof, "staging_plain", b, p)
+            d = rate(prof, "staging_sequenced_delete", b, p)
+            if s is None:
+                continue
+            w("| %s | %d | %s | %s | **%s** | %s | %s |"
+              % ("{:,}".format(b), p, mark(prof, "staging_sequenced", b, p), mark(prof, "staging_plain", b, p),
+                 rfmt(ratio(s, pl)), mark(prof, "staging_sequenced_delete", b, p), rfmt(ratio(d, pl))))
+    w("")
+
+
+# ------------------------------------------------------------ headline
+w("## Headline: ratios against the targets (fsync off)")
+w("")
+w("| cell | sequenced_upsert | best plain SQL | ratio | target |")
+w("|---|---:|---:|---:|---|")
+
+
+def target_line(label, s, pl, need):
+    r = ratio(s, pl)
+    ok = r is not None and r >= need
+    w("| %s | %s | %s | %s | ≥ %.1f× %s |" % (label, fmt(s), fmt(pl), rfmt(r), need, "✓" if ok else "✗ not met"))
+
+
+def best_plain(prof, b, p):
+    v = [rate(prof, a, b, p) for a, _ in PLAIN]
+    v = [x for x in v if x is not None]
+    return max(v) if v else None
+
+
+for b, p, need in [(10000, 1, 2.0), (10000, 2, 3.0), (100, 1, 2.0), (100, 2, 2.0), (1, 1, 1.5), (1, 2, 1.5)]:
+    target_line("B=%s, pass %d%s" % ("{:,}".format(b), p, " (all stale)" if p == 2 else ""),
+                rate("fsync_off", "sequenced_upsert", b, p), best_plain("fsync_off", b, p), need)
+for b in (10000, N):
+    for p in (1, 2):
+        target_line("staging, %s rows per COPY, pass %d (vs plain trigger)" % ("{:,}".format(b), p),
+                    rate("fsync_off", "staging_sequenced", b, p), rate("fsync_off", "staging_plain", b, p), 1.5)
+w("")
+
+# ------------------------------------------------------------ fsync off
+if any(c.get("partial") for c in cells.values()):
+    w("† partial cell: the timed loop hit the time cap (`BENCH_MAX_SECS`) and stopped early; its rate "
+      "covers the batches it applied, and its check compares with the reference of that prefix.")
+    w("")
+w("## fsync off (headline profile)")
+w("")
+w("`shared_buffers=1GB, max_wal_size=16GB, checkpoint_timeout=1h, jit=off, autovacuum_naptime=1s (autovacuum on), "
+  "fsync=off, synchronous_commit=off, full_page_writes=off`. Pass 1: empty target; pass 2: the same "
+  "batches again (every message stale), after a `VACUUM ANALYZE` of everything. ✗ marks a final table that differs from the reference.")
+w("")
+main_table("fsync_off", [1, 100, 10000], [1, 2])
+w("Staging: one `COPY` (one transaction) per batch file into a staging table whose statement "
+  "trigger applies the transition table. Ratio = `sequenced_apply_staging` ÷ the plain-SQL trigger "
+  "(which keeps the staged rows; so does `'keep'`).")
+w("")
+staging_table("fsync_off", [1, 100, 10000, N], [1, 2])
+cf = cells.get(("fsync_off", "copy_final_rows", 0, 1))
+cu = rate("fsync_off", "copy_unindexed", N, 1)
+w("Write limits (one COPY, one transaction):")
+w("")
+if cf:
+    w("- COPY of the %s final rows into an empty table with the primary key: %s rows/s "
+      "(%.3f s, i.e. %s of the %s messages per second)%s."
+      % ("{:,}".format(cf["messages"]), fmt(cf["rate"]), cf["secs"], fmt(N / cf["secs"]),
+         "{:,}".format(N), "" if cf["ok"] else " ✗ table differs"))
+    s = rate("fsync_off", "sequenced_upsert", 10000, 1)
+    if s:
+        w("- `sequenced_upsert` at B=10,000 pass 1 reaches %.0f%% of that rows/s figure "
+          "(messages/s ÷ final rows/s)." % (100.0 * s / cf["rate"]))
+if cu:
+    w("- COPY of all %s messages into an unindexed table without trigger: %s rows/s." % ("{:,}".format(N), fmt(cu)))
+w("")
+
+# ------------------------------------------------------------ fsync on
+if any(k[0] == "fsync_on" for k in cells):
+    w("## fsync on (smaller profile)")
+    w("")
+    w("Same settings with `fsync=on, synchronous_commit=on, full_page_writes=on`; pass 1 only, "
+      "one repetition; B=1 over the first %s messages (every batch is a commit flush)." % B1)
+    w("")
+    main_table("fsync_on", [1, 100, 10000], [1])
+    staging_table("fsync_on", [1, 100, 10000], [1])
+
+# ------------------------------------------------------------ scaling
+sp = os.path.join(work, "scaling.txt")
+if os.path.exists(sp):
+    sb = int(meta.get("scale_batch", "1000"))
+    data = {}
+    with open(sp) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 4 and parts[3]:
+                data.setdefault((parts[0], int(parts[1])), {})[int(parts[2])] = float(parts[3]) * sb
+    w("## Concurrency: 2 sessions on disjoint keys vs 1")
+    w("")
+    w("pgbench (`-M prepared`, fsync off), each client applies its own batches of %d messages "
+      "(client 0: ids ≤ %d, client 1: the rest; %s batches per client, one per transaction) to an empty "
+      "table; `-c1` runs client 0 alone, `-c2` both at once. Three alternating repetitions; "
+      "ratio = median over repetitions of (messages/s with 2 sessions ÷ with 1)."
+      % (sb, int(meta.get("ids", "0")) // 2, meta.get("scale_batches_per_client")))
+    w("")
+    w("| approach | 1 session msg/s (reps) | 2 sessions msg/s (reps) | **scaling** |")
+    w("|---|---|---|---:|")
+    for s, label in (("seq", "sequenced_upsert"), ("oc", "plain ON CONFLICT")):
+        one, two = data.get((s, 1), {}), data.get((s, 2), {})
+        rs = [two[r] / one[r] for r in one if r in two and one[r] > 0]
+        w("| %s | %s | %s | **%s** |" % (
+            label, ", ".join(fmt(one[r]) for r in sorted(one)), ", ".join(fmt(two[r]) for r in sorted(two)),
+            rfmt(statistics.median(rs)) if rs else "–"))
+    w("")
+    w("Target: sequenced_upsert ≥ 1.7× with 2 sessions.")
+    w("")
+
+# ------------------------------------------------------------ memory
+if "mem_payload_bytes" in meta:
+    w("## Peak backend memory, one call with all %s messages" % "{:,}".format(N))
+    w("")
+    pb = int(meta["mem_payload_bytes"])
+    w("Payload: %.1f MB as jsonb (`pg_column_size`, stored uncompressed), %.1f MB as JSON text. "
+      "VmHWM and RssShmem read from `/proc/<backend>/status` in the same session before and after "
+      "the call; the backend is fresh. RssShmem growth is shared buffers the backend touched "
+      "(counted in VmHWM, but not private memory)."
+      % (pb / 1048576.0, int(meta.get("mem_payload_text_bytes", 0)) / 1048576.0))
+    w("")
+    w("| statement | time | VmHWM growth | RssShmem growth | VmHWM − RssShmem growth | ÷ payload (raw / private) | same final table |")
+    w("|---|---:|---:|---:|---:|---:|---|")
+    for s, label in (("seq", "`sequenced_upsert(t, all messages)`"), ("oc", "plain ON CONFLICT over all messages")):
+        try:
+            hb, ha = int(meta["mem_%s_hwm_before_kb" % s]), int(meta["mem_%s_hwm_after_kb" % s])
+            sbf, saf = int(meta["mem_%s_shmem_before_kb" % s]), int(meta["mem_%s_shmem_after_kb" % s])
+        except (KeyError, ValueError):
+            continue
+        g, sh = (ha - hb) * 1024, (saf - sbf) * 1024
+        w("| %s | %s s | %.1f MB | %.1f MB | %.1f MB | %.2f× / %.2f× | %s |"
+          % (label, meta.get("mem_%s_seconds" % s), g / 1048576.0, sh / 1048576.0, (g - sh) / 1048576.0,
+             g / pb, (g - sh) / pb, "yes" if meta.get("mem_%s_ok" % s) == "t" else "**NO**"))
+    w("")
+    w("Target: peak backend memory ≤ 3× the payload's size.")
+    w("")
+
+# ------------------------------------------------------------ profile
+p1 = os.path.join(work, "perf_self_1.txt")
+if os.path.exists(p1):
+    w("## Profile: sequenced_upsert at B=10,000")
+    w("")
+    w("`perf record -F 997 -g -p <backend>` over the whole timed loop (fsync off, fresh table), "
+      "self time by shared object and symbol (postgres is stripped: only its exported symbols "
+      "resolve). Pass 1 = empty table, pass 2 = all stale.")
+    w("")
+    for p in (1, 2):
+        for kind, title in (("dso", "by shared object"), ("self", "top symbols (self)"), ("children", "inclusive time of pg_sequenced's own functions (frame-pointer call chains; inlined static functions do not appear)")):
+            fp = os.path.join(work, "perf_%s_%d.txt" % (kind, p))
+            if os.path.exists(fp):
+                w("Pass %d, %s:" % (p, title))
+                w("")
+                w("```")
+                with open(fp) as f:
+                    w("\n".join(re.sub(r"\s+-\s+-\s*$", "", l.rstrip()) for l in f.read().rstrip().split("\n")))
+                w("```")
+                w("")
+
+# ------------------------------------------------------------ statements
+if os.path.exists(os.path.join(work, "pgss_1.csv")):
+    w("## Statement breakdown: sequenced_upsert at B=10,000")
+    w("")
+    w("The same loop once more with `pg_stat_statements.track = all` (the server restarted with it "
+      "preloaded; this run is not part of the rates above): the SQL statements that "
+      "`sequenced_upsert` runs through SPI, their total execution time and their share of the "
+      "time of the `sequenced_upsert` calls. The rest of a call is C work (parsing, dedup, "
+      "output rows) and SPI overhead.")
+    w("")
+    for p in (1, 2):
+        fp = os.path.join(work, "pgss_%d.csv" % p)
+        if not os.path.exists(fp):
+            continue
+        calls, tot = "?", "?"
+        tp = os.path.join(work, "pgss_total_%d.txt" % p)
+        if os.path.exists(tp):
+            with open(tp) as f:
+                parts = f.read().split()
+            if len(parts) == 2:
+                calls, tot = parts
+        w("Pass %d%s; the %s calls took %s ms in all:" % (p, " (all stale)" if p == 2 else " (empty table)", calls, tot))
+        w("")
+        w("| calls | rows | ms | % of the calls | statement |")
+        w("|---:|---:|---:|---:|---|")
+        with open(fp) as f:
+            for row in csv.DictReader(f):
+                q = row["query"].replace("|", "\\|")
+                w("| %s | %s | %s | %s | `%s` |" % (row["calls"], row["rows"], row["ms"], row["pct_of_call"], q))
+        w("")
+
+# ------------------------------------------------------------ every run
+w("## Appendix: every timed run")
+w("")
+w("| profile | approach | B | pass | rep | messages | seconds | msg/s | check | note |")
+w("|---|---|---:|---:|---:|---:|---:|---:|---|---|")
+for r in rows:
+    secs = float(r["seconds"])
+    w("| %s | %s | %s | %s | %s | %s | %.3f | %s | %s | %s |" % (
+        r["profile"], r["approach"], "{:,}".format(int(r["bsize"])), r["pass"], r["rep"],
+        "{:,}".format(int(r["messages"])), secs, fmt(int(r["messages"]) / secs) if secs > 0 else "–",
+        {"t": "ok", "f": "✗ differs"}.get(r["ok"], "–"), (r.get("note") or "").replace("|", "\\|")[:300]))
+w("")
+
+with open(out, "w") as f:
+    f.write("\n".join(L) + "\n")
