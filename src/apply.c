@@ -146,7 +146,7 @@ older_guard(SeqTable *st, const char *t, const char *r)
 }
 
 static SPIPlanPtr
-prepare_plan(SPIPlanPtr *slot, const char *sql, Oid argtype)
+prepare_plan_n(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
 	if (*slot == NULL)
 	{
@@ -154,7 +154,7 @@ prepare_plan(SPIPlanPtr *slot, const char *sql, Oid argtype)
 		 * A generic plan: the batch arrives as one array parameter, so a
 		 * custom plan would only re-plan every call for nothing.
 		 */
-		SPIPlanPtr	p = SPI_prepare_cursor(sql, 1, &argtype, CURSOR_OPT_GENERIC_PLAN);
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL)
 			elog(ERROR, "failed to prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
@@ -166,19 +166,9 @@ prepare_plan(SPIPlanPtr *slot, const char *sql, Oid argtype)
 }
 
 static SPIPlanPtr
-prepare_plan_n(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+prepare_plan(SPIPlanPtr *slot, const char *sql, Oid argtype)
 {
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
-
-		if (p == NULL)
-			elog(ERROR, "failed to prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(p) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		*slot = p;
-	}
-	return *slot;
+	return prepare_plan_n(slot, sql, 1, &argtype);
 }
 
 static SPIPlanPtr

@@ -1075,6 +1075,31 @@ spi_exec(const char *sql, int expected)
 		elog(ERROR, "statement failed (%s): %s", SPI_result_code_string(rc), sql);
 }
 
+/* spi_exec of a formatted statement */
+static void spi_execf(int expected, const char *fmt,...) pg_attribute_printf(2, 3);
+
+static void
+spi_execf(int expected, const char *fmt,...)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&sql, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&sql, needed);
+	}
+	spi_exec(sql.data, expected);
+	pfree(sql.data);
+}
+
 /* the key column list of the state table: k1, k2, ... */
 static char *
 state_key_list(int nkeys, const char *prefix)
@@ -1118,18 +1143,13 @@ create_state_table(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex,
 	catalog_begin_internal(&save_userid, &save_sec);
 	if (nkeys == 0)
 	{
-		appendStringInfo(&sql, "CREATE TABLE %s (position pg_catalog.int8 NOT NULL, "
-						 "sequence pg_catalog.int8, record pg_catalog.jsonb)", qname);
-		spi_exec(sql.data, SPI_OK_UTILITY);
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE INDEX ON %s (position)", qname);
-		spi_exec(sql.data, SPI_OK_UTILITY);
-		resetStringInfo(&sql);
-		appendStringInfo(&sql,
-						 "INSERT INTO %s (position, sequence, record) "
-						 "SELECT pg_catalog.row_number() OVER (), t.%s, pg_catalog.to_jsonb(t.*) FROM %s%s t",
-						 qname, quote_identifier(seqcol), only, target);
-		spi_exec(sql.data, SPI_OK_INSERT);
+		spi_execf(SPI_OK_UTILITY, "CREATE TABLE %s (position pg_catalog.int8 NOT NULL, "
+				  "sequence pg_catalog.int8, record pg_catalog.jsonb)", qname);
+		spi_execf(SPI_OK_UTILITY, "CREATE INDEX ON %s (position)", qname);
+		spi_execf(SPI_OK_INSERT,
+				  "INSERT INTO %s (position, sequence, record) "
+				  "SELECT pg_catalog.row_number() OVER (), t.%s, pg_catalog.to_jsonb(t.*) FROM %s%s t",
+				  qname, quote_identifier(seqcol), only, target);
 	}
 	else
 	{
@@ -1177,26 +1197,16 @@ create_state_table(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex,
 		appendStringInfoString(&sql, "sequence pg_catalog.int8, position pg_catalog.int8 NOT NULL, "
 							   "deleted pg_catalog.bool NOT NULL)");
 		spi_exec(sql.data, SPI_OK_UTILITY);
-
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (%s)", qname, idx.data);
-		spi_exec(sql.data, SPI_OK_UTILITY);
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE INDEX ON %s (position)", qname);
-		spi_exec(sql.data, SPI_OK_UTILITY);
-
-		resetStringInfo(&sql);
-		appendStringInfo(&sql,
-						 "INSERT INTO %s (%s, sequence, position, deleted) "
-						 "SELECT %st.%s, pg_catalog.row_number() OVER (), %s FROM %s%s t WHERE %s",
-						 qname, state_key_list(nkeys, ""), sel.data, quote_identifier(seqcol),
-						 soft ? "t." SEQ_DELETED_AT_COLUMN " IS NOT NULL" : "false",
-						 only, target, notnull.data);
-		spi_exec(sql.data, SPI_OK_INSERT);
+		spi_execf(SPI_OK_UTILITY, "CREATE UNIQUE INDEX ON %s (%s)", qname, idx.data);
+		spi_execf(SPI_OK_UTILITY, "CREATE INDEX ON %s (position)", qname);
+		spi_execf(SPI_OK_INSERT,
+				  "INSERT INTO %s (%s, sequence, position, deleted) "
+				  "SELECT %st.%s, pg_catalog.row_number() OVER (), %s FROM %s%s t WHERE %s",
+				  qname, state_key_list(nkeys, ""), sel.data, quote_identifier(seqcol),
+				  soft ? "t." SEQ_DELETED_AT_COLUMN " IS NOT NULL" : "false",
+				  only, target, notnull.data);
 	}
-	resetStringInfo(&sql);
-	appendStringInfo(&sql, "ANALYZE %s", qname);
-	spi_exec(sql.data, SPI_OK_UTILITY);
+	spi_execf(SPI_OK_UTILITY, "ANALYZE %s", qname);
 	catalog_end_internal(save_userid, save_sec);
 
 	staterel = get_relname_relid(name, nsp);
