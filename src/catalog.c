@@ -738,7 +738,6 @@ qualified_operator(Oid opno)
 	return result;
 }
 
-static int	byname_cmp_table_natts;
 static SeqColumn *byname_cmp_cols;
 
 static int
@@ -971,7 +970,6 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 	}
 
 	byname_cmp_cols = st->cols;
-	byname_cmp_table_natts = st->natts;
 	qsort(st->byname, st->nbyname, sizeof(int), byname_cmp);
 
 	MemoryContextSwitchTo(old);

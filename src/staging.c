@@ -179,7 +179,7 @@ build_map(SeqTable *st, Relation staging)
 }
 
 static int64
-staging_sequence(StagingColumn *sc, Datum d, int ord)
+staging_sequence(StagingColumn *sc, Datum d)
 {
 	switch (sc->typid)
 	{
@@ -196,7 +196,6 @@ staging_sequence(StagingColumn *sc, Datum d, int ord)
 				return DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(s)));
 			}
 	}
-	(void) ord;
 }
 
 /* One staging row -> one message of the batch */
@@ -226,7 +225,7 @@ add_row(Batch *b, StagingMap *map, Datum *values, bool *nulls)
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							 errmsg("record %d has no sequence", m->ord),
 							 errdetail("Column \"%s\" is null.", sc->target->name)));
-				m->seq = staging_sequence(sc, values[i], m->ord);
+				m->seq = staging_sequence(sc, values[i]);
 				break;
 			case SROLE_DATA:
 				{
