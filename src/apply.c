@@ -44,7 +44,11 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "access/relation.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
@@ -59,6 +63,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
 #include "pg_sequenced.h"
@@ -192,16 +197,17 @@ plan_lock(SeqTable *st)
 					 "SELECT ", st->state_qualname, keys);
 	for (int k = 0; k < st->nkeys; k++)
 		appendStringInfo(&s, "r.k%d, ", k + 1);
+	/*
+	 * No stale filter of its own: probe_phase already dropped what was stale
+	 * under a snapshot.  A key a concurrent call raised since is left alone
+	 * by the DO UPDATE's WHERE (locked, not changed).
+	 */
 	appendStringInfo(&s, "r.sequence, r.position, r.deleted FROM pg_catalog.unnest($1) AS r "
-					 "WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE ", st->state_qualname);
-	append_state_keymatch(&s, st, "x", "r");
-	appendStringInfo(&s, " AND x.sequence OPERATOR(pg_catalog.%s) r.sequence) "
 					 "ON CONFLICT (%s) DO UPDATE SET sequence = EXCLUDED.sequence, "
 					 "position = EXCLUDED.position, deleted = EXCLUDED.deleted "
 					 "WHERE s.sequence IS NULL OR s.sequence OPERATOR(pg_catalog.%s) EXCLUDED.sequence "
 					 "RETURNING s.position, s.xmax OPERATOR(pg_catalog.=) '0'::pg_catalog.xid",
-					 st->on_equal == ON_EQUAL_KEEP ? ">=" : ">", keys,
-					 st->on_equal == ON_EQUAL_REPLACE ? "<=" : "<");
+					 keys, st->on_equal == ON_EQUAL_REPLACE ? "<=" : "<");
 	return prepare_plan(&st->plan_lock, s.data, st->statearraytype);
 }
 
@@ -644,6 +650,74 @@ raise_max(SeqTable *st, int64 callmax)
 }
 
 /*
+ * Step 0: read each candidate's stored state straight from the state table's
+ * unique index, under a fresh snapshot, locking and writing nothing.  A
+ * message already older than what is stored is stale for good (a key's
+ * stored sequence never goes down), so it leaves the batch here: a stale
+ * message costs one index probe and no statement at all.  The others are
+ * decided again, under lock, by lock_phase.  Returns how many remain.
+ */
+static int
+probe_phase(Batch *b, int *cand, int ncand)
+{
+	SeqTable   *st = b->st;
+	Relation	srel;
+	Relation	irel;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData skeys[INDEX_MAX_KEYS];
+	AttrNumber	seqattno = st->nkeys + 1;	/* k1..kn, sequence, ... */
+	int			nkept = 0;
+
+	/* see what earlier statements of this transaction wrote */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	srel = table_open(st->staterelid, RowExclusiveLock);
+	irel = index_open(st->stateindexid, RowExclusiveLock);
+	slot = table_slot_create(srel, NULL);
+	scan = index_beginscan(srel, irel, GetActiveSnapshot(), st->nkeys, 0);
+	for (int k = 0; k < st->nkeys; k++)
+		ScanKeyEntryInitializeWithInfo(&skeys[k], 0, k + 1, BTEqualStrategyNumber,
+									   InvalidOid, st->keys[k].collation,
+									   &st->keys[k].eqproc, (Datum) 0);
+	for (int i = 0; i < ncand; i++)
+	{
+		Message    *m = &b->msgs[cand[i]];
+		bool		stale = false;
+
+		for (int k = 0; k < st->nkeys; k++)
+			skeys[k].sk_argument = m->values[st->keys[k].attnum - 1];
+		index_rescan(scan, skeys, st->nkeys, NULL, 0);
+		if (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			bool		isnull;
+			Datum		d = slot_getattr(slot, seqattno, &isnull);
+
+			/* a NULL stored sequence is older than any message */
+			if (!isnull)
+			{
+				int64		stored = DatumGetInt64(d);
+
+				/* ties under 'error' are decided (and raised) under lock */
+				stale = stored > m->seq ||
+					(stored == m->seq && st->on_equal == ON_EQUAL_KEEP);
+			}
+			ExecClearTuple(slot);
+		}
+		if (stale)
+			m->outcome = OUT_STALE;
+		else
+			cand[nkept++] = cand[i];
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(irel, NoLock);
+	table_close(srel, NoLock);
+	PopActiveSnapshot();
+	return nkept;
+}
+
+/*
  * Step 1: take the per-key locks and decide against the stored state.
  * Accepted candidates keep OUT_NONE; the others become stale.
  */
@@ -1082,6 +1156,8 @@ apply_batch(Batch *b)
 				cand[ncand++] = b->order[i];
 			i = j;
 		}
+		if (ncand > 0)
+			ncand = probe_phase(b, cand, ncand);
 		if (ncand > 0)
 		{
 			lock_phase(b, cand, ncand);

@@ -933,6 +933,8 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 			if (!OidIsValid(key->eqopr) || !OidIsValid(ltopr))
 				elog(ERROR, "no btree operators for key column \"%s\"", st->key_names[k]);
 			key->eqopr_sql = qualified_operator(key->eqopr);
+			fmgr_info_cxt(get_opcode(key->eqopr), &key->eqproc, mcxt);
+			key->collation = collation;
 			key->ssup.ssup_cxt = mcxt;
 			key->ssup.ssup_collation = collation;
 			key->ssup.ssup_nulls_first = false;
@@ -958,6 +960,25 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 			Form_pg_attribute sa = TupleDescAttr(sdesc, k);
 
 			if (sdesc->natts <= k || ta->atttypid != sa->atttypid || ta->atttypmod != sa->atttypmod)
+				ok = false;
+		}
+		if (nkeys > 0)
+		{
+			List	   *indexes = RelationGetIndexList(srel);
+			ListCell   *lc;
+
+			foreach(lc, indexes)
+			{
+				HeapTuple	itup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+
+				if (!HeapTupleIsValid(itup))
+					elog(ERROR, "cache lookup failed for index %u", lfirst_oid(lc));
+				if (((Form_pg_index) GETSTRUCT(itup))->indisunique)
+					st->stateindexid = lfirst_oid(lc);
+				ReleaseSysCache(itup);
+			}
+			list_free(indexes);
+			if (!OidIsValid(st->stateindexid))
 				ok = false;
 		}
 		relation_close(srel, AccessShareLock);

@@ -93,6 +93,8 @@ typedef struct SeqKey
 	Oid			cmptype;		/* the opclass' input type */
 	Oid			eqopr;			/* btree equality operator */
 	char	   *eqopr_sql;		/* OPERATOR("schema".=) */
+	FmgrInfo	eqproc;			/* ... its function, for index scan keys */
+	Oid			collation;		/* the unique index' collation */
 	SortSupportData ssup;		/* ordering of the unique index' opfamily */
 	FmgrInfo	tojsonb;		/* to_jsonb() set up for the column type */
 } SeqKey;
@@ -107,6 +109,7 @@ typedef struct SeqTable
 {
 	Oid			relid;
 	Oid			staterelid;
+	Oid			stateindexid;	/* the state table's unique key index */
 	Oid			reltype;		/* the target's row type */
 	Oid			relarraytype;	/* ... and its array type */
 	Oid			statetype;
