@@ -47,6 +47,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
+#include "access/sysattr.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "access/relation.h"
@@ -56,6 +57,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "rewrite/rewriteHandler.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -174,55 +176,6 @@ static SPIPlanPtr
 prepare_plan(SPIPlanPtr *slot, const char *sql, Oid argtype)
 {
 	return prepare_plan_n(slot, sql, 1, &argtype);
-}
-
-static SPIPlanPtr
-plan_lock(SeqTable *st)
-{
-	StringInfoData s;
-	char	   *keys;
-
-	if (st->plan_lock)
-		return st->plan_lock;
-	initStringInfo(&s);
-	{
-		StringInfoData kl;
-
-		initStringInfo(&kl);
-		for (int k = 0; k < st->nkeys; k++)
-			appendStringInfo(&kl, "%sk%d", k ? ", " : "", k + 1);
-		keys = kl.data;
-	}
-	appendStringInfo(&s, "INSERT INTO %s AS s (%s, sequence, position, deleted) "
-					 "SELECT ", st->state_qualname, keys);
-	for (int k = 0; k < st->nkeys; k++)
-		appendStringInfo(&s, "r.k%d, ", k + 1);
-	/*
-	 * No stale filter of its own: probe_phase already dropped what was stale
-	 * under a snapshot.  A key a concurrent call raised since is left alone
-	 * by the DO UPDATE's WHERE (locked, not changed).
-	 */
-	appendStringInfo(&s, "r.sequence, r.position, r.deleted FROM pg_catalog.unnest($1) AS r "
-					 "ON CONFLICT (%s) DO UPDATE SET sequence = EXCLUDED.sequence, "
-					 "position = EXCLUDED.position, deleted = EXCLUDED.deleted "
-					 "WHERE s.sequence IS NULL OR s.sequence OPERATOR(pg_catalog.%s) EXCLUDED.sequence "
-					 "RETURNING s.position, s.xmax OPERATOR(pg_catalog.=) '0'::pg_catalog.xid",
-					 keys, st->on_equal == ON_EQUAL_REPLACE ? "<=" : "<");
-	return prepare_plan(&st->plan_lock, s.data, st->statearraytype);
-}
-
-static SPIPlanPtr
-plan_tie_read(SeqTable *st)
-{
-	StringInfoData s;
-
-	if (st->plan_tie_read)
-		return st->plan_tie_read;
-	initStringInfo(&s);
-	appendStringInfo(&s, "SELECT r.position, s.sequence FROM pg_catalog.unnest($1) AS r JOIN %s s ON ",
-					 st->state_qualname);
-	append_state_keymatch(&s, st, "s", "r");
-	return prepare_plan(&st->plan_tie_read, s.data, st->statearraytype);
 }
 
 static SPIPlanPtr
@@ -530,32 +483,6 @@ find_by_key(Batch *b, int *cand, int ncand, Datum *keyvals)
 	return NULL;
 }
 
-/*
- * The index in cand[] of the candidate with this position: positions are
- * unique and increase in key order, and are never changed once handed out.
- */
-static int
-find_by_pos(Batch *b, int *cand, int ncand, int64 pos)
-{
-	int			lo = 0,
-				hi = ncand - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-		Message    *m = &b->msgs[cand[mid]];
-
-		if (m->pos == pos)
-			return mid;
-		if (m->pos < pos)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	elog(ERROR, "pg_sequenced: a returned position matches no message");
-	return -1;
-}
-
 /* Mark each message whose key the last statement returned (columns 1..nkeys) */
 static void
 mark_returned(Batch *b, int *cand, int ncand, Outcome outcome)
@@ -688,10 +615,14 @@ probe_phase(Batch *b, int *cand, int ncand)
 		for (int k = 0; k < st->nkeys; k++)
 			skeys[k].sk_argument = m->values[st->keys[k].attnum - 1];
 		index_rescan(scan, skeys, st->nkeys, NULL, 0);
+		m->found = false;
 		if (index_getnext_slot(scan, ForwardScanDirection, slot))
 		{
 			bool		isnull;
 			Datum		d = slot_getattr(slot, seqattno, &isnull);
+
+			m->found = true;
+			m->tid = slot->tts_tid;
 
 			/* a NULL stored sequence is older than any message */
 			if (!isnull)
@@ -720,85 +651,164 @@ probe_phase(Batch *b, int *cand, int ncand)
 /*
  * Step 1: take the per-key locks and decide against the stored state.
  * Accepted candidates keep OUT_NONE; the others become stale.
+ *
+ * This is INSERT ... ON CONFLICT DO UPDATE ... WHERE on the state table,
+ * done straight on the heap and its indexes with the executor's own
+ * building blocks, for every candidate in key order (the one lock order
+ * every call shares).  A key the probe found is locked through the tuple
+ * the probe saw; a key it did not find is inserted speculatively, as ON
+ * CONFLICT does, so that two calls inserting one new key never raise a
+ * unique violation: the loser sees a conflict, forgets its tuple and starts
+ * over on the winner's.  Only a lost race pays the pre-check probe.
  */
 static void
 lock_phase(Batch *b, int *cand, int ncand)
 {
 	SeqTable   *st = b->st;
-	TupleDesc	sdesc = lookup_rowtype_tupdesc(st->statetype, -1);
-	Datum	   *rows = palloc(sizeof(Datum) * ncand);
-	bool	   *accepted = palloc0(sizeof(bool) * ncand);
-	Oid			save_userid;
-	int			save_sec;
-	SPIPlanPtr	plan;
-	int			nrejected = 0;
+	EState	   *estate = CreateExecutorState();
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+	Relation	srel = table_open(st->staterelid, RowExclusiveLock);
+	TupleTableSlot *slot;
+	TupleTableSlot *existing;
+	List	   *arbiters = list_make1_oid(st->stateindexid);
+	CommandId	cid = GetCurrentCommandId(true);
+	TransactionId xid = GetCurrentTransactionId();
+	Snapshot	snap;
+	int			seqno = st->nkeys;	/* 0-based: k1..kn, sequence, position, deleted */
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	snap = GetActiveSnapshot();
+	estate->es_output_cid = cid;
+	InitResultRelInfo(rri, srel, 0, NULL, 0);
+	ExecOpenIndices(rri, true);
+	slot = table_slot_create(srel, NULL);
+	existing = table_slot_create(srel, NULL);
 
 	for (int i = 0; i < ncand; i++)
 	{
 		Message    *m = &b->msgs[cand[i]];
+		bool		from_probe = m->found;
+		bool		precheck = false;
 
 		m->pos = catalog_next_position();
-		rows[i] = state_row(st, sdesc, m, m->seq, false, m->action == MSG_DELETE);
-	}
-
-	catalog_begin_internal(&save_userid, &save_sec);
-	plan = plan_lock(st);
-	exec_plan(plan, make_array(rows, ncand, st->statetype), SPI_OK_INSERT_RETURNING);
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		bool		isnull;
-		int64		pos = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-		int			i = find_by_pos(b, cand, ncand, pos);
-
-		accepted[i] = true;
-
-		/*
-		 * xmax is 0 only for a state row this statement inserted (an
-		 * updated one carries the lock): a key never seen, so its upsert
-		 * can go straight to INSERT.  A wrong guess costs a probe only.
-		 */
-		b->msgs[cand[i]].fresh = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
-	}
-	for (int i = 0; i < ncand; i++)
-	{
-		if (!accepted[i])
+		for (;;)
 		{
-			b->msgs[cand[i]].outcome = OUT_STALE;
-			nrejected++;
-		}
-	}
+			ItemPointerData conflict;
+			TM_FailureData tmfd;
+			TM_Result	res;
+			bool		isnull;
+			Datum		stored;
+			bool		accept;
 
-	/* on_equal 'error': a rejected message whose sequence equals the stored one */
-	if (st->on_equal == ON_EQUAL_ERROR && nrejected > 0)
-	{
-		Datum	   *rej = palloc(sizeof(Datum) * nrejected);
-		int			n = 0;
-
-		for (int i = 0; i < ncand; i++)
-			if (!accepted[i])
-				rej[n++] = rows[i];
-		exec_plan(plan_tie_read(st), make_array(rej, n, st->statetype), SPI_OK_SELECT);
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			bool		isnull,
-						seqnull;
-			int64		pos = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-			int64		stored = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &seqnull));
-			Message    *m = &b->msgs[cand[find_by_pos(b, cand, ncand, pos)]];
-
-			if (!seqnull && stored == m->seq)
+			CHECK_FOR_INTERRUPTS();
+			ResetPerTupleExprContext(estate);
+			ExecClearTuple(slot);
+			for (int k = 0; k < st->nkeys; k++)
 			{
-				catalog_end_internal(save_userid, save_sec);
-				ereport(ERROR,
-						(errcode(ERRCODE_CARDINALITY_VIOLATION),
-						 errmsg("record %d has sequence " INT64_FORMAT ", the same as the stored sequence of key %s",
-								m->ord, m->seq, key_text(b, m)),
-						 errdetail("Table %s is registered with on_equal => 'error'.", st->relname)));
+				slot->tts_values[k] = m->values[st->keys[k].attnum - 1];
+				slot->tts_isnull[k] = false;
 			}
+			slot->tts_values[seqno] = Int64GetDatum(m->seq);
+			slot->tts_isnull[seqno] = false;
+			slot->tts_values[seqno + 1] = Int64GetDatum(m->pos);
+			slot->tts_isnull[seqno + 1] = false;
+			slot->tts_values[seqno + 2] = BoolGetDatum(m->action == MSG_DELETE);
+			slot->tts_isnull[seqno + 2] = false;
+			ExecStoreVirtualTuple(slot);
+
+			if (from_probe)
+			{
+				/* the probe saw a row: lock that one */
+				conflict = m->tid;
+				from_probe = false;
+			}
+			else if (!precheck || ExecCheckIndexConstraints(rri, slot, estate, &conflict, arbiters))
+			{
+				/*
+				 * No row for the key, as far as anyone can tell: insert it
+				 * speculatively.  Others wait on our token, not our
+				 * transaction, until we know whether we won.
+				 */
+				uint32		token = SpeculativeInsertionLockAcquire(xid);
+				bool		specconflict = false;
+				List	   *recheck;
+
+				table_tuple_insert_speculative(srel, slot, cid, 0, NULL, token);
+				recheck = ExecInsertIndexTuples(rri, slot, estate, false, true, &specconflict, arbiters);
+				table_tuple_complete_speculative(srel, slot, token, !specconflict);
+				SpeculativeInsertionLockRelease(xid);
+				list_free(recheck);
+				if (specconflict)
+				{
+					/* lost the race: from the top, where the pre-check finds the winner */
+					precheck = true;
+					continue;
+				}
+				m->fresh = true;	/* a key never seen: its upsert goes straight to INSERT */
+				break;
+			}
+
+			res = table_tuple_lock(srel, &conflict, snap, existing, cid,
+								   LockTupleExclusive, LockWaitBlock, 0, &tmfd);
+			if (res == TM_Updated || res == TM_Deleted)
+			{
+				if (IsolationUsesXactSnapshot())
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent update")));
+				precheck = true;	/* changed under us: look again */
+				continue;
+			}
+			if (res != TM_Ok)
+				elog(ERROR, "failed to lock the state of a key of table %s (%d)", st->relname, (int) res);
+
+			/* as ON CONFLICT: under REPEATABLE READ, a row our snapshot misses is a conflict */
+			if (IsolationUsesXactSnapshot() && !table_tuple_satisfies_snapshot(srel, existing, snap))
+			{
+				Datum		xmin = slot_getsysattr(existing, MinTransactionIdAttributeNumber, &isnull);
+
+				if (!TransactionIdIsCurrentTransactionId(DatumGetTransactionId(xmin)))
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent update")));
+			}
+
+			stored = slot_getattr(existing, seqno + 1, &isnull);
+			accept = isnull || DatumGetInt64(stored) < m->seq ||
+				(DatumGetInt64(stored) == m->seq && st->on_equal == ON_EQUAL_REPLACE);
+			if (!accept)
+			{
+				if (st->on_equal == ON_EQUAL_ERROR && DatumGetInt64(stored) == m->seq)
+					ereport(ERROR,
+							(errcode(ERRCODE_CARDINALITY_VIOLATION),
+							 errmsg("record %d has sequence " INT64_FORMAT ", the same as the stored sequence of key %s",
+									m->ord, m->seq, key_text(b, m)),
+							 errdetail("Table %s is registered with on_equal => 'error'.", st->relname)));
+				m->outcome = OUT_STALE; /* the row stays locked, as under ON CONFLICT */
+				break;
+			}
+			{
+				bool		update_indexes;
+				LockTupleMode lockmode;
+
+				res = table_tuple_update(srel, &existing->tts_tid, slot, cid, snap, InvalidSnapshot,
+										 true, &tmfd, &lockmode, &update_indexes);
+				if (res != TM_Ok)
+					elog(ERROR, "failed to update the state of a key of table %s (%d)", st->relname, (int) res);
+				if (update_indexes)
+					list_free(ExecInsertIndexTuples(rri, slot, estate, true, false, NULL, NIL));
+			}
+			m->fresh = false;
+			break;
 		}
 	}
-	catalog_end_internal(save_userid, save_sec);
-	ReleaseTupleDesc(sdesc);
+
+	ExecDropSingleTupleTableSlot(slot);
+	ExecDropSingleTupleTableSlot(existing);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	table_close(srel, NoLock);
+	PopActiveSnapshot();
 }
 
 /*

@@ -527,14 +527,12 @@ free_plan(SPIPlanPtr *p)
 static void
 free_plans(SeqTable *st)
 {
-	free_plan(&st->plan_lock);
 	free_plan(&st->plan_update);
 	free_plan(&st->plan_insert);
 	free_plan(&st->plan_delete);
 	free_plan(&st->plan_softdelete);
 	free_plan(&st->plan_fixup_read);
 	free_plan(&st->plan_fixup_state);
-	free_plan(&st->plan_tie_read);
 	free_plan(&st->plan_hidden);
 	free_plan(&st->plan_append);
 	free_plan(&st->plan_append_state);

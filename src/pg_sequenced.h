@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/attnum.h"
+#include "storage/itemptr.h"
 #include "storage/block.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -139,14 +140,12 @@ typedef struct SeqTable
 
 	/* SPI plans, prepared lazily (see apply.c), for this state table size */
 	BlockNumber planned_blocks;
-	SPIPlanPtr	plan_lock;
 	SPIPlanPtr	plan_update;
 	SPIPlanPtr	plan_insert;
 	SPIPlanPtr	plan_delete;
 	SPIPlanPtr	plan_softdelete;
 	SPIPlanPtr	plan_fixup_read;
 	SPIPlanPtr	plan_fixup_state;
-	SPIPlanPtr	plan_tie_read;
 	SPIPlanPtr	plan_hidden;
 	SPIPlanPtr	plan_append;
 	SPIPlanPtr	plan_append_state;
@@ -179,6 +178,8 @@ typedef struct Message
 	int64		seq;
 	int64		pos;			/* change position, once a candidate */
 	bool		fresh;			/* its key had no state row before this call */
+	bool		found;			/* the probe saw a state row for the key ... */
+	ItemPointerData tid;		/* ... here */
 	Datum	   *values;			/* natts */
 	bool	   *isnull;			/* natts */
 	bool	   *present;		/* natts: set by the record */
