@@ -1110,6 +1110,21 @@ apply_append(Batch *b, bool have_max, int64 startmax)
 	ReleaseTupleDesc(desc);
 }
 
+/*
+ * Before the first statement of a call: the planner settings, and fresh
+ * plans if the state table has grown much since they were made.  A call
+ * whose messages are all stale runs no statement and skips both.
+ */
+static void
+apply_sql_ready(Batch *b)
+{
+	if (b->sql_ready)
+		return;
+	catalog_guc_planner();
+	catalog_check_plans(b->st);
+	b->sql_ready = true;
+}
+
 void
 apply_batch(Batch *b)
 {
@@ -1127,14 +1142,19 @@ apply_batch(Batch *b)
 		MemoryContextSwitchTo(old);
 		return;
 	}
-	catalog_check_plans(st);
 	/* read now: it may run statements, and positions are handed out in loops over SPI results */
 	(void) catalog_position_offset();
 	if (st->per_table)
+	{
+		apply_sql_ready(b);
 		have_max = read_max(st, &startmax);
+	}
 
 	if (st->nkeys == 0)
+	{
+		apply_sql_ready(b);
 		apply_append(b, have_max, startmax);
+	}
 	else
 	{
 		dedup_sort(b);
@@ -1170,6 +1190,7 @@ apply_batch(Batch *b)
 			ncand = probe_phase(b, cand, ncand);
 		if (ncand > 0)
 		{
+			apply_sql_ready(b);
 			lock_phase(b, cand, ncand);
 			write_phase(b, cand, ncand);
 		}
@@ -1241,7 +1262,7 @@ apply_session_begin(ApplySession *s, Oid relid, LOCKMODE lockmode)
 	s->rel = catalog_open_target(relid, lockmode);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	s->guclevel = catalog_guc_lockdown();
+	s->guclevel = catalog_guc_lockdown_path();
 	s->st = catalog_open(relid);
 }
 

@@ -273,26 +273,45 @@ catalog_end_internal(Oid save_userid, int save_sec)
  * Settings for the statements of one call, like a function's SET clauses;
  * undone by AtEOXact_GUC(true, level) or by abort.
  *
- * search_path is pinned so nothing can be redirected.  The planner is kept
- * to index probes: every statement joins a batch (an array parameter of
- * unknown size) to a table by its unique key, and the plans are generic and
- * cached, often first built while the table was still empty -- a sequential
- * scan chosen then would make every later call quadratic.
+ * search_path is pinned so nothing can be redirected.
  */
 int
-catalog_guc_lockdown(void)
+catalog_guc_lockdown_path(void)
 {
 	int			level = NewGUCNestLevel();
 
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+/*
+ * The planner is kept to index probes: every statement joins a batch (an
+ * array parameter of unknown size) to a table by its unique key, and the
+ * plans are generic and cached, often first built while the table was still
+ * empty -- a sequential scan chosen then would make every later call
+ * quadratic.  Only needed where statements may be planned, so the apply
+ * functions set these just before their first statement, if any.
+ */
+void
+catalog_guc_planner(void)
+{
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/* Both of the above: for functions that always run statements */
+int
+catalog_guc_lockdown(void)
+{
+	int			level = catalog_guc_lockdown_path();
+
+	catalog_guc_planner();
 	return level;
 }
 

@@ -194,6 +194,7 @@ typedef struct Batch
 	int		   *order;			/* indexes into msgs, sorted by dedup_sort */
 	MemoryContext mcxt;			/* everything of the batch lives here */
 	MemoryContext scratch;		/* per message: what converting it leaves */
+	bool		sql_ready;		/* apply_sql_ready() ran for this call */
 } Batch;
 
 /* catalog.c */
@@ -206,6 +207,8 @@ extern const char *catalog_extension_schema(void);
 extern void catalog_begin_internal(Oid *save_userid, int *save_sec);
 extern void catalog_end_internal(Oid save_userid, int save_sec);
 extern int	catalog_guc_lockdown(void);
+extern int	catalog_guc_lockdown_path(void);
+extern void catalog_guc_planner(void);
 extern int64 catalog_next_position(void);
 extern int64 catalog_position_offset(void);
 extern void catalog_check_privileges(SeqTable *st, bool need_delete);
