@@ -3,7 +3,7 @@
 #
 #   bash scripts/test.sh                 # everything
 #   bash scripts/test.sh regress tap     # only some suites
-#                                        # (regress, isolation, tap, extra)
+#                                        # (regress, isolation, tap, extra, sanitize)
 #
 # 1. scripts/setup.sh: packages, build with -Werror, make install.
 # 2. a throwaway server (scripts/pgtmp.sh), private port and socket dir.
@@ -16,6 +16,10 @@
 #      extra      every executable test/extra/*.sh, run as postgres in the
 #                 copy with PGHOST/PGPORT/PGUSER/PGDATABASE of the server;
 #                 each one is one test, its exit status decides.
+#      sanitize   scripts/sanitize.sh: regress, isolation, tap and extra
+#                 again, against an AddressSanitizer + UBSan build on a
+#                 private copy of the installation and its own server; one
+#                 test, failed by any failing suite or any sanitizer report.
 # 4. on failure: the diffs and logs, head-limited.
 # 5. last line: "N passed, M failed"; exit status 0 only if nothing failed.
 #
@@ -55,9 +59,9 @@ show() {    # show FILE [LINES]: print a file, head-limited
 }
 
 # --- which suites ---------------------------------------------------------
-want_regress=0 want_isolation=0 want_tap=0 want_extra=0
+want_regress=0 want_isolation=0 want_tap=0 want_extra=0 want_sanitize=0
 if [ $# -eq 0 ]; then
-    want_regress=1 want_isolation=1 want_tap=1 want_extra=1
+    want_regress=1 want_isolation=1 want_tap=1 want_extra=1 want_sanitize=1
 fi
 for a in "$@"; do
     case $a in
@@ -65,7 +69,8 @@ for a in "$@"; do
         isolation) want_isolation=1 ;;
         tap) want_tap=1 ;;
         extra) want_extra=1 ;;
-        *) echo "usage: $0 [regress] [isolation] [tap] [extra]" >&2; exit 2 ;;
+        sanitize) want_sanitize=1 ;;
+        *) echo "usage: $0 [regress] [isolation] [tap] [extra] [sanitize]" >&2; exit 2 ;;
     esac
 done
 
@@ -205,9 +210,25 @@ if [ $want_extra = 1 ]; then
     done
 fi
 
+# --- sanitize ---------------------------------------------------------------
+if [ $want_sanitize = 1 ]; then
+    echo "== sanitize (scripts/sanitize.sh: every suite under ASan + UBSan)"
+    bash scripts/sanitize.sh 2>&1 | tee "$PGTMP_DIR/sanitize.log" | grep -E '^(== |sanitize:|-----|ERROR|SUMMARY)'
+    rc=${PIPESTATUS[0]}
+    if [ "$rc" -eq 0 ]; then
+        echo "== sanitize ... ok"
+        passed=$((passed + 1))
+    else
+        echo "== sanitize ... FAILED (exit $rc)"
+        show "$PGTMP_DIR/sanitize.log" 200
+        failed=$((failed + 1))
+        status=1
+    fi
+fi
+
 # --- keep the results for a look afterwards ---------------------------------
 rm -rf "$OUT" && mkdir -p "$OUT" && {
-    for x in regress.log regress.diffs isolation.log tap.log server.log; do
+    for x in regress.log regress.diffs isolation.log tap.log sanitize.log server.log; do
         [ -e "$PGTMP_DIR/$x" ] && cp "$PGTMP_DIR/$x" "$OUT/"
     done
     [ -d "$PGTMP_DIR/regress.results" ] && cp -r "$PGTMP_DIR/regress.results" "$OUT/results"
