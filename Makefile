@@ -19,3 +19,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 override CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+# PGXS tracks no header dependencies (Debian's build has no autodepend):
+# every object includes the shared header.
+$(OBJS): src/pg_sequenced.h

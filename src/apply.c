@@ -380,10 +380,10 @@ target_row(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, bool keys_onl
 			continue;
 		else if (c->guard != COLGUARD_NONE || !col_written(c))
 			continue;
-		else if (m->present[i])
+		else if (MSG_PRESENT(m, st->natts)[i])
 		{
 			values[i] = m->values[i];
-			nulls[i] = m->isnull[i];
+			nulls[i] = MSG_ISNULL(m, st->natts)[i];
 		}
 		else if (c->has_default)
 		{
@@ -1152,6 +1152,8 @@ apply_batch(Batch *b)
 
 	if (st->nkeys == 0)
 	{
+		for (int i = 0; i < b->nmsgs; i++)
+			input_materialize(b, &b->msgs[i]);
 		apply_sql_ready(b);
 		apply_append(b, have_max, startmax);
 	}
@@ -1190,6 +1192,10 @@ apply_batch(Batch *b)
 			ncand = probe_phase(b, cand, ncand);
 		if (ncand > 0)
 		{
+			/* the values of what will be written, if the batch kept only keys */
+			for (int i = 0; i < ncand; i++)
+				if (b->msgs[cand[i]].action == MSG_UPSERT)
+					input_materialize(b, &b->msgs[cand[i]]);
 			apply_sql_ready(b);
 			lock_phase(b, cand, ncand);
 			write_phase(b, cand, ncand);

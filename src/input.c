@@ -90,12 +90,29 @@ input_new_batch(SeqTable *st, int expected)
 	return b;
 }
 
+/*
+ * The input holds n records: room for all of them at once (growing by
+ * doubling would hold both arrays at the peak), and lazy conversion for
+ * large calls.
+ */
+static void
+input_expect(Batch *b, int n)
+{
+	if (n > b->maxmsgs)
+	{
+		b->msgs = repalloc_huge(b->msgs, sizeof(Message) * n);
+		b->maxmsgs = n;
+	}
+	b->lazy = b->nmsgs + n >= SEQ_LAZY_MESSAGES;
+}
+
 Message *
 input_add_message(Batch *b)
 {
 	Message    *m;
 	int			natts = b->st->natts;
 	char	   *chunk;
+	Size		size;
 
 	if (b->nmsgs >= b->maxmsgs)
 	{
@@ -105,12 +122,24 @@ input_add_message(Batch *b)
 	m = &b->msgs[b->nmsgs++];
 	memset(m, 0, sizeof(Message));
 	m->ord = b->nmsgs;
-	chunk = MemoryContextAllocZero(b->mcxt, MAXALIGN(sizeof(Datum) * natts) + 2 * natts);
+
+	/*
+	 * Carve the values arrays out of larger blocks: one palloc per message
+	 * would add a chunk header and round up to a power of 2, a third more
+	 * memory over a million messages.
+	 */
+	size = MAXALIGN(MAXALIGN(sizeof(Datum) * natts) + 2 * natts);
+	if (b->slab_left < size)
+	{
+		b->slab_left = Max(size, 32 * 1024);
+		b->slab = MemoryContextAllocZero(b->mcxt, b->slab_left);
+	}
+	chunk = b->slab;
+	b->slab += size;
+	b->slab_left -= size;
 	m->values = (Datum *) chunk;
-	m->isnull = (bool *) (chunk + MAXALIGN(sizeof(Datum) * natts));
-	m->present = m->isnull + natts;
 	for (int i = 0; i < natts; i++)
-		m->isnull[i] = true;
+		MSG_ISNULL(m, natts)[i] = true;
 	return m;
 }
 
@@ -378,14 +407,45 @@ parse_record(Batch *b, Message *m, JsonbContainer *obj)
 
 			convert_value(st, col, &v, &d, &isnull);
 			MemoryContextSwitchTo(b->mcxt);
-			m->values[col->attnum - 1] = isnull ? (Datum) 0 : datumCopy(d, col->typbyval, col->typlen);
-			m->isnull[col->attnum - 1] = isnull;
+			if (b->lazy && col->keyno < 0)
+				d = (Datum) 0;	/* checked; converted again if it wins */
+			else if (!isnull)
+				d = datumCopy(d, col->typbyval, col->typlen);
+			m->values[col->attnum - 1] = isnull ? (Datum) 0 : d;
+			MSG_ISNULL(m, st->natts)[col->attnum - 1] = isnull;
 			MemoryContextSwitchTo(old);
 		}
-		m->present[col->attnum - 1] = true;
+		MSG_PRESENT(m, st->natts)[col->attnum - 1] = true;
 		err_column = NULL;
 	}
+	m->record = b->lazy ? obj : NULL;
 	MemoryContextSwitchTo(outer);
+}
+
+/*
+ * A lazy batch (one of SEQ_LAZY_MESSAGES records or more) checks every
+ * record in full when it is read but keeps only the key values: holding a
+ * million converted records would take several times the input's size, and
+ * most of them lose to a newer message or are stale.  The records still
+ * wanted (the candidates that will be written) are converted again here,
+ * from the input, which outlives the call.
+ */
+void
+input_materialize(Batch *b, Message *m)
+{
+	ErrorContextCallback errcb;
+	bool		lazy = b->lazy;
+
+	if (m->record == NULL)
+		return;
+	input_push_context(&errcb);
+	b->lazy = false;
+	MemoryContextReset(b->scratch);
+	parse_record(b, m, m->record);
+	MemoryContextReset(b->scratch);
+	b->lazy = lazy;
+	m->record = NULL;
+	input_pop_context(&errcb);
 }
 
 /*
@@ -401,7 +461,7 @@ input_finish_message(Batch *b, Message *m)
 	{
 		int			i = st->keys[k].attnum - 1;
 
-		if (!m->present[i] || m->isnull[i])
+		if (!MSG_PRESENT(m, st->natts)[i] || MSG_ISNULL(m, st->natts)[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NOT_NULL_VIOLATION),
 					 errmsg("record %d has no value for key column \"%s\"", m->ord, st->cols[i].name),
@@ -415,12 +475,12 @@ input_finish_message(Batch *b, Message *m)
 
 		if (col->dropped || !col->notnull || col->guard != COLGUARD_NONE || col->keyno >= 0)
 			continue;
-		if (m->present[i] && m->isnull[i])
+		if (MSG_PRESENT(m, st->natts)[i] && MSG_ISNULL(m, st->natts)[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NOT_NULL_VIOLATION),
 					 errmsg("record %d has a null value for column \"%s\", which is NOT NULL",
 							m->ord, col->name)));
-		if (!m->present[i] && !col->has_default)
+		if (!MSG_PRESENT(m, st->natts)[i] && !col->has_default)
 			ereport(ERROR,
 					(errcode(ERRCODE_NOT_NULL_VIOLATION),
 					 errmsg("record %d has no value for column \"%s\", which is NOT NULL and has no default",
@@ -486,6 +546,8 @@ input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action)
 	else if (JB_ROOT_IS_ARRAY(data) && !JB_ROOT_IS_SCALAR(data))
 	{
 		int			n = JB_ROOT_COUNT(data);
+
+		input_expect(b, n);
 
 		for (int i = 0; i < n; i++)
 		{
@@ -602,6 +664,7 @@ input_parse_messages(Batch *b, Jsonb *messages)
 	err_column = NULL;
 
 	n = JB_ROOT_COUNT(messages);
+	input_expect(b, n);
 	for (int i = 0; i < n; i++)
 	{
 		JsonbValue *e;

@@ -173,17 +173,23 @@ typedef enum Outcome
 typedef struct Message
 {
 	int32		ord;			/* 1-based input position */
-	MsgAction	action;
-	Outcome		outcome;
-	int64		seq;
-	int64		pos;			/* change position, once a candidate */
+	uint8		action;			/* MsgAction */
+	uint8		outcome;		/* Outcome */
 	bool		fresh;			/* its key had no state row before this call */
 	bool		found;			/* the probe saw a state row for the key ... */
+	int64		seq;
+	int64		pos;			/* change position, once a candidate */
 	ItemPointerData tid;		/* ... here */
-	Datum	   *values;			/* natts */
-	bool	   *isnull;			/* natts */
-	bool	   *present;		/* natts: set by the record */
+	Datum	   *values;			/* natts values, then natts isnull flags and
+								 * natts present flags (set by the record):
+								 * see MSG_ISNULL and MSG_PRESENT */
+	JsonbContainer *record;		/* a lazy batch's record, whose values other
+								 * than the key are not kept yet (see input.c) */
 } Message;
+
+/* A million messages are kept at once: 48 bytes each, no more pointers */
+#define MSG_ISNULL(m, natts)	((bool *) ((m)->values + (natts)))
+#define MSG_PRESENT(m, natts)	(MSG_ISNULL(m, natts) + (natts))
 
 typedef struct Batch
 {
@@ -195,7 +201,13 @@ typedef struct Batch
 	MemoryContext mcxt;			/* everything of the batch lives here */
 	MemoryContext scratch;		/* per message: what converting it leaves */
 	bool		sql_ready;		/* apply_sql_ready() ran for this call */
+	bool		lazy;			/* keep only the keys until input_materialize */
+	char	   *slab;			/* where the next message's values go */
+	Size		slab_left;
 } Batch;
+
+/* Calls with at least this many records convert them lazily (input.c) */
+#define SEQ_LAZY_MESSAGES 20000
 
 /* catalog.c */
 extern SeqTable *catalog_open(Oid relid);
@@ -220,6 +232,7 @@ extern Message *input_add_message(Batch *b);
 extern void input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action);
 extern void input_parse_messages(Batch *b, Jsonb *messages);
 extern void input_finish_message(Batch *b, Message *m);
+extern void input_materialize(Batch *b, Message *m);
 extern Jsonb *input_key_jsonb(SeqTable *st, Message *m);
 extern void input_set_error_position(int ord, const char *column);
 extern void input_push_context(ErrorContextCallback *cb);

@@ -231,8 +231,8 @@ add_row(Batch *b, StagingMap *map, Datum *values, bool *nulls)
 				{
 					int			a = sc->target->attnum - 1;
 
-					m->present[a] = true;
-					m->isnull[a] = nulls[i];
+					MSG_PRESENT(m, b->st->natts)[a] = true;
+					MSG_ISNULL(m, b->st->natts)[a] = nulls[i];
 					if (nulls[i])
 						break;
 					input_set_error_position(m->ord, sc->target->name);
