@@ -45,6 +45,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/relscan.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/sysattr.h"
@@ -52,10 +53,12 @@
 #include "access/xact.h"
 #include "access/relation.h"
 #include "access/table.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/readfuncs.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
@@ -64,7 +67,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/rls.h"
+#include "utils/syscache.h"
 #include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
@@ -510,6 +515,250 @@ key_text(Batch *b, Message *m)
 }
 
 /* ----------------------------------------------------------------
+ * naming the record behind a constraint error
+ * ---------------------------------------------------------------- */
+
+/*
+ * Does the target row (a composite of the target's row type) fail the CHECK
+ * constraint named conname?  Evaluated as the executor does; NULL counts as
+ * passing.
+ */
+static bool
+row_fails_check(SeqTable *st, Relation rel, const char *conname, Datum row,
+				EState *estate, ExprState **state)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleTableSlot *slot;
+	ExprContext *econtext;
+	HeapTupleData tup;
+	HeapTupleHeader th = DatumGetHeapTupleHeader(row);
+
+	if (*state == NULL)
+	{
+		for (int i = 0; constr && i < constr->num_check; i++)
+		{
+			if (strcmp(constr->check[i].ccname, conname) == 0)
+			{
+				Expr	   *e = stringToNode(constr->check[i].ccbin);
+
+				*state = ExecPrepareCheck(list_make1(e), estate);
+				break;
+			}
+		}
+		if (*state == NULL)
+			return false;
+	}
+	tup.t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&tup.t_self);
+	tup.t_tableOid = RelationGetRelid(rel);
+	tup.t_data = th;
+	slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(&tup, slot, false);
+	econtext = GetPerTupleExprContext(estate);
+	econtext->ecxt_scantuple = slot;
+	{
+		bool		ok = ExecCheck(*state, econtext);
+
+		ResetPerTupleExprContext(estate);
+		ExecDropSingleTupleTableSlot(slot);
+		return !ok;
+	}
+}
+
+/*
+ * Does the row carry the key a unique violation's DETAIL names?  The
+ * server builds "Key (cols)=(values) already exists." with
+ * BuildIndexValueDescription; so do we, for the index named in the error.
+ */
+static bool
+row_matches_key(Relation rel, Relation irel, const char *detail, Datum row)
+{
+	HeapTupleHeader th = DatumGetHeapTupleHeader(row);
+	HeapTupleData tup;
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+	int			nkeys = irel->rd_index->indnkeyatts;
+	char	   *desc;
+
+	tup.t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&tup.t_self);
+	tup.t_tableOid = RelationGetRelid(rel);
+	tup.t_data = th;
+	for (int k = 0; k < nkeys; k++)
+	{
+		AttrNumber	att = irel->rd_index->indkey.values[k];
+
+		if (att == 0)
+			return false;		/* an expression index: not ours to guess */
+		values[k] = heap_getattr(&tup, att, RelationGetDescr(rel), &isnull[k]);
+	}
+	desc = BuildIndexValueDescription(irel, values, isnull);
+	return desc != NULL && strstr(detail, desc) != NULL;
+}
+
+/*
+ * Does the row carry the key a foreign key violation's DETAIL names?  The
+ * server's RI trigger writes "Key (a, b)=(1, 2) is not present in ...", the
+ * column names as they are and the values through their output functions.
+ */
+static bool
+row_matches_fkey(Relation rel, Oid conoid, const char *detail, Datum row)
+{
+	HeapTupleHeader th = DatumGetHeapTupleHeader(row);
+	HeapTupleData tup;
+	HeapTuple	ctup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	Datum		conkey;
+	bool		isnull;
+	Datum	   *elems;
+	int			nelems;
+	StringInfoData names,
+				vals;
+	bool		match;
+
+	if (!HeapTupleIsValid(ctup))
+		return false;
+	conkey = SysCacheGetAttr(CONSTROID, ctup, Anum_pg_constraint_conkey, &isnull);
+	if (isnull)
+	{
+		ReleaseSysCache(ctup);
+		return false;
+	}
+	deconstruct_array(DatumGetArrayTypeP(conkey), INT2OID, 2, true, TYPALIGN_SHORT,
+					  &elems, NULL, &nelems);
+	tup.t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&tup.t_self);
+	tup.t_tableOid = RelationGetRelid(rel);
+	tup.t_data = th;
+	initStringInfo(&names);
+	initStringInfo(&vals);
+	for (int i = 0; i < nelems; i++)
+	{
+		AttrNumber	att = DatumGetInt16(elems[i]);
+		Form_pg_attribute a = TupleDescAttr(RelationGetDescr(rel), att - 1);
+		Datum		d = heap_getattr(&tup, att, RelationGetDescr(rel), &isnull);
+		Oid			out;
+		bool		varlena;
+
+		appendStringInfo(&names, "%s%s", i ? ", " : "", NameStr(a->attname));
+		if (isnull)
+			appendStringInfo(&vals, "%snull", i ? ", " : "");
+		else
+		{
+			getTypeOutputInfo(a->atttypid, &out, &varlena);
+			appendStringInfo(&vals, "%s%s", i ? ", " : "", OidOutputFunctionCall(out, d));
+		}
+	}
+	ReleaseSysCache(ctup);
+	match = strstr(detail, psprintf("Key (%s)=(%s) ", names.data, vals.data)) != NULL;
+	return match;
+}
+
+/*
+ * A set-based write statement failed: if it is a CHECK or unique violation
+ * on the target, find the record whose row fails it and say so.  Runs in
+ * the error's aftermath, so it only reads (relcache, catalogs, output
+ * functions) and never touches the failed statement's data.
+ */
+static int
+failing_record(Batch *b, ErrorData *edata, Datum *rows, int *msgidx, int n)
+{
+	SeqTable   *st = b->st;
+	Relation	rel;
+	int			found = 0;
+
+	if (edata->constraint_name == NULL || edata->table_name == NULL ||
+		(edata->sqlerrcode != ERRCODE_CHECK_VIOLATION &&
+		 edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION &&
+		 edata->sqlerrcode != ERRCODE_FOREIGN_KEY_VIOLATION))
+		return 0;
+	rel = RelationIdGetRelation(st->relid);
+	if (rel == NULL)
+		return 0;
+	if (strcmp(edata->table_name, RelationGetRelationName(rel)) == 0)
+	{
+		if (edata->sqlerrcode == ERRCODE_CHECK_VIOLATION)
+		{
+			EState	   *estate = CreateExecutorState();
+			ExprState  *state = NULL;
+
+			for (int i = 0; i < n && found == 0; i++)
+				if (row_fails_check(st, rel, edata->constraint_name, rows[i], estate, &state))
+					found = b->msgs[msgidx[i]].ord;
+			FreeExecutorState(estate);
+		}
+		else if (edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION)
+		{
+			Oid			conoid = get_relation_constraint_oid(st->relid, edata->constraint_name, true);
+
+			for (int i = 0; i < n && found == 0 && OidIsValid(conoid) && edata->detail; i++)
+				if (row_matches_fkey(rel, conoid, edata->detail, rows[i]))
+					found = b->msgs[msgidx[i]].ord;
+		}
+		else if (edata->detail != NULL)
+		{
+			/*
+			 * Two records of the call sharing a value: the first one was
+			 * written, the second one failed.
+			 */
+			Oid			indexid = get_relname_relid(edata->constraint_name,
+													RelationGetNamespace(rel));
+
+			if (OidIsValid(indexid))
+			{
+				Relation	irel = index_open(indexid, AccessShareLock);
+
+				int			nmatch = 0;
+
+				for (int i = 0; i < n && nmatch < 2; i++)
+					if (row_matches_key(rel, irel, edata->detail, rows[i]))
+					{
+						found = b->msgs[msgidx[i]].ord;
+						nmatch++;
+					}
+				index_close(irel, AccessShareLock);
+			}
+		}
+	}
+	RelationClose(rel);
+	return found;
+}
+
+/*
+ * Run a write statement over rows (msgidx[i]: the message of rows[i]).  A
+ * constraint the rows break is reported by the statement as a whole; this
+ * adds which record it was.
+ */
+static void
+exec_write(Batch *b, SPIPlanPtr plan, Datum *rows, int *msgidx, int n, Oid rowtype, int expected)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum		arr = make_array(rows, n, rowtype);
+
+	PG_TRY();
+	{
+		exec_plan(plan, arr, expected);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		int			ord;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		ord = failing_record(b, edata, rows, msgidx, n);
+		if (ord == 0)
+			PG_RE_THROW();
+		FlushErrorState();
+		edata->context = edata->context
+			? psprintf("record %d\n%s", ord, edata->context)
+			: psprintf("record %d", ord);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+}
+
+/* ----------------------------------------------------------------
  * the steps
  * ---------------------------------------------------------------- */
 
@@ -941,6 +1190,7 @@ write_phase(Batch *b, int *cand, int ncand)
 	int		   *todo = palloc(sizeof(int) * ncand);
 	Datum	   *rows = palloc(sizeof(Datum) * ncand);
 	Datum	   *irows = palloc(sizeof(Datum) * ncand);
+	int		   *rowmsg = palloc(sizeof(int) * ncand);	/* the message of rows[i] */
 	int			nups = 0,
 				ndels = 0,
 				ntodo;
@@ -964,10 +1214,13 @@ write_phase(Batch *b, int *cand, int ncand)
 		/* keys seen before: UPDATE first */
 		for (int i = 0; i < nups; i++)
 			if (!b->msgs[ups[i]].fresh)
+			{
+				rowmsg[nexisting] = ups[i];
 				rows[nexisting++] = target_row(b, &b->msgs[ups[i]], desc, &ds, false);
+			}
 		if (nexisting > 0)
 		{
-			exec_plan(plan_update(st), make_array(rows, nexisting, st->reltype), SPI_OK_UPDATE_RETURNING);
+			exec_write(b, plan_update(st), rows, rowmsg, nexisting, st->reltype, SPI_OK_UPDATE_RETURNING);
 			mark_returned(b, cand, ncand, OUT_UPDATED);
 		}
 
@@ -993,7 +1246,7 @@ write_phase(Batch *b, int *cand, int ncand)
 			int			nleft = 0;
 			int			nretry = 0;
 
-			exec_plan(plan_insert(st), make_array(irows, ntodo, st->reltype), SPI_OK_INSERT_RETURNING);
+			exec_write(b, plan_insert(st), irows, todo, ntodo, st->reltype, SPI_OK_INSERT_RETURNING);
 			mark_returned(b, cand, ncand, OUT_INSERTED);
 
 			/*
@@ -1003,10 +1256,13 @@ write_phase(Batch *b, int *cand, int ncand)
 			 */
 			for (int i = 0; i < ntodo; i++)
 				if (b->msgs[todo[i]].outcome == OUT_NONE && b->msgs[todo[i]].fresh)
+				{
+					rowmsg[nretry] = todo[i];
 					rows[nretry++] = irows[i];
+				}
 			if (nretry > 0)
 			{
-				exec_plan(plan_update(st), make_array(rows, nretry, st->reltype), SPI_OK_UPDATE_RETURNING);
+				exec_write(b, plan_update(st), rows, rowmsg, nretry, st->reltype, SPI_OK_UPDATE_RETURNING);
 				mark_returned(b, cand, ncand, OUT_UPDATED);
 			}
 			for (int i = 0; i < ntodo; i++)
@@ -1021,8 +1277,8 @@ write_phase(Batch *b, int *cand, int ncand)
 	{
 		for (int i = 0; i < ndels; i++)
 			rows[i] = target_row(b, &b->msgs[dels[i]], desc, NULL, true);
-		exec_plan(plan_delete(st), make_array(rows, ndels, st->reltype),
-				  st->soft_deletes ? SPI_OK_UPDATE_RETURNING : SPI_OK_DELETE_RETURNING);
+		exec_write(b, plan_delete(st), rows, dels, ndels, st->reltype,
+				   st->soft_deletes ? SPI_OK_UPDATE_RETURNING : SPI_OK_DELETE_RETURNING);
 		mark_returned(b, cand, ncand, OUT_DELETED);
 		ntodo = 0;
 		for (int i = 0; i < ndels; i++)
@@ -1076,7 +1332,7 @@ apply_append(Batch *b, bool have_max, int64 startmax)
 			appendStringInfoString(&s, " RETURNING pg_catalog.to_jsonb(t.*)");
 			prepare_plan(&st->plan_append, s.data, st->relarraytype);
 		}
-		exec_plan(st->plan_append, make_array(rows, n, st->reltype), SPI_OK_INSERT_RETURNING);
+		exec_write(b, st->plan_append, rows, idx, n, st->reltype, SPI_OK_INSERT_RETURNING);
 		if (SPI_processed != (uint64) n)
 			elog(ERROR, "pg_sequenced: expected %d inserted rows, got " UINT64_FORMAT, n, SPI_processed);
 		for (int i = 0; i < n; i++)
