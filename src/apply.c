@@ -59,6 +59,8 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/readfuncs.h"
+#include "optimizer/optimizer.h"
+#include "tcop/utility.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
@@ -520,50 +522,66 @@ key_text(Batch *b, Message *m)
 
 /*
  * Does the target row (a composite of the target's row type) fail the CHECK
- * constraint named conname?  Evaluated as the executor does; NULL counts as
- * passing.
+ * constraint?  Only asked of constraints made of immutable operations on
+ * the columns the rows carry (state: the prepared check, or NULL when the
+ * constraint is not one of those); NULL counts as passing, as for the
+ * executor.
  */
-static bool
-row_fails_check(SeqTable *st, Relation rel, const char *conname, Datum row,
-				EState *estate, ExprState **state)
+static ExprState *
+prepare_check(SeqTable *st, Relation rel, const char *conname, EState *estate)
 {
 	TupleConstr *constr = RelationGetDescr(rel)->constr;
-	TupleDesc	desc = RelationGetDescr(rel);
-	TupleTableSlot *slot;
-	ExprContext *econtext;
-	HeapTupleData tup;
+
+	for (int i = 0; constr && i < constr->num_check; i++)
+	{
+		Node	   *e;
+		Bitmapset  *atts = NULL;
+		int			a = -1;
+
+		if (strcmp(constr->check[i].ccname, conname) != 0)
+			continue;
+		e = stringToNode(constr->check[i].ccbin);
+		if (contain_mutable_functions(e))
+			return NULL;
+		pull_varattnos(e, 1, &atts);
+		while ((a = bms_next_member(atts, a)) >= 0)
+		{
+			AttrNumber	att = a + FirstLowInvalidHeapAttributeNumber;
+
+			if (att <= 0 || att > st->natts || !col_written(&st->cols[att - 1]))
+				return NULL;	/* a column our rows do not carry */
+		}
+		return ExecPrepareCheck(list_make1(e), estate);
+	}
+	return NULL;
+}
+
+static HeapTupleData *
+row_tuple(Relation rel, Datum row, HeapTupleData *tup)
+{
 	HeapTupleHeader th = DatumGetHeapTupleHeader(row);
 
-	if (*state == NULL)
-	{
-		for (int i = 0; constr && i < constr->num_check; i++)
-		{
-			if (strcmp(constr->check[i].ccname, conname) == 0)
-			{
-				Expr	   *e = stringToNode(constr->check[i].ccbin);
+	tup->t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&tup->t_self);
+	tup->t_tableOid = RelationGetRelid(rel);
+	tup->t_data = th;
+	return tup;
+}
 
-				*state = ExecPrepareCheck(list_make1(e), estate);
-				break;
-			}
-		}
-		if (*state == NULL)
-			return false;
-	}
-	tup.t_len = HeapTupleHeaderGetDatumLength(th);
-	ItemPointerSetInvalid(&tup.t_self);
-	tup.t_tableOid = RelationGetRelid(rel);
-	tup.t_data = th;
-	slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
-	ExecStoreHeapTuple(&tup, slot, false);
-	econtext = GetPerTupleExprContext(estate);
+static bool
+row_fails_check(Relation rel, ExprState *check, Datum row, EState *estate)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	HeapTupleData tup;
+	bool		ok;
+
+	ExecStoreHeapTuple(row_tuple(rel, row, &tup), slot, false);
 	econtext->ecxt_scantuple = slot;
-	{
-		bool		ok = ExecCheck(*state, econtext);
-
-		ResetPerTupleExprContext(estate);
-		ExecDropSingleTupleTableSlot(slot);
-		return !ok;
-	}
+	ok = ExecCheck(check, econtext);
+	ResetPerTupleExprContext(estate);
+	ExecDropSingleTupleTableSlot(slot);
+	return !ok;
 }
 
 /*
@@ -574,22 +592,18 @@ row_fails_check(SeqTable *st, Relation rel, const char *conname, Datum row,
 static bool
 row_matches_key(Relation rel, Relation irel, const char *detail, Datum row)
 {
-	HeapTupleHeader th = DatumGetHeapTupleHeader(row);
 	HeapTupleData tup;
 	Datum		values[INDEX_MAX_KEYS];
 	bool		isnull[INDEX_MAX_KEYS];
 	int			nkeys = irel->rd_index->indnkeyatts;
 	char	   *desc;
 
-	tup.t_len = HeapTupleHeaderGetDatumLength(th);
-	ItemPointerSetInvalid(&tup.t_self);
-	tup.t_tableOid = RelationGetRelid(rel);
-	tup.t_data = th;
+	row_tuple(rel, row, &tup);
 	for (int k = 0; k < nkeys; k++)
 	{
 		AttrNumber	att = irel->rd_index->indkey.values[k];
 
-		if (att == 0)
+		if (att <= 0 || att > RelationGetDescr(rel)->natts)
 			return false;		/* an expression index: not ours to guess */
 		values[k] = heap_getattr(&tup, att, RelationGetDescr(rel), &isnull[k]);
 	}
@@ -603,40 +617,20 @@ row_matches_key(Relation rel, Relation irel, const char *detail, Datum row)
  * column names as they are and the values through their output functions.
  */
 static bool
-row_matches_fkey(Relation rel, Oid conoid, const char *detail, Datum row)
+row_matches_fkey(Relation rel, AttrNumber *conkey, int nconkey, const char *detail, Datum row)
 {
-	HeapTupleHeader th = DatumGetHeapTupleHeader(row);
 	HeapTupleData tup;
-	HeapTuple	ctup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
-	Datum		conkey;
-	bool		isnull;
-	Datum	   *elems;
-	int			nelems;
 	StringInfoData names,
 				vals;
-	bool		match;
 
-	if (!HeapTupleIsValid(ctup))
-		return false;
-	conkey = SysCacheGetAttr(CONSTROID, ctup, Anum_pg_constraint_conkey, &isnull);
-	if (isnull)
-	{
-		ReleaseSysCache(ctup);
-		return false;
-	}
-	deconstruct_array(DatumGetArrayTypeP(conkey), INT2OID, 2, true, TYPALIGN_SHORT,
-					  &elems, NULL, &nelems);
-	tup.t_len = HeapTupleHeaderGetDatumLength(th);
-	ItemPointerSetInvalid(&tup.t_self);
-	tup.t_tableOid = RelationGetRelid(rel);
-	tup.t_data = th;
+	row_tuple(rel, row, &tup);
 	initStringInfo(&names);
 	initStringInfo(&vals);
-	for (int i = 0; i < nelems; i++)
+	for (int i = 0; i < nconkey; i++)
 	{
-		AttrNumber	att = DatumGetInt16(elems[i]);
-		Form_pg_attribute a = TupleDescAttr(RelationGetDescr(rel), att - 1);
-		Datum		d = heap_getattr(&tup, att, RelationGetDescr(rel), &isnull);
+		Form_pg_attribute a = TupleDescAttr(RelationGetDescr(rel), conkey[i] - 1);
+		bool		isnull;
+		Datum		d = heap_getattr(&tup, conkey[i], RelationGetDescr(rel), &isnull);
 		Oid			out;
 		bool		varlena;
 
@@ -649,16 +643,50 @@ row_matches_fkey(Relation rel, Oid conoid, const char *detail, Datum row)
 			appendStringInfo(&vals, "%s%s", i ? ", " : "", OidOutputFunctionCall(out, d));
 		}
 	}
+	return strstr(detail, psprintf("Key (%s)=(%s) ", names.data, vals.data)) != NULL;
+}
+
+/* The columns of a foreign key constraint; false if it is not one of rel's */
+static bool
+fkey_columns(Relation rel, Oid conoid, AttrNumber *conkey, int *nconkey)
+{
+	HeapTuple	ctup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	Datum		d;
+	bool		isnull;
+	Datum	   *elems;
+	int			n;
+
+	*nconkey = 0;
+	if (!HeapTupleIsValid(ctup))
+		return false;
+	d = SysCacheGetAttr(CONSTROID, ctup, Anum_pg_constraint_conkey, &isnull);
+	if (!isnull)
+	{
+		deconstruct_array(DatumGetArrayTypeP(d), INT2OID, 2, true, TYPALIGN_SHORT, &elems, NULL, &n);
+		for (int i = 0; i < n && i < INDEX_MAX_KEYS; i++)
+		{
+			AttrNumber	att = DatumGetInt16(elems[i]);
+
+			if (att <= 0 || att > RelationGetDescr(rel)->natts)
+			{
+				ReleaseSysCache(ctup);
+				return false;
+			}
+			conkey[(*nconkey)++] = att;
+		}
+	}
 	ReleaseSysCache(ctup);
-	match = strstr(detail, psprintf("Key (%s)=(%s) ", names.data, vals.data)) != NULL;
-	return match;
+	return *nconkey > 0;
 }
 
 /*
- * A set-based write statement failed: if it is a CHECK or unique violation
- * on the target, find the record whose row fails it and say so.  Runs in
- * the error's aftermath, so it only reads (relcache, catalogs, output
- * functions) and never touches the failed statement's data.
+ * A set-based write statement failed: if it is a CHECK, unique or foreign
+ * key violation on the target, find the record whose row fails it.  Runs in
+ * the error's aftermath (before the abort), so it only reads: the relcache,
+ * the syscache, output functions and immutable checks; anything going wrong
+ * here (an error, a cancel) gives up and the original error is reported.
+ * Two records sharing a value of another unique index: the second one (the
+ * first was written).
  */
 static int
 failing_record(Batch *b, ErrorData *edata, Datum *rows, int *msgidx, int n)
@@ -666,8 +694,12 @@ failing_record(Batch *b, ErrorData *edata, Datum *rows, int *msgidx, int n)
 	SeqTable   *st = b->st;
 	Relation	rel;
 	int			found = 0;
+	int			nmatch = 0;
+	MemoryContext rowcxt;
+	MemoryContext old;
 
 	if (edata->constraint_name == NULL || edata->table_name == NULL ||
+		edata->schema_name == NULL ||
 		(edata->sqlerrcode != ERRCODE_CHECK_VIOLATION &&
 		 edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION &&
 		 edata->sqlerrcode != ERRCODE_FOREIGN_KEY_VIOLATION))
@@ -675,51 +707,73 @@ failing_record(Batch *b, ErrorData *edata, Datum *rows, int *msgidx, int n)
 	rel = RelationIdGetRelation(st->relid);
 	if (rel == NULL)
 		return 0;
-	if (strcmp(edata->table_name, RelationGetRelationName(rel)) == 0)
+	if (strcmp(edata->table_name, RelationGetRelationName(rel)) != 0 ||
+		strcmp(edata->schema_name, get_namespace_name(RelationGetNamespace(rel))) != 0)
 	{
-		if (edata->sqlerrcode == ERRCODE_CHECK_VIOLATION)
-		{
-			EState	   *estate = CreateExecutorState();
-			ExprState  *state = NULL;
+		RelationClose(rel);
+		return 0;
+	}
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_sequenced failing row",
+								   ALLOCSET_DEFAULT_SIZES);
+	if (edata->sqlerrcode == ERRCODE_CHECK_VIOLATION)
+	{
+		EState	   *estate = CreateExecutorState();
+		ExprState  *check = prepare_check(st, rel, edata->constraint_name, estate);
 
+		for (int i = 0; i < n && check != NULL && found == 0; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			old = MemoryContextSwitchTo(rowcxt);
+			if (row_fails_check(rel, check, rows[i], estate))
+				found = b->msgs[msgidx[i]].ord;
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(rowcxt);
+		}
+		FreeExecutorState(estate);
+	}
+	else if (edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION && edata->detail != NULL)
+	{
+		Oid			conoid = get_relation_constraint_oid(st->relid, edata->constraint_name, true);
+		AttrNumber	conkey[INDEX_MAX_KEYS];
+		int			nconkey;
+
+		if (OidIsValid(conoid) && fkey_columns(rel, conoid, conkey, &nconkey))
+		{
 			for (int i = 0; i < n && found == 0; i++)
-				if (row_fails_check(st, rel, edata->constraint_name, rows[i], estate, &state))
-					found = b->msgs[msgidx[i]].ord;
-			FreeExecutorState(estate);
-		}
-		else if (edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION)
-		{
-			Oid			conoid = get_relation_constraint_oid(st->relid, edata->constraint_name, true);
-
-			for (int i = 0; i < n && found == 0 && OidIsValid(conoid) && edata->detail; i++)
-				if (row_matches_fkey(rel, conoid, edata->detail, rows[i]))
-					found = b->msgs[msgidx[i]].ord;
-		}
-		else if (edata->detail != NULL)
-		{
-			/*
-			 * Two records of the call sharing a value: the first one was
-			 * written, the second one failed.
-			 */
-			Oid			indexid = get_relname_relid(edata->constraint_name,
-													RelationGetNamespace(rel));
-
-			if (OidIsValid(indexid))
 			{
-				Relation	irel = index_open(indexid, AccessShareLock);
-
-				int			nmatch = 0;
-
-				for (int i = 0; i < n && nmatch < 2; i++)
-					if (row_matches_key(rel, irel, edata->detail, rows[i]))
-					{
-						found = b->msgs[msgidx[i]].ord;
-						nmatch++;
-					}
-				index_close(irel, AccessShareLock);
+				CHECK_FOR_INTERRUPTS();
+				old = MemoryContextSwitchTo(rowcxt);
+				if (row_matches_fkey(rel, conkey, nconkey, edata->detail, rows[i]))
+					found = b->msgs[msgidx[i]].ord;
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(rowcxt);
 			}
 		}
 	}
+	else if (edata->detail != NULL)
+	{
+		Oid			indexid = get_relname_relid(edata->constraint_name, RelationGetNamespace(rel));
+		Relation	irel = OidIsValid(indexid) ? index_open(indexid, AccessShareLock) : NULL;
+
+		if (irel != NULL && irel->rd_index->indrelid == st->relid)
+		{
+			for (int i = 0; i < n && nmatch < 2; i++)
+			{
+				CHECK_FOR_INTERRUPTS();
+				old = MemoryContextSwitchTo(rowcxt);
+				if (row_matches_key(rel, irel, edata->detail, rows[i]))
+				{
+					found = b->msgs[msgidx[i]].ord;
+					nmatch++;
+				}
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(rowcxt);
+			}
+		}
+		if (irel != NULL)
+			index_close(irel, AccessShareLock);
+	}
+	MemoryContextDelete(rowcxt);
 	RelationClose(rel);
 	return found;
 }
@@ -742,14 +796,26 @@ exec_write(Batch *b, SPIPlanPtr plan, Datum *rows, int *msgidx, int n, Oid rowty
 	PG_CATCH();
 	{
 		ErrorData  *edata;
-		int			ord;
+		volatile int ord;
 
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
-		ord = failing_record(b, edata, rows, msgidx, n);
-		if (ord == 0)
-			PG_RE_THROW();
 		FlushErrorState();
+		ord = 0;
+		PG_TRY();
+		{
+			ord = failing_record(b, edata, rows, msgidx, n);
+		}
+		PG_CATCH();
+		{
+			/* could not tell: the original error it is */
+			MemoryContextSwitchTo(cxt);
+			FlushErrorState();
+			ord = 0;
+		}
+		PG_END_TRY();
+		if (ord == 0)
+			ReThrowError(edata);
 		edata->context = edata->context
 			? psprintf("record %d\n%s", ord, edata->context)
 			: psprintf("record %d", ord);
@@ -923,8 +989,11 @@ lock_phase(Batch *b, int *cand, int ncand)
 	CommandId	cid = GetCurrentCommandId(true);
 	TransactionId xid = GetCurrentTransactionId();
 	Snapshot	snap;
+	ErrorContextCallback errcb;
 	int			seqno = st->nkeys;	/* 0-based: k1..kn, sequence, position, deleted */
 
+	/* an error here (an oversized key, say) is about the record at hand */
+	input_push_context(&errcb);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	snap = GetActiveSnapshot();
 	estate->es_output_cid = cid;
@@ -939,6 +1008,7 @@ lock_phase(Batch *b, int *cand, int ncand)
 		bool		from_probe = m->found;
 		bool		precheck = false;
 
+		input_set_error_position(m->ord, NULL);
 		m->pos = catalog_next_position();
 		for (;;)
 		{
@@ -1001,6 +1071,7 @@ lock_phase(Batch *b, int *cand, int ncand)
 								   LockTupleExclusive, LockWaitBlock, 0, &tmfd);
 			if (res == TM_Updated || res == TM_Deleted)
 			{
+				ExecClearTuple(existing);	/* no pin kept while we wait on the next try */
 				if (IsolationUsesXactSnapshot())
 					ereport(ERROR,
 							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -1028,12 +1099,16 @@ lock_phase(Batch *b, int *cand, int ncand)
 			if (!accept)
 			{
 				if (st->on_equal == ON_EQUAL_ERROR && DatumGetInt64(stored) == m->seq)
+				{
+					input_set_error_position(0, NULL);	/* the message names it */
 					ereport(ERROR,
 							(errcode(ERRCODE_CARDINALITY_VIOLATION),
 							 errmsg("record %d has sequence " INT64_FORMAT ", the same as the stored sequence of key %s",
 									m->ord, m->seq, key_text(b, m)),
 							 errdetail("Table %s is registered with on_equal => 'error'.", st->relname)));
+				}
 				m->outcome = OUT_STALE; /* the row stays locked, as under ON CONFLICT */
+				ExecClearTuple(existing);
 				break;
 			}
 			{
@@ -1048,6 +1123,7 @@ lock_phase(Batch *b, int *cand, int ncand)
 					list_free(ExecInsertIndexTuples(rri, slot, estate, true, false, NULL, NIL));
 			}
 			m->fresh = false;
+			ExecClearTuple(existing);
 			break;
 		}
 	}
@@ -1058,6 +1134,7 @@ lock_phase(Batch *b, int *cand, int ncand)
 	FreeExecutorState(estate);
 	table_close(srel, NoLock);
 	PopActiveSnapshot();
+	input_pop_context(&errcb);
 }
 
 /*
@@ -1448,6 +1525,8 @@ apply_batch(Batch *b)
 			ncand = probe_phase(b, cand, ncand);
 		if (ncand > 0)
 		{
+			/* the state table is written directly: refuse as INSERT would */
+			PreventCommandIfReadOnly("pg_sequenced writes");
 			/* the values of what will be written, if the batch kept only keys */
 			for (int i = 0; i < ncand; i++)
 				if (b->msgs[cand[i]].action == MSG_UPSERT)

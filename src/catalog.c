@@ -951,6 +951,7 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 				elog(ERROR, "no btree operators for key column \"%s\"", st->key_names[k]);
 			key->eqopr_sql = qualified_operator(key->eqopr);
 			fmgr_info_cxt(get_opcode(key->eqopr), &key->eqproc, mcxt);
+			key->opfamily = opfamily;
 			key->collation = collation;
 			key->ssup.ssup_cxt = mcxt;
 			key->ssup.ssup_collation = collation;
@@ -997,12 +998,28 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 			list_free(indexes);
 			if (!OidIsValid(st->stateindexid))
 				ok = false;
+			else
+			{
+				/*
+				 * The state index must order and compare keys as the
+				 * target's key index does now (the probe and the sort use
+				 * the latter's operators): not so if that index was made
+				 * again with another operator class or collation.
+				 */
+				Relation	irel = index_open(st->stateindexid, AccessShareLock);
+
+				for (k = 0; ok && k < nkeys; k++)
+					if (irel->rd_opfamily[k] != st->keys[k].opfamily ||
+						irel->rd_indcollation[k] != st->keys[k].collation)
+						ok = false;
+				index_close(irel, AccessShareLock);
+			}
 		}
 		relation_close(srel, AccessShareLock);
 		if (!ok)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the key or sequence columns of table %s changed type since it was registered",
+					 errmsg("the key or sequence columns of table %s changed type, operator class or collation since it was registered",
 							st->relname),
 					 errhint("Register it again: sequenced_unregister() then sequenced_register() (tombstones are lost).")));
 	}

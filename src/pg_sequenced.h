@@ -95,7 +95,8 @@ typedef struct SeqKey
 	Oid			eqopr;			/* btree equality operator */
 	char	   *eqopr_sql;		/* OPERATOR("schema".=) */
 	FmgrInfo	eqproc;			/* ... its function, for index scan keys */
-	Oid			collation;		/* the unique index' collation */
+	Oid			opfamily;		/* the unique index' operator family ... */
+	Oid			collation;		/* ... and collation (the state index' too) */
 	SortSupportData ssup;		/* ordering of the unique index' opfamily */
 	FmgrInfo	tojsonb;		/* to_jsonb() set up for the column type */
 } SeqKey;
