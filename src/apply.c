@@ -448,7 +448,11 @@ static int
 exec_plan(SPIPlanPtr plan, Datum arg, int expected)
 {
 	Datum		args[1] = {arg};
-	int			rc = SPI_execute_plan(plan, args, NULL, false, 0);
+	int			rc;
+
+	/* the previous statement's result has been read: free it now, not at SPI_finish */
+	SPI_freetuptable(SPI_tuptable);
+	rc = SPI_execute_plan(plan, args, NULL, false, 0);
 
 	if (rc != expected)
 		elog(ERROR, "pg_sequenced statement failed: %s", SPI_result_code_string(rc));
@@ -1486,7 +1490,7 @@ apply_batch(Batch *b)
 	if (st->nkeys == 0)
 	{
 		for (int i = 0; i < b->nmsgs; i++)
-			input_materialize(b, &b->msgs[i]);
+			input_materialize(b, &b->msgs[i], b->mcxt);
 		apply_sql_ready(b);
 		apply_append(b, have_max, startmax);
 	}
@@ -1525,15 +1529,34 @@ apply_batch(Batch *b)
 			ncand = probe_phase(b, cand, ncand);
 		if (ncand > 0)
 		{
+			MemoryContext chunkcxt = AllocSetContextCreate(b->mcxt, "pg_sequenced chunk",
+														   ALLOCSET_DEFAULT_SIZES);
+
 			/* the state table is written directly: refuse as INSERT would */
 			PreventCommandIfReadOnly("pg_sequenced writes");
-			/* the values of what will be written, if the batch kept only keys */
-			for (int i = 0; i < ncand; i++)
-				if (b->msgs[cand[i]].action == MSG_UPSERT)
-					input_materialize(b, &b->msgs[cand[i]]);
 			apply_sql_ready(b);
-			lock_phase(b, cand, ncand);
-			write_phase(b, cand, ncand);
+
+			/*
+			 * Lock and write the candidates a chunk at a time, in key order
+			 * still (so the one lock order holds): what writing needs (the
+			 * values of a lazy batch, formed rows, statement results) then
+			 * exists for one chunk at a time, not for a million records.
+			 */
+			for (int off = 0; off < ncand; off += SEQ_WRITE_CHUNK)
+			{
+				int			n = Min(SEQ_WRITE_CHUNK, ncand - off);
+				MemoryContext old = MemoryContextSwitchTo(chunkcxt);
+
+				for (int i = off; i < off + n; i++)
+					if (b->msgs[cand[i]].action == MSG_UPSERT)
+						input_materialize(b, &b->msgs[cand[i]], chunkcxt);
+				lock_phase(b, cand + off, n);
+				write_phase(b, cand + off, n);
+				SPI_freetuptable(SPI_tuptable);
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(chunkcxt);
+			}
+			MemoryContextDelete(chunkcxt);
 		}
 	}
 

@@ -406,13 +406,20 @@ parse_record(Batch *b, Message *m, JsonbContainer *obj)
 			bool		isnull;
 
 			convert_value(st, col, &v, &d, &isnull);
-			MemoryContextSwitchTo(b->mcxt);
-			if (b->lazy && col->keyno < 0)
-				d = (Datum) 0;	/* checked; converted again if it wins */
-			else if (!isnull)
-				d = datumCopy(d, col->typbyval, col->typlen);
-			m->values[col->attnum - 1] = isnull ? (Datum) 0 : d;
-			MSG_ISNULL(m, st->natts)[col->attnum - 1] = isnull;
+			if (b->valuecxt != NULL && col->keyno >= 0)
+			{
+				/* materializing: the key, converted the first time, stays */
+			}
+			else
+			{
+				MemoryContextSwitchTo(b->valuecxt ? b->valuecxt : b->mcxt);
+				if (b->lazy && col->keyno < 0)
+					d = (Datum) 0;	/* checked; converted again if it wins */
+				else if (!isnull)
+					d = datumCopy(d, col->typbyval, col->typlen);
+				m->values[col->attnum - 1] = isnull ? (Datum) 0 : d;
+				MSG_ISNULL(m, st->natts)[col->attnum - 1] = isnull;
+			}
 			MemoryContextSwitchTo(old);
 		}
 		MSG_PRESENT(m, st->natts)[col->attnum - 1] = true;
@@ -427,11 +434,14 @@ parse_record(Batch *b, Message *m, JsonbContainer *obj)
  * record in full when it is read but keeps only the key values: holding a
  * million converted records would take several times the input's size, and
  * most of them lose to a newer message or are stale.  The records still
- * wanted (the candidates that will be written) are converted again here,
- * from the input, which outlives the call.
+ * wanted (the candidates about to be written) are converted again here,
+ * from the input, which outlives the call, into cxt: apply_batch passes a
+ * context it resets after writing each chunk of candidates, so only one
+ * chunk's values exist at a time.  The keys stay as first converted (in the
+ * batch's context): the output needs them at the end.
  */
 void
-input_materialize(Batch *b, Message *m)
+input_materialize(Batch *b, Message *m, MemoryContext cxt)
 {
 	ErrorContextCallback errcb;
 	bool		lazy = b->lazy;
@@ -440,10 +450,12 @@ input_materialize(Batch *b, Message *m)
 		return;
 	input_push_context(&errcb);
 	b->lazy = false;
+	b->valuecxt = cxt;
 	MemoryContextReset(b->scratch);
 	parse_record(b, m, m->record);
 	MemoryContextReset(b->scratch);
 	b->lazy = lazy;
+	b->valuecxt = NULL;
 	m->record = NULL;
 	input_pop_context(&errcb);
 }

@@ -203,12 +203,15 @@ typedef struct Batch
 	MemoryContext scratch;		/* per message: what converting it leaves */
 	bool		sql_ready;		/* apply_sql_ready() ran for this call */
 	bool		lazy;			/* keep only the keys until input_materialize */
+	MemoryContext valuecxt;		/* where input_materialize puts values */
 	char	   *slab;			/* where the next message's values go */
 	Size		slab_left;
 } Batch;
 
 /* Calls with at least this many records convert them lazily (input.c) */
 #define SEQ_LAZY_MESSAGES 20000
+/* Candidates are locked and written this many at a time (apply.c) */
+#define SEQ_WRITE_CHUNK 10000
 
 /* catalog.c */
 extern SeqTable *catalog_open(Oid relid);
@@ -233,7 +236,7 @@ extern Message *input_add_message(Batch *b);
 extern void input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action);
 extern void input_parse_messages(Batch *b, Jsonb *messages);
 extern void input_finish_message(Batch *b, Message *m);
-extern void input_materialize(Batch *b, Message *m);
+extern void input_materialize(Batch *b, Message *m, MemoryContext cxt);
 extern Jsonb *input_key_jsonb(SeqTable *st, Message *m);
 extern void input_set_error_position(int ord, const char *column);
 extern void input_push_context(ErrorContextCallback *cb);

@@ -10,16 +10,17 @@ CREATE TABLE big_many (LIKE big_one INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
 ALTER TABLE big_many ADD PRIMARY KEY (id);
 SELECT sequenced_register('big_one'), sequenced_register('big_many');
 
--- 30,000 messages over 5,000 keys: upserts with and without optional
--- columns, deletes, late (stale) and superseded messages, ties
+-- 30,000 messages over 15,000 keys (more than one write chunk of 10,000):
+-- upserts with and without optional columns, deletes, late (stale) and
+-- superseded messages, ties
 CREATE TEMP TABLE big_msgs AS
 SELECT i AS ord,
        jsonb_build_object(
          'action', CASE WHEN i % 11 = 0 THEN 'delete' ELSE 'upsert' END,
          'sequence', (i * 7919) % 40000,
-         'data', CASE WHEN i % 11 = 0 THEN jsonb_build_object('id', i % 5000)
-                      WHEN i % 3 = 0 THEN jsonb_build_object('id', i % 5000, 'v', 'v' || i)
-                      ELSE jsonb_build_object('id', (i % 5000)::text, 'v', repeat('x', i % 50),
+         'data', CASE WHEN i % 11 = 0 THEN jsonb_build_object('id', i % 15000)
+                      WHEN i % 3 = 0 THEN jsonb_build_object('id', i % 15000, 'v', 'v' || i)
+                      ELSE jsonb_build_object('id', (i % 15000)::text, 'v', repeat('x', i % 50),
                                               'n', i / 7.0, 'tags', jsonb_build_array('a' || i, 'b'),
                                               'doc', jsonb_build_object('i', i, 'nested', jsonb_build_array(1, 2, i)),
                                               'd', '2026-01-01'::date + (i % 300), 'note', NULL)
