@@ -50,6 +50,8 @@
 #include "access/stratnum.h"
 #include "access/sysattr.h"
 #include "access/tableam.h"
+#include "access/visibilitymap.h"
+#include "storage/bufmgr.h"
 #include "access/xact.h"
 #include "access/relation.h"
 #include "access/table.h"
@@ -914,6 +916,8 @@ probe_phase(Batch *b, int *cand, int ncand)
 	ScanKeyData skeys[INDEX_MAX_KEYS];
 	AttrNumber	seqattno = st->nkeys + 1;	/* k1..kn, sequence, ... */
 	int			nkept = 0;
+	bool		covering;
+	Buffer		vmbuffer = InvalidBuffer;
 
 	/* see what earlier statements of this transaction wrote */
 	CommandCounterIncrement();
@@ -926,39 +930,60 @@ probe_phase(Batch *b, int *cand, int ncand)
 		ScanKeyEntryInitializeWithInfo(&skeys[k], 0, k + 1, BTEqualStrategyNumber,
 									   InvalidOid, st->keys[k].collation,
 									   &st->keys[k].eqproc, (Datum) 0);
+	/*
+	 * With the sequence in the index (INCLUDE), a key whose heap page is
+	 * all-visible is answered by the index alone, as an index-only scan
+	 * does: after a VACUUM, a replay touches no heap page at all.
+	 */
+	covering = irel->rd_index->indnatts > st->nkeys &&
+		irel->rd_index->indkey.values[st->nkeys] == seqattno;
+	scan->xs_want_itup = covering;
 	for (int i = 0; i < ncand; i++)
 	{
 		Message    *m = &b->msgs[cand[i]];
 		bool		stale = false;
+		bool		isnull = true;
+		Datum		d = (Datum) 0;
+		ItemPointer tid;
 
 		for (int k = 0; k < st->nkeys; k++)
 			skeys[k].sk_argument = m->values[st->keys[k].attnum - 1];
 		index_rescan(scan, skeys, st->nkeys, NULL, 0);
 		m->found = false;
-		if (index_getnext_slot(scan, ForwardScanDirection, slot))
+		while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 		{
-			bool		isnull;
-			Datum		d = slot_getattr(slot, seqattno, &isnull);
-
-			m->found = true;
-			m->tid = slot->tts_tid;
-
-			/* a NULL stored sequence is older than any message */
-			if (!isnull)
+			if (covering && VM_ALL_VISIBLE(srel, ItemPointerGetBlockNumber(tid), &vmbuffer))
 			{
-				int64		stored = DatumGetInt64(d);
-
-				/* ties under 'error' are decided (and raised) under lock */
-				stale = stored > m->seq ||
-					(stored == m->seq && st->on_equal == ON_EQUAL_KEEP);
+				d = index_getattr(scan->xs_itup, st->nkeys + 1, scan->xs_itupdesc, &isnull);
+				m->tid = *tid;
+				m->found = true;
+				break;
 			}
-			ExecClearTuple(slot);
+			if (index_fetch_heap(scan, slot))
+			{
+				d = slot_getattr(slot, seqattno, &isnull);
+				m->tid = slot->tts_tid;
+				m->found = true;
+				break;
+			}
 		}
+		/* a NULL stored sequence is older than any message */
+		if (m->found && !isnull)
+		{
+			int64		stored = DatumGetInt64(d);
+
+			/* ties under 'error' are decided (and raised) under lock */
+			stale = stored > m->seq ||
+				(stored == m->seq && st->on_equal == ON_EQUAL_KEEP);
+		}
+		ExecClearTuple(slot);
 		if (stale)
 			m->outcome = OUT_STALE;
 		else
 			cand[nkept++] = cand[i];
 	}
+	if (vmbuffer != InvalidBuffer)
+		ReleaseBuffer(vmbuffer);
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(irel, NoLock);

@@ -1250,7 +1250,8 @@ create_state_table(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex,
 		appendStringInfoString(&sql, "sequence pg_catalog.int8, position pg_catalog.int8 NOT NULL, "
 							   "deleted pg_catalog.bool NOT NULL)");
 		spi_exec(sql.data, SPI_OK_UTILITY);
-		spi_execf(SPI_OK_UTILITY, "CREATE UNIQUE INDEX ON %s (%s)", qname, idx.data);
+		/* the sequence rides along, so that a probe can be an index-only one */
+		spi_execf(SPI_OK_UTILITY, "CREATE UNIQUE INDEX ON %s (%s) INCLUDE (sequence)", qname, idx.data);
 		spi_execf(SPI_OK_UTILITY, "CREATE INDEX ON %s (position)", qname);
 		spi_execf(SPI_OK_INSERT,
 				  "INSERT INTO %s (%s, sequence, position, deleted) "
