@@ -784,6 +784,86 @@ failing_record(Batch *b, ErrorData *edata, Datum *rows, int *msgidx, int n)
 	return found;
 }
 
+/* Does evaluating the expression raise an error of this SQLSTATE? */
+static bool
+expr_raises(ExprState *state, ExprContext *econtext, int sqlerrcode)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool raised = false;
+
+	PG_TRY();
+	{
+		bool		isnull;
+
+		(void) ExecEvalExprSwitchContext(state, econtext, &isnull);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		FlushErrorState();
+		raised = e->sqlerrcode == sqlerrcode;
+		FreeErrorData(e);
+	}
+	PG_END_TRY();
+	return raised;
+}
+
+/*
+ * A data exception (an overflow, say) in a write statement of a table with
+ * stored generated columns: the first row whose generation expressions
+ * raise the same error.  Generated columns are computed from the row's own
+ * columns by immutable expressions, so evaluating them again is safe.
+ */
+static int
+failing_generated(Batch *b, ErrorData *edata, Datum *rows, int *msgidx, int n)
+{
+	Relation	rel = RelationIdGetRelation(b->st->relid);
+	TupleDesc	desc;
+	int			found = 0;
+
+	if (rel == NULL)
+		return 0;
+	desc = RelationGetDescr(rel);
+	if (desc->constr != NULL && desc->constr->has_generated_stored)
+	{
+		EState	   *estate = CreateExecutorState();
+		ExprContext *econtext = GetPerTupleExprContext(estate);
+		ExprState **exprs = palloc0(sizeof(ExprState *) * desc->natts);
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+
+		for (int a = 0; a < desc->natts; a++)
+		{
+			if (TupleDescAttr(desc, a)->attgenerated == ATTRIBUTE_GENERATED_STORED)
+			{
+				Node	   *e = build_column_default(rel, a + 1);
+
+				if (e != NULL)
+					exprs[a] = ExecPrepareExpr(expression_planner((Expr *) e), estate);
+			}
+		}
+		for (int i = 0; i < n && found == 0; i++)
+		{
+			HeapTupleData tup;
+
+			CHECK_FOR_INTERRUPTS();
+			ExecStoreHeapTuple(row_tuple(rel, rows[i], &tup), slot, false);
+			econtext->ecxt_scantuple = slot;
+			for (int a = 0; a < desc->natts && found == 0; a++)
+				if (exprs[a] != NULL && expr_raises(exprs[a], econtext, edata->sqlerrcode))
+					found = b->msgs[msgidx[i]].ord;
+			ExecClearTuple(slot);
+			ResetPerTupleExprContext(estate);
+		}
+		ExecDropSingleTupleTableSlot(slot);
+		FreeExecutorState(estate);
+	}
+	RelationClose(rel);
+	return found;
+}
+
 /*
  * Run a write statement over rows (msgidx[i]: the message of rows[i]).  A
  * constraint the rows break is reported by the statement as a whole; this
@@ -811,6 +891,8 @@ exec_write(Batch *b, SPIPlanPtr plan, Datum *rows, int *msgidx, int n, Oid rowty
 		PG_TRY();
 		{
 			ord = failing_record(b, edata, rows, msgidx, n);
+			if (ord == 0 && ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_DATA_EXCEPTION)
+				ord = failing_generated(b, edata, rows, msgidx, n);
 		}
 		PG_CATCH();
 		{

@@ -98,3 +98,14 @@ BEGIN READ ONLY;
 SELECT * FROM sequenced_upsert('con_t', '{"id": 1, "qty": 1}', 1);
 COMMIT;
 :state;
+
+-- a stored generated column that overflows for one record: the type's own
+-- error (22003), with the record named
+CREATE TABLE con_gen (id int PRIMARY KEY, g int GENERATED ALWAYS AS (id * 2) STORED);
+SELECT sequenced_register('con_gen');
+SELECT * FROM sequenced_upsert('con_gen', '[{"id": 1}, {"id": 2}, {"id": 2147483647}]', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_upsert('con_gen', '[{"id": 1}, {"id": 2}]', 1);
+SELECT * FROM sequenced_upsert('con_gen', '[{"id": 1}, {"id": 1073741824}]', 2);
+\echo :LAST_ERROR_SQLSTATE
+SELECT id, g, _sdc_sequence FROM con_gen ORDER BY id;
