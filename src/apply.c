@@ -575,9 +575,8 @@ row_tuple(Relation rel, Datum row, HeapTupleData *tup)
 }
 
 static bool
-row_fails_check(Relation rel, ExprState *check, Datum row, EState *estate)
+row_fails_check(Relation rel, ExprState *check, Datum row, EState *estate, TupleTableSlot *slot)
 {
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
 	ExprContext *econtext = GetPerTupleExprContext(estate);
 	HeapTupleData tup;
 	bool		ok;
@@ -585,8 +584,8 @@ row_fails_check(Relation rel, ExprState *check, Datum row, EState *estate)
 	ExecStoreHeapTuple(row_tuple(rel, row, &tup), slot, false);
 	econtext->ecxt_scantuple = slot;
 	ok = ExecCheck(check, econtext);
+	ExecClearTuple(slot);
 	ResetPerTupleExprContext(estate);
-	ExecDropSingleTupleTableSlot(slot);
 	return !ok;
 }
 
@@ -725,16 +724,18 @@ failing_record(Batch *b, ErrorData *edata, Datum *rows, int *msgidx, int n)
 	{
 		EState	   *estate = CreateExecutorState();
 		ExprState  *check = prepare_check(st, rel, edata->constraint_name, estate);
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
 
 		for (int i = 0; i < n && check != NULL && found == 0; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
 			old = MemoryContextSwitchTo(rowcxt);
-			if (row_fails_check(rel, check, rows[i], estate))
+			if (row_fails_check(rel, check, rows[i], estate, slot))
 				found = b->msgs[msgidx[i]].ord;
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(rowcxt);
 		}
+		ExecDropSingleTupleTableSlot(slot);
 		FreeExecutorState(estate);
 	}
 	else if (edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION && edata->detail != NULL)
@@ -980,6 +981,17 @@ raise_max(SeqTable *st, int64 callmax)
 }
 
 /*
+ * Does a message of sequence seq beat a stored sequence (stored_null: the
+ * stored one is NULL, older than any message)?  Ties: on_equal.
+ */
+static inline bool
+message_wins(SeqTable *st, int64 seq, int64 stored, bool stored_null)
+{
+	return stored_null || stored < seq ||
+		(stored == seq && st->on_equal == ON_EQUAL_REPLACE);
+}
+
+/*
  * Step 0: read each candidate's stored state straight from the state table's
  * unique index, under a fresh snapshot, locking and writing nothing.  A
  * message already older than what is stored is stale for good (a key's
@@ -1010,7 +1022,7 @@ probe_phase(Batch *b, int *cand, int ncand)
 	scan = index_beginscan(srel, irel, GetActiveSnapshot(), st->nkeys, 0);
 	for (int k = 0; k < st->nkeys; k++)
 		ScanKeyEntryInitializeWithInfo(&skeys[k], 0, k + 1, BTEqualStrategyNumber,
-									   InvalidOid, st->keys[k].collation,
+									   InvalidOid, st->keys[k].ssup.ssup_collation,
 									   &st->keys[k].eqproc, (Datum) 0);
 	/*
 	 * With the sequence in the index (INCLUDE), a key whose heap page is
@@ -1049,15 +1061,11 @@ probe_phase(Batch *b, int *cand, int ncand)
 				break;
 			}
 		}
-		/* a NULL stored sequence is older than any message */
-		if (m->found && !isnull)
-		{
-			int64		stored = DatumGetInt64(d);
-
-			/* ties under 'error' are decided (and raised) under lock */
-			stale = stored > m->seq ||
-				(stored == m->seq && st->on_equal == ON_EQUAL_KEEP);
-		}
+		/* ties under 'error' are decided (and raised) under lock */
+		if (m->found &&
+			!message_wins(st, m->seq, DatumGetInt64(d), isnull) &&
+			!(st->on_equal == ON_EQUAL_ERROR && DatumGetInt64(d) == m->seq))
+			stale = true;
 		ExecClearTuple(slot);
 		if (stale)
 			m->outcome = OUT_STALE;
@@ -1128,7 +1136,6 @@ lock_phase(Batch *b, int *cand, int ncand)
 			TM_Result	res;
 			bool		isnull;
 			Datum		stored;
-			bool		accept;
 
 			CHECK_FOR_INTERRUPTS();
 			ResetPerTupleExprContext(estate);
@@ -1205,11 +1212,9 @@ lock_phase(Batch *b, int *cand, int ncand)
 			}
 
 			stored = slot_getattr(existing, seqno + 1, &isnull);
-			accept = isnull || DatumGetInt64(stored) < m->seq ||
-				(DatumGetInt64(stored) == m->seq && st->on_equal == ON_EQUAL_REPLACE);
-			if (!accept)
+			if (!message_wins(st, m->seq, DatumGetInt64(stored), isnull))
 			{
-				if (st->on_equal == ON_EQUAL_ERROR && DatumGetInt64(stored) == m->seq)
+				if (st->on_equal == ON_EQUAL_ERROR && !isnull && DatumGetInt64(stored) == m->seq)
 				{
 					input_set_error_position(0, NULL);	/* the message names it */
 					ereport(ERROR,

@@ -952,7 +952,6 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 			key->eqopr_sql = qualified_operator(key->eqopr);
 			fmgr_info_cxt(get_opcode(key->eqopr), &key->eqproc, mcxt);
 			key->opfamily = opfamily;
-			key->collation = collation;
 			key->ssup.ssup_cxt = mcxt;
 			key->ssup.ssup_collation = collation;
 			key->ssup.ssup_nulls_first = false;
@@ -985,35 +984,29 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 			List	   *indexes = RelationGetIndexList(srel);
 			ListCell   *lc;
 
+			/*
+			 * The state table's unique index must order and compare keys as
+			 * the target's key index does now (the probe and the sort use
+			 * the latter's operators): not so if that index was made again
+			 * with another operator class or collation.
+			 */
 			foreach(lc, indexes)
 			{
-				HeapTuple	itup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+				Relation	irel = index_open(lfirst_oid(lc), AccessShareLock);
 
-				if (!HeapTupleIsValid(itup))
-					elog(ERROR, "cache lookup failed for index %u", lfirst_oid(lc));
-				if (((Form_pg_index) GETSTRUCT(itup))->indisunique)
-					st->stateindexid = lfirst_oid(lc);
-				ReleaseSysCache(itup);
+				if (irel->rd_index->indisunique)
+				{
+					st->stateindexid = RelationGetRelid(irel);
+					for (k = 0; ok && k < nkeys; k++)
+						if (irel->rd_opfamily[k] != st->keys[k].opfamily ||
+							irel->rd_indcollation[k] != st->keys[k].ssup.ssup_collation)
+							ok = false;
+				}
+				index_close(irel, AccessShareLock);
 			}
 			list_free(indexes);
 			if (!OidIsValid(st->stateindexid))
 				ok = false;
-			else
-			{
-				/*
-				 * The state index must order and compare keys as the
-				 * target's key index does now (the probe and the sort use
-				 * the latter's operators): not so if that index was made
-				 * again with another operator class or collation.
-				 */
-				Relation	irel = index_open(st->stateindexid, AccessShareLock);
-
-				for (k = 0; ok && k < nkeys; k++)
-					if (irel->rd_opfamily[k] != st->keys[k].opfamily ||
-						irel->rd_indcollation[k] != st->keys[k].collation)
-						ok = false;
-				index_close(irel, AccessShareLock);
-			}
 		}
 		relation_close(srel, AccessShareLock);
 		if (!ok)

@@ -95,9 +95,9 @@ typedef struct SeqKey
 	Oid			eqopr;			/* btree equality operator */
 	char	   *eqopr_sql;		/* OPERATOR("schema".=) */
 	FmgrInfo	eqproc;			/* ... its function, for index scan keys */
-	Oid			opfamily;		/* the unique index' operator family ... */
-	Oid			collation;		/* ... and collation (the state index' too) */
-	SortSupportData ssup;		/* ordering of the unique index' opfamily */
+	Oid			opfamily;		/* the unique index' operator family */
+	SortSupportData ssup;		/* ordering of that opfamily, with the
+								 * index' collation */
 	FmgrInfo	tojsonb;		/* to_jsonb() set up for the column type */
 } SeqKey;
 
