@@ -1012,6 +1012,8 @@ probe_phase(Batch *b, int *cand, int ncand)
 	int			nkept = 0;
 	bool		covering;
 	Buffer		vmbuffer = InvalidBuffer;
+	LeafProbe  *lp = NULL;
+	Datum		keyvals[INDEX_MAX_KEYS];
 
 	/* see what earlier statements of this transaction wrote */
 	CommandCounterIncrement();
@@ -1032,6 +1034,9 @@ probe_phase(Batch *b, int *cand, int ncand)
 	covering = irel->rd_index->indnatts > st->nkeys &&
 		irel->rd_index->indkey.values[st->nkeys] == seqattno;
 	scan->xs_want_itup = covering;
+	/* keys come sorted: most are answered on the leaf page of the one before */
+	if (covering)
+		lp = leafprobe_begin(srel, irel, st->keys, st->nkeys, GetActiveSnapshot());
 	for (int i = 0; i < ncand; i++)
 	{
 		Message    *m = &b->msgs[cand[i]];
@@ -1039,12 +1044,30 @@ probe_phase(Batch *b, int *cand, int ncand)
 		bool		isnull = true;
 		Datum		d = (Datum) 0;
 		ItemPointer tid;
+		LeafResult	r = LEAF_UNSURE;
 
 		for (int k = 0; k < st->nkeys; k++)
-			skeys[k].sk_argument = m->values[st->keys[k].attnum - 1];
-		index_rescan(scan, skeys, st->nkeys, NULL, 0);
+			keyvals[k] = m->values[st->keys[k].attnum - 1];
 		m->found = false;
-		while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+		if (lp != NULL)
+		{
+			int64		stored;
+
+			CHECK_FOR_INTERRUPTS();
+			r = leafprobe_get(lp, keyvals, slot, &m->tid, &stored, &isnull);
+			if (r == LEAF_FOUND)
+			{
+				d = Int64GetDatum(stored);
+				m->found = true;
+			}
+		}
+		if (r == LEAF_UNSURE)
+		{
+			for (int k = 0; k < st->nkeys; k++)
+				skeys[k].sk_argument = keyvals[k];
+			index_rescan(scan, skeys, st->nkeys, NULL, 0);
+		}
+		while (r == LEAF_UNSURE && (tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 		{
 			if (covering && VM_ALL_VISIBLE(srel, ItemPointerGetBlockNumber(tid), &vmbuffer))
 			{
@@ -1074,6 +1097,7 @@ probe_phase(Batch *b, int *cand, int ncand)
 	}
 	if (vmbuffer != InvalidBuffer)
 		ReleaseBuffer(vmbuffer);
+	leafprobe_end(lp);
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(irel, NoLock);
@@ -1695,6 +1719,13 @@ apply_emit(Batch *b, FunctionCallInfo fcinfo)
 												 "pg_sequenced output row",
 												 ALLOCSET_SMALL_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(rowcxt);
+	Datum		outcomes[OUT_SUPERSEDED + 1];
+
+	/* five words for a million rows: made once */
+	MemoryContextSwitchTo(b->mcxt);
+	for (int o = OUT_INSERTED; o <= OUT_SUPERSEDED; o++)
+		outcomes[o] = CStringGetTextDatum(apply_outcome_name((Outcome) o));
+	MemoryContextSwitchTo(rowcxt);
 
 	for (int i = 0; i < b->nmsgs; i++)
 	{
@@ -1710,7 +1741,9 @@ apply_emit(Batch *b, FunctionCallInfo fcinfo)
 		else
 			nulls[1] = true;
 		values[2] = Int64GetDatum(m->seq);
-		values[3] = CStringGetTextDatum(apply_outcome_name(m->outcome));
+		if (m->outcome < OUT_INSERTED || m->outcome > OUT_SUPERSEDED)
+			elog(ERROR, "failed to decide the outcome of record %d", m->ord);
+		values[3] = outcomes[m->outcome];
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	MemoryContextSwitchTo(old);

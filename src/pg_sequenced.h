@@ -21,6 +21,8 @@
 #include "storage/itemptr.h"
 #include "storage/block.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "utils/snapshot.h"
 #include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "storage/lockdefs.h"
@@ -244,6 +246,20 @@ extern SeqColumn *input_lookup_column(SeqTable *st, const char *name, int len);
 extern const char *input_guard_reason(ColGuard g);
 extern const char *input_json_type_name(JsonbValue *v);
 extern void input_pop_context(ErrorContextCallback *cb);
+
+/* probe.c */
+typedef struct LeafProbe LeafProbe;
+typedef enum LeafResult
+{
+	LEAF_ABSENT,				/* no visible state row for the key */
+	LEAF_FOUND,
+	LEAF_UNSURE					/* ask an ordinary index scan */
+} LeafResult;
+extern LeafProbe *leafprobe_begin(Relation heaprel, Relation irel, SeqKey *keys, int nkeys,
+								  Snapshot snapshot);
+extern LeafResult leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot,
+								ItemPointer tid, int64 *seq, bool *seqnull);
+extern void leafprobe_end(LeafProbe *lp);
 
 /* dedup.c */
 extern void dedup_sort(Batch *b);

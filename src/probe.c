@@ -1,0 +1,313 @@
+/*-------------------------------------------------------------------------
+ *
+ * probe.c
+ *		Reading a batch's stored states from the state table's unique
+ *		index, leaf page by leaf page.
+ *
+ * The probe of apply.c asks the state index for every winner of a batch, in
+ * key order.  An ordinary index scan descends from the root for each key:
+ * three or four pages, two dozen comparisons, and most of the time of a
+ * replayed batch.  Yet a batch's keys arrive sorted, so consecutive keys
+ * usually sit on the same leaf page.  This module keeps the last leaf page
+ * pinned and answers the next key there when the page's key range covers
+ * it, with one binary search; only a key outside that range pays a descent.
+ *
+ * It answers only what it can answer exactly, and says "unsure" otherwise;
+ * the caller then asks an ordinary index scan, which also marks dead index
+ * entries for later reuse.  Unsure are: a key with more than one index entry
+ * that is not known dead (several row versions), a run of equal entries
+ * that may continue on the next page, a single entry whose row version is
+ * dead, and any index this code does not know (no heap TID tiebreak, not a
+ * btree).  Serializable transactions and "snapshot too old" do not use it:
+ * they need the predicate locks and snapshot tests of the ordinary scan.
+ *
+ * Correctness rests on the btree invariants the server's own scans use: a
+ * leaf page's key range only shrinks from the right (a split moves its
+ * upper part to a new right sibling), so a key above the page's first item
+ * and below its high key still belongs to the page however long the page
+ * sat unlocked; deleted and half-dead pages are never trusted.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/itup.h"
+#include "access/nbtree.h"
+#include "access/tableam.h"
+#include "access/visibilitymap.h"
+#include "access/xact.h"
+#include "catalog/pg_am.h"
+#include "storage/bufmgr.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "pg_sequenced.h"
+
+struct LeafProbe
+{
+	Relation	heaprel;
+	Relation	irel;
+	Snapshot	snapshot;
+	int			nkeys;
+	SeqKey	   *keys;			/* their sort support: leaf items compare
+								 * without the generic _bt_compare */
+	Datum	   *args;			/* the key being probed */
+	AttrNumber	seqatt;			/* the INCLUDEd sequence, in the index */
+	BTScanInsertData key;
+	Buffer		buf;			/* last leaf, pinned but not locked */
+	bool		tryright;		/* step right when above its high key? */
+	Buffer		vmbuffer;
+	IndexFetchTableData *fetch;
+};
+
+/*
+ * NULL when the index is not one this module can read; the caller then uses
+ * ordinary scans only.
+ */
+LeafProbe *
+leafprobe_begin(Relation heaprel, Relation irel, SeqKey *keys, int nkeys, Snapshot snapshot)
+{
+	LeafProbe  *lp;
+	bool		heapkeyspace;
+	bool		allequalimage;
+
+	if (irel->rd_rel->relam != BTREE_AM_OID ||
+		IndexRelationGetNumberOfKeyAttributes(irel) != nkeys ||
+		IndexRelationGetNumberOfAttributes(irel) <= nkeys ||
+		IsolationIsSerializable() || old_snapshot_threshold >= 0 ||
+		!IsMVCCSnapshot(snapshot))
+		return NULL;
+	for (int k = 0; k < nkeys; k++)
+		if (irel->rd_indoption[k] != 0 || keys[k].ssup.ssup_reverse)
+			return NULL;
+	_bt_metaversion(irel, &heapkeyspace, &allequalimage);
+	if (!heapkeyspace)
+		return NULL;
+
+	lp = palloc0(sizeof(LeafProbe));
+	lp->heaprel = heaprel;
+	lp->irel = irel;
+	lp->snapshot = snapshot;
+	lp->nkeys = nkeys;
+	lp->keys = keys;
+	lp->seqatt = nkeys + 1;
+	lp->key.heapkeyspace = true;
+	lp->key.allequalimage = allequalimage;
+	lp->key.anynullkeys = false;
+	lp->key.nextkey = false;
+	lp->key.pivotsearch = false;
+	lp->key.scantid = NULL;
+	lp->key.keysz = nkeys;
+	for (int k = 0; k < nkeys; k++)
+		ScanKeyEntryInitializeWithInfo(&lp->key.scankeys[k],
+									   irel->rd_indoption[k] << SK_BT_INDOPTION_SHIFT,
+									   k + 1, InvalidStrategy, InvalidOid,
+									   irel->rd_indcollation[k],
+									   index_getprocinfo(irel, k + 1, BTORDER_PROC),
+									   (Datum) 0);
+	lp->buf = InvalidBuffer;
+	lp->tryright = true;
+	lp->vmbuffer = InvalidBuffer;
+	lp->fetch = table_index_fetch_begin(heaprel);
+	return lp;
+}
+
+void
+leafprobe_end(LeafProbe *lp)
+{
+	if (lp == NULL)
+		return;
+	if (BufferIsValid(lp->buf))
+		ReleaseBuffer(lp->buf);
+	if (BufferIsValid(lp->vmbuffer))
+		ReleaseBuffer(lp->vmbuffer);
+	table_index_fetch_end(lp->fetch);
+	pfree(lp);
+}
+
+/*
+ * The probed key against a leaf item (never the high key: leaf items are
+ * never truncated), with the key's sort support: <0, 0, >0 as the key is
+ * below, equal to or above the item, as _bt_compare says for them.
+ */
+static inline int
+leaf_compare(LeafProbe *lp, Page page, OffsetNumber off)
+{
+	IndexTuple	itup = (IndexTuple) PageGetItem(page, PageGetItemId(page, off));
+	TupleDesc	desc = RelationGetDescr(lp->irel);
+
+	for (int k = 0; k < lp->nkeys; k++)
+	{
+		bool		isnull;
+		Datum		d = index_getattr(itup, k + 1, desc, &isnull);
+		int			r = ApplySortComparator(lp->args[k], false, d, isnull, &lp->keys[k].ssup);
+
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Lock (share) the leaf page whose key range holds the key: the pinned one
+ * when it still does, else the one a descent finds.  False: the index is
+ * empty (nothing pinned).
+ */
+static bool
+leafprobe_locate(LeafProbe *lp)
+{
+	BTStack		stack;
+
+	if (BufferIsValid(lp->buf))
+	{
+		Page		page;
+		BTPageOpaque opaque;
+
+		_bt_lockbuf(lp->irel, lp->buf, BT_READ);
+		page = BufferGetPage(lp->buf);
+		opaque = BTPageGetOpaque(page);
+
+		/*
+		 * Strictly above the first item (equal entries might also end the
+		 * left sibling) and strictly below the high key (equal entries might
+		 * begin the right one).
+		 */
+		if (P_ISLEAF(opaque) && !P_IGNORE(opaque) &&
+			P_FIRSTDATAKEY(opaque) <= PageGetMaxOffsetNumber(page) &&
+			leaf_compare(lp, page, P_FIRSTDATAKEY(opaque)) > 0)
+		{
+			int			c;
+
+			if (P_RIGHTMOST(opaque) || (c = _bt_compare(lp->irel, &lp->key, page, P_HIKEY)) < 0)
+			{
+				lp->tryright = true;	/* dense keys: stepping right pays */
+				return true;
+			}
+
+			/*
+			 * Above the high key: the next key in order is most often on the
+			 * right sibling, whose range starts at our high key (a split in
+			 * between moves that start to a new page between us, which then
+			 * still starts below the key).  One step right, then give up;
+			 * after a step that missed, sparse keys descend directly until a
+			 * key lands on the page of the one before again.
+			 */
+			if (c > 0 && lp->tryright)
+			{
+				lp->buf = _bt_relandgetbuf(lp->irel, lp->buf, opaque->btpo_next, BT_READ);
+				page = BufferGetPage(lp->buf);
+				opaque = BTPageGetOpaque(page);
+				if (P_ISLEAF(opaque) && !P_IGNORE(opaque) &&
+					(P_RIGHTMOST(opaque) || _bt_compare(lp->irel, &lp->key, page, P_HIKEY) < 0))
+					return true;
+				lp->tryright = false;
+			}
+		}
+		_bt_relbuf(lp->irel, lp->buf);
+		lp->buf = InvalidBuffer;
+	}
+	stack = _bt_search(lp->irel, &lp->key, &lp->buf, BT_READ, lp->snapshot);
+	_bt_freestack(stack);
+	return BufferIsValid(lp->buf);
+}
+
+/*
+ * The stored state of one key.  keys: the key's values, in index order.
+ * On LEAF_FOUND, *tid is the row version (or its index entry, when the heap
+ * page is all-visible) and *seq / *seqnull the stored sequence; slot is
+ * scratch space for a heap fetch.
+ */
+LeafResult
+leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot,
+			  ItemPointer tid, int64 *seq, bool *seqnull)
+{
+	Page		page;
+	BTPageOpaque opaque;
+	OffsetNumber low,
+				high,
+				maxoff,
+				off;
+	int			nfound = 0;
+	ItemPointerData found;
+	int64		fseq = 0;
+	bool		fnull = true;
+	bool		unsure = false;
+
+	for (int k = 0; k < lp->nkeys; k++)
+		lp->key.scankeys[k].sk_argument = keys[k];
+	lp->args = keys;
+	if (!leafprobe_locate(lp))
+		return LEAF_ABSENT;
+
+	page = BufferGetPage(lp->buf);
+	opaque = BTPageGetOpaque(page);
+	maxoff = PageGetMaxOffsetNumber(page);
+
+	/* the first item >= key */
+	low = P_FIRSTDATAKEY(opaque);
+	high = maxoff + 1;
+	while (low < high)
+	{
+		OffsetNumber mid = low + (high - low) / 2;
+
+		if (leaf_compare(lp, page, mid) > 0)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+
+	for (off = low; off <= maxoff; off++)
+	{
+		ItemId		itemid = PageGetItemId(page, off);
+		IndexTuple	itup;
+
+		if (leaf_compare(lp, page, off) != 0)
+			break;
+		if (ItemIdIsDead(itemid))
+			continue;			/* known dead to every snapshot */
+		itup = (IndexTuple) PageGetItem(page, itemid);
+		if (BTreeTupleIsPosting(itup) || ++nfound > 1)
+		{
+			unsure = true;
+			break;
+		}
+		found = itup->t_tid;
+		fseq = DatumGetInt64(index_getattr(itup, lp->seqatt, RelationGetDescr(lp->irel), &fnull));
+	}
+	/* ran off the page: equal entries may go on in the right sibling */
+	if (!unsure && off > maxoff && !P_RIGHTMOST(opaque) &&
+		_bt_compare(lp->irel, &lp->key, page, P_HIKEY) >= 0)
+		unsure = true;
+	_bt_unlockbuf(lp->irel, lp->buf);
+
+	if (unsure)
+		return LEAF_UNSURE;
+	if (nfound == 0)
+		return LEAF_ABSENT;
+
+	/* as an index-only scan: an all-visible heap page needs no visit */
+	if (VM_ALL_VISIBLE(lp->heaprel, ItemPointerGetBlockNumber(&found), &lp->vmbuffer))
+	{
+		*tid = found;
+		*seq = fseq;
+		*seqnull = fnull;
+		return LEAF_FOUND;
+	}
+	{
+		bool		call_again = false;
+		bool		all_dead = false;
+		ItemPointerData htid = found;
+
+		if (table_index_fetch_tuple(lp->fetch, &htid, lp->snapshot, slot, &call_again, &all_dead))
+		{
+			Datum		d = slot_getattr(slot, lp->seqatt, seqnull);
+
+			*seq = *seqnull ? 0 : DatumGetInt64(d);
+			*tid = slot->tts_tid;
+			ExecClearTuple(slot);
+			return LEAF_FOUND;
+		}
+		/* a dead entry: let the ordinary scan see it and mark it so */
+		return all_dead ? LEAF_UNSURE : LEAF_ABSENT;
+	}
+}

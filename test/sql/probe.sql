@@ -1,0 +1,135 @@
+--
+-- probe: a call reads its keys' stored states from the state index leaf
+-- page by leaf page (src/probe.c), falling back to an ordinary index scan
+-- where it cannot answer exactly.  Every path must give the outcomes an
+-- ordinary scan gives: the next key on the leaf of the key before, one page
+-- to the right, far away (a descent), absent keys inside a page's range,
+-- keys with several row versions (updated again in one transaction),
+-- all-visible pages after VACUUM; int4, int8, text and composite keys; and
+-- ties under 'replace' in the inlined integer sort.
+--
+CREATE TABLE pr_int (id int PRIMARY KEY, v int);
+SELECT sequenced_register('pr_int');
+
+-- 20,000 even keys: a state index of many leaf pages
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_int', (SELECT jsonb_agg(jsonb_build_object('id', i * 2, 'v', i))
+                                     FROM generate_series(1, 20000) i), 10)
+ GROUP BY outcome ORDER BY outcome;
+
+-- a dense replay: every key is stale
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_int', (SELECT jsonb_agg(jsonb_build_object('id', i * 2, 'v', -i))
+                                     FROM generate_series(1, 20000) i), 10)
+ GROUP BY outcome ORDER BY outcome;
+
+-- dense, newer, and the odd keys in between (absent inside each page's range)
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_int', (SELECT jsonb_agg(jsonb_build_object('id', i, 'v', i) ORDER BY i DESC)
+                                     FROM generate_series(1, 40001) i), 11)
+ GROUP BY outcome ORDER BY outcome;
+
+-- sparse keys (a descent each), half of them unknown: older ones stale, new ones inserted
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_int', (SELECT jsonb_agg(jsonb_build_object('id', i * 4999, 'v', 0))
+                                     FROM generate_series(-5, 20) i), 9)
+ GROUP BY outcome ORDER BY outcome;
+
+-- keys past both ends of the index
+SELECT ord, key, outcome
+  FROM sequenced_upsert('pr_int', '[{"id": -2147483648}, {"id": 2147483647}, {"id": 0}, {"id": 40001}]', 11);
+
+-- several versions of a key in the index: updated twice in one transaction,
+-- then asked again in it
+BEGIN;
+SELECT count(*) FROM sequenced_upsert('pr_int', (SELECT jsonb_agg(jsonb_build_object('id', i, 'v', 20))
+                                                   FROM generate_series(1000, 3999) i), 20);
+SELECT count(*) FROM sequenced_upsert('pr_int', (SELECT jsonb_agg(jsonb_build_object('id', i, 'v', 21))
+                                                   FROM generate_series(1000, 3999) i), 21);
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_int', (SELECT jsonb_agg(jsonb_build_object('id', i, 'v', 21))
+                                     FROM generate_series(500, 4499) i), 21)
+ GROUP BY outcome ORDER BY outcome;
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_int', (SELECT jsonb_agg(jsonb_build_object('id', i, 'v', 22))
+                                     FROM generate_series(1000, 1999) i), 22)
+ GROUP BY outcome ORDER BY outcome;
+COMMIT;
+
+-- all-visible pages: answered from the index alone
+-- (VACUUM of everything: the state table is internal, and VACUUM cannot run in a function)
+VACUUM;
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_int', (SELECT jsonb_agg(jsonb_build_object('id', i, 'v', i))
+                                     FROM generate_series(0, 40001) i), 11)
+ GROUP BY outcome ORDER BY outcome;
+
+-- the final rows are each key's newest message
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE v = 22 AND _sdc_sequence = 22) AS v22,
+       count(*) FILTER (WHERE v = 21 AND _sdc_sequence = 21) AS v21,
+       count(*) FILTER (WHERE v = id AND _sdc_sequence = 11) AS v11,
+       count(*) FILTER (WHERE v = 0 AND _sdc_sequence = 9) AS v9
+  FROM pr_int;
+
+-- int8 keys, ties under 'replace' (the last of equal sequences wins), signed order
+CREATE TABLE pr_big (id bigint PRIMARY KEY, v text);
+SELECT sequenced_register('pr_big', on_equal => 'replace');
+SELECT * FROM sequenced_upsert('pr_big', '[
+  {"sequence": 5, "data": {"id": 9000000000, "v": "a"}},
+  {"sequence": 5, "data": {"id": 9000000000, "v": "b"}},
+  {"sequence": 4, "data": {"id": -9000000000, "v": "c"}},
+  {"sequence": 6, "data": {"id": -9000000000, "v": "d"}},
+  {"sequence": 6, "data": {"id": 1, "v": "e"}},
+  {"sequence": 6, "data": {"id": -1, "v": "f"}}]');
+SELECT * FROM sequenced_upsert('pr_big', '[
+  {"sequence": 5, "data": {"id": 9000000000, "v": "g"}},
+  {"sequence": 5, "data": {"id": -9000000000, "v": "h"}},
+  {"sequence": 6, "data": {"id": -1, "v": "i"}},
+  {"sequence": 7, "data": {"id": 0, "v": "j"}}]');
+SELECT * FROM pr_big ORDER BY id;
+
+-- text keys: the index' collation orders the leaf, not the numbers in the text
+CREATE TABLE pr_text (k text COLLATE "C" PRIMARY KEY, v int);
+SELECT sequenced_register('pr_text');
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_text', (SELECT jsonb_agg(jsonb_build_object('k', 'key' || i, 'v', i))
+                                      FROM generate_series(1, 5000) i), 1)
+ GROUP BY outcome ORDER BY outcome;
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_text', (SELECT jsonb_agg(jsonb_build_object('k', 'key' || i, 'v', i))
+                                      FROM generate_series(2501, 7500) i), 1)
+ GROUP BY outcome ORDER BY outcome;
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_text', (SELECT jsonb_agg(jsonb_build_object('k', 'key' || i, 'v', -i))
+                                      FROM generate_series(1, 7500, 3) i), 2)
+ GROUP BY outcome ORDER BY outcome;
+SELECT count(*) AS rows, count(*) FILTER (WHERE v < 0 AND _sdc_sequence = 2) AS newer FROM pr_text;
+
+-- composite keys
+CREATE TABLE pr_comp (a int, b text, v int, PRIMARY KEY (a, b));
+SELECT sequenced_register('pr_comp');
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_comp', (SELECT jsonb_agg(jsonb_build_object('a', i % 50, 'b', 'x' || i, 'v', i))
+                                      FROM generate_series(1, 6000) i), 1)
+ GROUP BY outcome ORDER BY outcome;
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_comp', (SELECT jsonb_agg(jsonb_build_object('a', i % 50, 'b', 'x' || i, 'v', -i))
+                                      FROM generate_series(1, 9000) i), 1)
+ GROUP BY outcome ORDER BY outcome;
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_comp', (SELECT jsonb_agg(jsonb_build_object('a', i % 50, 'b', 'x' || i, 'v', -i))
+                                      FROM generate_series(1, 9000, 2) i), 2)
+ GROUP BY outcome ORDER BY outcome;
+SELECT count(*) AS rows, count(*) FILTER (WHERE v = -b_num AND _sdc_sequence = 2) AS newer,
+       count(*) FILTER (WHERE v = b_num AND _sdc_sequence = 1) AS first
+  FROM (SELECT *, substr(b, 2)::int AS b_num FROM pr_comp) s;
+
+-- deletes and tombstones read by the probe: a late upsert stays stale
+SELECT outcome, count(*)
+  FROM sequenced_delete('pr_int', (SELECT jsonb_agg(jsonb_build_object('id', i)) FROM generate_series(0, 40001, 7) i), 30)
+ GROUP BY outcome ORDER BY outcome;
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_int', (SELECT jsonb_agg(jsonb_build_object('id', i, 'v', 1)) FROM generate_series(0, 40001) i), 29)
+ GROUP BY outcome ORDER BY outcome;
+SELECT count(*) AS rows FROM pr_int;
