@@ -269,6 +269,74 @@ convert_array(SeqTable *st, SeqColumn *col, JsonbValue *v)
 											  col->elemlen, col->elembyval, col->elemalign));
 }
 
+/*
+ * A JSON number that is an integer (scale 0) within bigint, read without
+ * printing it first.  False for anything else (a fraction, "1.0", out of
+ * range, a form not handled here): those take the text path, whose errors
+ * are the type's own.
+ *
+ * This reads numeric's short form directly: a uint16 header (sign, display
+ * scale, weight) and base-10000 digits.  That is numeric's on-disk format,
+ * fixed since PostgreSQL 9.1 (pg_upgrade keeps numeric data as it is), and
+ * what jsonb stores for every number; the long form and the special values
+ * go the text way.
+ */
+#define SEQ_NUMERIC_SIGN_MASK		0xC000
+#define SEQ_NUMERIC_SHORT			0x8000
+#define SEQ_NUMERIC_SHORT_SIGN		0x2000
+#define SEQ_NUMERIC_SHORT_DSCALE	0x1F80
+#define SEQ_NUMERIC_SHORT_WSIGN		0x0040
+#define SEQ_NUMERIC_SHORT_WEIGHT	0x003F
+
+static bool
+numeric_to_int64(Numeric num, int64 *out)
+{
+	const char *data = VARDATA_ANY(num);
+	int			len = VARSIZE_ANY_EXHDR(num);
+	uint16		header;
+	int			weight;
+	int			ndigits;
+	const int16 *digits;
+	uint64		acc = 0;
+
+	if (len < (int) sizeof(uint16))
+		return false;
+	memcpy(&header, data, sizeof(uint16));
+	if ((header & SEQ_NUMERIC_SIGN_MASK) != SEQ_NUMERIC_SHORT ||
+		(header & SEQ_NUMERIC_SHORT_DSCALE) != 0)
+		return false;
+	weight = (header & SEQ_NUMERIC_SHORT_WSIGN) ? -1 : (header & SEQ_NUMERIC_SHORT_WEIGHT);
+	ndigits = (len - sizeof(uint16)) / sizeof(int16);
+	digits = (const int16 *) (data + sizeof(uint16));
+	if (ndigits > weight + 1 || weight > 4)
+		return false;			/* a fraction, or beyond bigint anyway */
+	for (int i = 0; i <= weight; i++)
+	{
+		int16		d;
+
+		if (i < ndigits)
+			memcpy(&d, &digits[i], sizeof(int16));
+		else
+			d = 0;
+		if (d < 0 || d >= 10000 || acc > (PG_UINT64_MAX - d) / 10000)
+			return false;
+		acc = acc * 10000 + d;
+	}
+	if (header & SEQ_NUMERIC_SHORT_SIGN)
+	{
+		if (acc > (uint64) PG_INT64_MAX + 1)
+			return false;
+		*out = (int64) (0 - acc);
+	}
+	else
+	{
+		if (acc > (uint64) PG_INT64_MAX)
+			return false;
+		*out = (int64) acc;
+	}
+	return true;
+}
+
 /* Convert one JSON value for a column; err_ord/err_column are set. */
 static void
 convert_value(SeqTable *st, SeqColumn *col, JsonbValue *v, Datum *out, bool *isnull)
@@ -309,6 +377,31 @@ convert_value(SeqTable *st, SeqColumn *col, JsonbValue *v, Datum *out, bool *isn
 				*out = PointerGetDatum(cstring_to_text_with_len(v->val.string.val,
 																v->val.string.len));
 				return;
+			}
+			if (v->type == jbvNumeric &&
+				(col->typid == INT4OID || col->typid == INT8OID || col->typid == INT2OID))
+			{
+				/* the common integer columns: no detour through text */
+				int64		i;
+
+				if (numeric_to_int64(v->val.numeric, &i))
+				{
+					if (col->typid == INT8OID)
+					{
+						*out = Int64GetDatum(i);
+						return;
+					}
+					if (col->typid == INT4OID && i >= PG_INT32_MIN && i <= PG_INT32_MAX)
+					{
+						*out = Int32GetDatum((int32) i);
+						return;
+					}
+					if (col->typid == INT2OID && i >= PG_INT16_MIN && i <= PG_INT16_MAX)
+					{
+						*out = Int16GetDatum((int16) i);
+						return;
+					}
+				}
 			}
 			break;
 	}
@@ -614,6 +707,13 @@ parse_sequence(int ord, JsonbValue *v)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("message %d has a sequence that is not an integer", ord),
 				 errdetail("The sequence is %s.", input_json_type_name(v))));
+	{
+		int64		i;
+
+		if (numeric_to_int64(v->val.numeric, &i))
+			return i;
+	}
+	/* "5.000" is an integer too; fractions and range are judged on the text */
 	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 	p = s;
 	if (*p == '-')
@@ -756,15 +856,15 @@ key_value(SeqTable *st, SeqKey *key, Datum d, JsonbValue *out)
 	{
 		case INT2OID:
 			out->type = jbvNumeric;
-			out->val.numeric = DatumGetNumeric(DirectFunctionCall1(int2_numeric, d));
+			out->val.numeric = int64_to_numeric(DatumGetInt16(d));
 			return;
 		case INT4OID:
 			out->type = jbvNumeric;
-			out->val.numeric = DatumGetNumeric(DirectFunctionCall1(int4_numeric, d));
+			out->val.numeric = int64_to_numeric(DatumGetInt32(d));
 			return;
 		case INT8OID:
 			out->type = jbvNumeric;
-			out->val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, d));
+			out->val.numeric = int64_to_numeric(DatumGetInt64(d));
 			return;
 		case NUMERICOID:
 			out->type = jbvNumeric;
@@ -806,6 +906,26 @@ input_key_jsonb(SeqTable *st, Message *m)
 {
 	JsonbParseState *ps = NULL;
 	JsonbValue *res;
+
+	if (st->nkeys == 1)
+	{
+		/* one pair needs no sorting of keys: straight to the binary form */
+		JsonbPair	pair;
+		JsonbValue	obj;
+
+		pair.key.type = jbvString;
+		pair.key.val.string.val = st->key_names[0];
+		pair.key.val.string.len = strlen(st->key_names[0]);
+		pair.order = 0;
+		key_value(st, &st->keys[0], m->values[st->keys[0].attnum - 1], &pair.value);
+		if (pair.value.type != jbvBinary)	/* (a container is unpacked below) */
+		{
+			obj.type = jbvObject;
+			obj.val.object.nPairs = 1;
+			obj.val.object.pairs = &pair;
+			return JsonbValueToJsonb(&obj);
+		}
+	}
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	for (int k = 0; k < st->nkeys; k++)

@@ -209,6 +209,45 @@ SELECT * FROM sequenced_upsert('typ_md', '{"id": 2, "a": [[1, 2], [3]]}', 1);
 SELECT sequenced_unregister('typ_md');
 DROP TABLE typ_md;
 
+-- integer columns and sequences: JSON numbers are read without printing
+-- them, but must give exactly what the type's input function gives for
+-- their text: 1e3 is 1000, 1.0 is refused by integer columns (accepted as
+-- a sequence), and range errors are the types' own
+CREATE TABLE typ_ints (id bigint PRIMARY KEY, i2 smallint, i4 int, i8 bigint, d typ_posint);
+SELECT sequenced_register('typ_ints');
+SELECT * FROM sequenced_upsert('typ_ints', '[
+  {"sequence": 1e2, "data": {"id": 1, "i2": -32768, "i4": -2147483648, "i8": -9223372036854775808, "d": 1e1}},
+  {"sequence": 5.000, "data": {"id": 2, "i2": 32767, "i4": 2147483647, "i8": 9223372036854775807, "d": 7}},
+  {"sequence": 3000000000, "data": {"id": 9223372036854775807, "i2": -0, "i4": 1E3, "i8": 3000000000}},
+  {"sequence": -3000000000, "data": {"id": -9223372036854775808, "i4": "42", "i8": "-7"}}]');
+SELECT * FROM typ_ints ORDER BY id;
+SELECT * FROM sequenced_upsert('typ_ints', '{"id": 3, "i4": 1.0}', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_upsert('typ_ints', '{"id": 3, "i4": 2147483648}', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_upsert('typ_ints', '{"id": 3, "i2": 32768}', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_upsert('typ_ints', '{"id": 3, "i2": 1.5}', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_upsert('typ_ints', '{"id": 3, "i8": 9223372036854775808}', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_upsert('typ_ints', '{"id": 3, "i8": -9223372036854775809}', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_upsert('typ_ints', '{"id": 3, "i8": 2.50}', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_upsert('typ_ints', '{"id": 3, "d": 0}', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_upsert('typ_ints', '{"id": 9223372036854775808}', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_upsert('typ_ints', '[{"sequence": 1.5, "data": {"id": 3}}]');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_upsert('typ_ints', '[{"sequence": -9223372036854775809, "data": {"id": 3}}]');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_upsert('typ_ints', '[{"sequence": 1e30, "data": {"id": 3}}]');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM typ_ints;
+DROP TABLE typ_ints;
+
 DROP TABLE typ_t, typ_def, typ_idkey, typ_req, typ_key, typ_key1, typ_case, typ_case2;
 DROP SEQUENCE typ_seq;
 DROP DOMAIN typ_posint;
