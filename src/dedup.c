@@ -63,6 +63,17 @@ typedef struct SortItem
 	int32		idx;
 } SortItem;
 
+/* After the key: sequence descending, then position (first or last wins) */
+static inline int
+compare_tail(const SortItem *a, const SortItem *b, bool replace)
+{
+	if (a->seq != b->seq)
+		return a->seq > b->seq ? -1 : 1;
+	if (replace)
+		return a->ord > b->ord ? -1 : (a->ord < b->ord ? 1 : 0);
+	return a->ord < b->ord ? -1 : (a->ord > b->ord ? 1 : 0);
+}
+
 static int
 compare_items(const void *pa, const void *pb, void *arg)
 {
@@ -73,62 +84,29 @@ compare_items(const void *pa, const void *pb, void *arg)
 
 	if (cmp != 0)
 		return cmp;
-	if (a->seq != b->seq)
-		return a->seq > b->seq ? -1 : 1;
-	if (batch->st->on_equal == ON_EQUAL_REPLACE)
-		return a->ord > b->ord ? -1 : (a->ord < b->ord ? 1 : 0);
-	return a->ord < b->ord ? -1 : (a->ord > b->ord ? 1 : 0);
+	return compare_tail(a, b, batch->st->on_equal == ON_EQUAL_REPLACE);
 }
 
 /*
- * Keys whose ordering is plain signed integer comparison (int2, int4, int8,
- * and the types that share those comparators) sort with the comparison
- * inlined: no call through the sort support per comparison.  *replace: the
- * table's on_equal is 'replace' (the last of equal sequences wins).
+ * Keys whose ordering is plain signed integer comparison (int4, int8 and the
+ * types sharing their comparators) are held as int64 and sorted with the
+ * comparison inlined: no call through the sort support per comparison.
+ * *replace: the table's on_equal is 'replace'.
  */
 static inline int
-compare_tail(const SortItem *a, const SortItem *b, const bool *replace)
-{
-	if (a->seq != b->seq)
-		return a->seq > b->seq ? -1 : 1;
-	if (*replace)
-		return a->ord > b->ord ? -1 : (a->ord < b->ord ? 1 : 0);
-	return a->ord < b->ord ? -1 : (a->ord > b->ord ? 1 : 0);
-}
-
-static inline int
-compare_int32_items(const SortItem *a, const SortItem *b, const bool *replace)
-{
-	int32		x = DatumGetInt32(a->key);
-	int32		y = DatumGetInt32(b->key);
-
-	if (x != y)
-		return x < y ? -1 : 1;
-	return compare_tail(a, b, replace);
-}
-
-static inline int
-compare_int64_items(const SortItem *a, const SortItem *b, const bool *replace)
+compare_int_items(const SortItem *a, const SortItem *b, const bool *replace)
 {
 	int64		x = DatumGetInt64(a->key);
 	int64		y = DatumGetInt64(b->key);
 
 	if (x != y)
 		return x < y ? -1 : 1;
-	return compare_tail(a, b, replace);
+	return compare_tail(a, b, *replace);
 }
 
-#define ST_SORT sort_int32_items
+#define ST_SORT sort_int_items
 #define ST_ELEMENT_TYPE SortItem
-#define ST_COMPARE(a, b, arg) compare_int32_items(a, b, arg)
-#define ST_COMPARE_ARG_TYPE const bool
-#define ST_SCOPE static
-#define ST_DEFINE
-#include "lib/sort_template.h"
-
-#define ST_SORT sort_int64_items
-#define ST_ELEMENT_TYPE SortItem
-#define ST_COMPARE(a, b, arg) compare_int64_items(a, b, arg)
+#define ST_COMPARE(a, b, arg) compare_int_items(a, b, arg)
 #define ST_COMPARE_ARG_TYPE const bool
 #define ST_SCOPE static
 #define ST_DEFINE
@@ -148,18 +126,20 @@ dedup_sort(Batch *b)
 		int			att = b->st->keys[0].attnum - 1;
 		SortSupport ssup = &b->st->keys[0].ssup;
 		bool		replace = b->st->on_equal == ON_EQUAL_REPLACE;
+		bool		int32key = ssup->comparator == ssup_datum_int32_cmp && !ssup->ssup_reverse;
+		bool		int64key = ssup->comparator == ssup_datum_signed_cmp && !ssup->ssup_reverse;
 
 		for (int i = 0; i < b->nmsgs; i++)
 		{
-			items[i].key = b->msgs[i].values[att];
+			Datum		key = b->msgs[i].values[att];
+
+			items[i].key = int32key ? Int64GetDatum((int64) DatumGetInt32(key)) : key;
 			items[i].seq = b->msgs[i].seq;
 			items[i].ord = b->msgs[i].ord;
 			items[i].idx = i;
 		}
-		if (ssup->comparator == ssup_datum_int32_cmp && !ssup->ssup_reverse)
-			sort_int32_items(items, b->nmsgs, &replace);
-		else if (ssup->comparator == ssup_datum_signed_cmp && !ssup->ssup_reverse)
-			sort_int64_items(items, b->nmsgs, &replace);
+		if (int32key || int64key)
+			sort_int_items(items, b->nmsgs, &replace);
 		else
 			qsort_arg(items, b->nmsgs, sizeof(SortItem), compare_items, b);
 		for (int i = 0; i < b->nmsgs; i++)
