@@ -555,9 +555,6 @@ free_plans(SeqTable *st)
 	free_plan(&st->plan_hidden);
 	free_plan(&st->plan_append);
 	free_plan(&st->plan_append_state);
-	free_plan(&st->plan_max_read);
-	free_plan(&st->plan_max_write);
-	free_plan(&st->plan_max_compact);
 }
 
 /*

@@ -152,9 +152,6 @@ typedef struct SeqTable
 	SPIPlanPtr	plan_hidden;
 	SPIPlanPtr	plan_append;
 	SPIPlanPtr	plan_append_state;
-	SPIPlanPtr	plan_max_read;
-	SPIPlanPtr	plan_max_write;
-	SPIPlanPtr	plan_max_compact;
 } SeqTable;
 
 typedef enum MsgAction

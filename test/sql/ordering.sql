@@ -216,8 +216,38 @@ SELECT * FROM sequenced_delete('"Ord ""Quoted"""', '{"Key": 2}', 6);
 SELECT * FROM sequenced_upsert('"Ord ""Quoted"""', '{"Key": 2, "Val": "late"}', 4);
 SELECT * FROM "Ord ""Quoted""" ORDER BY "Key";
 
+--
+-- max_sequence over many calls, each its own transaction: the log behind it
+-- stays small (older rows are compacted), lower sequences do not lower it,
+-- and per_table ordering reads it at every call
+--
+CREATE TABLE ord_maxlog (id int PRIMARY KEY, v text);
+SELECT sequenced_register('ord_maxlog', ordering => 'per_table');
+DO $$
+BEGIN
+  FOR i IN 1..100 LOOP
+    PERFORM sequenced_upsert('ord_maxlog', jsonb_build_object('id', i % 7, 'v', 'r' || i), i * 10);
+    COMMIT;
+  END LOOP;
+END $$;
+SELECT sequenced_max_sequence('ord_maxlog');
+SELECT count(*) BETWEEN 1 AND 40 AS log_compacted
+  FROM _sequenced.max_log WHERE relid = 'ord_maxlog'::regclass;
+SELECT max(seq) FROM _sequenced.max_log WHERE relid = 'ord_maxlog'::regclass;
+-- at or below the maximum: stale under per_table; above: applied
+SELECT * FROM sequenced_upsert('ord_maxlog', '[{"id": 1, "v": "low"}, {"id": 99, "v": "new low"}]', 1000);
+SELECT * FROM sequenced_upsert('ord_maxlog', '{"id": 99, "v": "new"}', 1001);
+SELECT sequenced_max_sequence('ord_maxlog');
+-- a call that rolls back leaves the maximum as it was
+BEGIN;
+SELECT outcome FROM sequenced_upsert('ord_maxlog', '{"id": 98, "v": "gone"}', 5000);
+SELECT sequenced_max_sequence('ord_maxlog');
+ROLLBACK;
+SELECT sequenced_max_sequence('ord_maxlog');
+SELECT * FROM ord_maxlog ORDER BY id;
+
 -- clean up
 SELECT sequenced_unregister(t)
   FROM unnest(ARRAY['ord_keep', 'ord_replace', 'ord_error', 'ord_table', 'ord_table_replace', 'ord_comp',
-                    '"Order Items"', '"Ord ""Quoted"""']::regclass[]) t;
-DROP TABLE ord_keep, ord_replace, ord_error, ord_table, ord_table_replace, ord_comp, "Order Items", "Ord ""Quoted""";
+                    '"Order Items"', '"Ord ""Quoted"""', 'ord_maxlog']::regclass[]) t;
+DROP TABLE ord_keep, ord_replace, ord_error, ord_table, ord_table_replace, ord_comp, "Order Items", "Ord ""Quoted""", ord_maxlog;
