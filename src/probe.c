@@ -39,6 +39,7 @@
 #include "catalog/pg_am.h"
 #include "storage/bufmgr.h"
 #include "utils/rel.h"
+#include "utils/sortsupport.h"
 #include "utils/snapmgr.h"
 
 #include "pg_sequenced.h"
@@ -52,6 +53,7 @@ struct LeafProbe
 	SeqKey	   *keys;			/* their sort support: leaf items compare
 								 * without the generic _bt_compare */
 	Datum	   *args;			/* the key being probed */
+	int			intlen;			/* 4 or 8: one integer key compared inline */
 	AttrNumber	seqatt;			/* the INCLUDEd sequence, in the index */
 	BTScanInsertData key;
 	Buffer		buf;			/* last leaf, pinned but not locked */
@@ -105,6 +107,20 @@ leafprobe_begin(Relation heaprel, Relation irel, SeqKey *keys, int nkeys, Snapsh
 									   irel->rd_indcollation[k],
 									   index_getprocinfo(irel, k + 1, BTORDER_PROC),
 									   (Datum) 0);
+	/*
+	 * One key of a type ordered as a plain signed integer (int4, date; int8,
+	 * timestamp), passed by value: the binary search reads it straight from
+	 * the leaf item.  That comparison is most of a replay's probing.
+	 */
+	if (nkeys == 1 && !keys[0].ssup.ssup_reverse)
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(irel), 0);
+
+		if (keys[0].ssup.comparator == ssup_datum_int32_cmp && att->attbyval && att->attlen == 4)
+			lp->intlen = 4;
+		else if (keys[0].ssup.comparator == ssup_datum_signed_cmp && att->attbyval && att->attlen == 8)
+			lp->intlen = 8;
+	}
 	lp->buf = InvalidBuffer;
 	lp->tryright = true;
 	lp->vmbuffer = InvalidBuffer;
@@ -136,6 +152,26 @@ leaf_compare(LeafProbe *lp, Page page, OffsetNumber off)
 	IndexTuple	itup = (IndexTuple) PageGetItem(page, PageGetItemId(page, off));
 	TupleDesc	desc = RelationGetDescr(lp->irel);
 
+	/* the first attribute starts the data, aligned (key columns are NOT NULL) */
+	if (lp->intlen != 0 && !(IndexTupleHasNulls(itup) && att_isnull(0, (bits8 *) itup + sizeof(IndexTupleData))))
+	{
+		char	   *data = (char *) itup + IndexInfoFindDataOffset(itup->t_info);
+
+		if (lp->intlen == 4)
+		{
+			int32		a = DatumGetInt32(lp->args[0]);
+			int32		b = *(int32 *) data;
+
+			return (a > b) - (a < b);
+		}
+		else
+		{
+			int64		a = DatumGetInt64(lp->args[0]);
+			int64		b = *(int64 *) data;
+
+			return (a > b) - (a < b);
+		}
+	}
 	for (int k = 0; k < lp->nkeys; k++)
 	{
 		bool		isnull;

@@ -89,6 +89,44 @@ SELECT * FROM sequenced_upsert('pr_big', '[
   {"sequence": 7, "data": {"id": 0, "v": "j"}}]');
 SELECT * FROM pr_big ORDER BY id;
 
+-- many leaf pages of int8, date and timestamptz keys (compared inline, as
+-- signed integers, negatives included), and stored sequences that are NULL
+-- (rows there before registration without one: older than any message)
+CREATE TABLE pr_wide (id bigint PRIMARY KEY, v int, _sdc_sequence bigint);
+INSERT INTO pr_wide SELECT i::bigint * 1000000007, 0, CASE WHEN i % 3 = 0 THEN NULL ELSE 10 END
+  FROM generate_series(-6000, 6000) i;
+SELECT sequenced_register('pr_wide');
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_wide', (SELECT jsonb_agg(jsonb_build_object('id', i::bigint * 1000000007, 'v', i) ORDER BY -i)
+                                      FROM generate_series(-6500, 6500, 2) i), 10)
+ GROUP BY outcome ORDER BY outcome;
+SELECT count(*) FILTER (WHERE _sdc_sequence IS NULL) AS still_null,
+       count(*) FILTER (WHERE v <> 0) AS replaced,
+       count(*) FILTER (WHERE v <> 0 AND abs(id / 1000000007) <= 6000 AND (id / 1000000007) % 3 <> 0) AS wrongly_replaced
+  FROM pr_wide;
+CREATE TABLE pr_date (d date PRIMARY KEY, v int);
+SELECT sequenced_register('pr_date');
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_date', (SELECT jsonb_agg(jsonb_build_object('d', date '2000-01-01' + i, 'v', i))
+                                      FROM generate_series(-4000, 4000, 2) i), 1)
+ GROUP BY outcome ORDER BY outcome;
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_date', (SELECT jsonb_agg(jsonb_build_object('d', date '2000-01-01' + i, 'v', -i))
+                                      FROM generate_series(-4000, 4000) i), 1)
+ GROUP BY outcome ORDER BY outcome;
+SELECT count(*) AS rows, count(*) FILTER (WHERE v = d - date '2000-01-01') AS first_kept FROM pr_date;
+CREATE TABLE pr_ts (t timestamptz PRIMARY KEY, v int);
+SELECT sequenced_register('pr_ts');
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_ts', (SELECT jsonb_agg(jsonb_build_object('t', timestamptz '1999-12-31 00:00+00' + i * interval '1 second', 'v', i))
+                                      FROM generate_series(-5000, 5000, 5) i), 1)
+ GROUP BY outcome ORDER BY outcome;
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_ts', (SELECT jsonb_agg(jsonb_build_object('t', timestamptz '1999-12-31 00:00+00' + i * interval '1 second', 'v', i))
+                                      FROM generate_series(-5000, 5000) i), 2)
+ GROUP BY outcome ORDER BY outcome;
+SELECT count(*) AS rows, count(*) FILTER (WHERE _sdc_sequence = 2) AS newer FROM pr_ts;
+
 -- text keys: the index' collation orders the leaf, not the numbers in the text
 CREATE TABLE pr_text (k text COLLATE "C" PRIMARY KEY, v int);
 SELECT sequenced_register('pr_text');
