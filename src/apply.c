@@ -166,6 +166,7 @@ older_guard(SeqTable *st, const char *t, const char *r)
 static SPIPlanPtr
 prepare_plan_n(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
+	catalog_pin_path();
 	if (*slot == NULL)
 	{
 		/*
@@ -454,6 +455,7 @@ exec_plan(SPIPlanPtr plan, Datum arg, int expected)
 	Datum		args[1] = {arg};
 	int			rc;
 
+	catalog_pin_path();
 	/* the previous statement's result has been read: free it now, not at SPI_finish */
 	SPI_freetuptable(SPI_tuptable);
 	rc = SPI_execute_plan(plan, args, NULL, false, 0);
@@ -1691,6 +1693,7 @@ apply_sql_ready(Batch *b)
 {
 	if (b->sql_ready)
 		return;
+	catalog_pin_path();
 	catalog_guc_planner();
 	catalog_check_plans(b->st);
 	b->sql_ready = true;
@@ -1869,7 +1872,7 @@ apply_session_begin(ApplySession *s, Oid relid, LOCKMODE lockmode)
 	s->rel = catalog_open_target(relid, lockmode);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	s->guclevel = catalog_guc_lockdown_path();
+	s->guclevel = NewGUCNestLevel();	/* search_path is pinned before the first statement */
 	s->st = catalog_open(relid);
 }
 

@@ -90,6 +90,7 @@ sequenced_changes(PG_FUNCTION_ARGS)
 				 errmsg("max_rows must not be negative")));
 
 	apply_session_begin(&s, PG_GETARG_OID(0), AccessShareLock);
+	catalog_pin_path();
 	catalog_guc_planner();		/* the reads below are planned */
 	st = s.st;
 	callcxt = CurrentMemoryContext;

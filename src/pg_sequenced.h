@@ -90,6 +90,9 @@ typedef struct SeqColumn
 	void	   *domain_extra;	/* domain_check cache */
 } SeqColumn;
 
+/* the search_path every statement of the functions runs with */
+#define SEQ_PINNED_PATH "pg_catalog, pg_temp"
+
 typedef struct SeqKey
 {
 	AttrNumber	attnum;
@@ -223,6 +226,7 @@ extern void catalog_begin_internal(Oid *save_userid, int *save_sec);
 extern void catalog_end_internal(Oid save_userid, int save_sec);
 extern int	catalog_guc_lockdown(void);
 extern int	catalog_guc_lockdown_path(void);
+extern void catalog_pin_path(void);
 extern void catalog_guc_planner(void);
 extern int64 catalog_next_position(void);
 extern int64 catalog_position_offset(void);

@@ -273,6 +273,7 @@ consume_staging(Relation staging, CommandId cid, uint64 nrows)
 	sql = psprintf("DELETE FROM %s%s WHERE xmin OPERATOR(pg_catalog.=) $1 AND cmin OPERATOR(pg_catalog.=) $2",
 				   staging->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
 				   catalog_qualified_name(RelationGetRelid(staging)));
+	catalog_pin_path();
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(staging->rd_rel->relowner,
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
