@@ -1906,6 +1906,21 @@ apply_check_deletes(Batch *b)
 		catalog_check_privileges(b->st, true);
 }
 
+/*
+ * InitMaterializedSRF, taking the result row type the executor already
+ * expects when it gives one: looking it up again reads the function's
+ * pg_proc row and builds a descriptor from its OUT arguments, a tenth of a
+ * one-record call.
+ */
+void
+apply_init_srf(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		expected = rsinfo != NULL && IsA(rsinfo, ReturnSetInfo) && rsinfo->expectedDesc != NULL;
+
+	InitMaterializedSRF(fcinfo, expected ? MAT_SRF_USE_EXPECTED_DESC : 0);
+}
+
 static Datum
 run_call(FunctionCallInfo fcinfo, CallKind kind)
 {
@@ -1914,7 +1929,7 @@ run_call(FunctionCallInfo fcinfo, CallKind kind)
 	Jsonb	   *input;
 	int64		seq = 0;
 
-	InitMaterializedSRF(fcinfo, 0);
+	apply_init_srf(fcinfo);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -79,7 +79,7 @@ sequenced_changes(PG_FUNCTION_ARGS)
 	uint64		n;
 	MemoryContext callcxt;
 
-	InitMaterializedSRF(fcinfo, 0);
+	apply_init_srf(fcinfo);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

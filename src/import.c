@@ -580,7 +580,7 @@ sequenced_import(PG_FUNCTION_ARGS)
 	Batch	   *b;
 	Jsonb	   *msgs;
 
-	InitMaterializedSRF(fcinfo, 0);
+	apply_init_srf(fcinfo);
 	if (PG_ARGISNULL(0))
 		body_error("the batch must not be null", NULL);
 	body = PG_GETARG_JSONB_P(0);

@@ -277,6 +277,7 @@ typedef struct ApplySession
 extern void apply_session_begin(ApplySession *s, Oid relid, LOCKMODE lockmode);
 extern void apply_session_end(ApplySession *s);
 extern void apply_check_deletes(Batch *b);
+extern void apply_init_srf(FunctionCallInfo fcinfo);
 extern void apply_batch(Batch *b);
 extern void apply_emit(Batch *b, FunctionCallInfo fcinfo);
 extern const char *apply_outcome_name(Outcome o);
