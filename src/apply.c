@@ -67,6 +67,7 @@
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -367,13 +368,11 @@ defaults_done(DefaultState *ds)
  * the columns it omits (the message is the whole record), its sequence, and
  * no soft-delete mark.
  */
-static Datum
-target_row(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, bool keys_only)
+static void
+target_values(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, bool keys_only,
+			  Datum *values, bool *nulls)
 {
 	SeqTable   *st = b->st;
-	Datum	   *values = palloc(sizeof(Datum) * st->natts);
-	bool	   *nulls = palloc(sizeof(bool) * st->natts);
-	HeapTuple	tup;
 
 	for (int i = 0; i < st->natts; i++)
 	{
@@ -419,6 +418,17 @@ target_row(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, bool keys_onl
 			}
 		}
 	}
+}
+
+static Datum
+target_row(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, bool keys_only)
+{
+	SeqTable   *st = b->st;
+	Datum	   *values = palloc(sizeof(Datum) * st->natts);
+	bool	   *nulls = palloc(sizeof(bool) * st->natts);
+	HeapTuple	tup;
+
+	target_values(b, m, desc, ds, keys_only, values, nulls);
 	/* the descriptor is the type cache's own: it stamps type and version */
 	tup = heap_form_tuple(desc, values, nulls);
 	pfree(values);
@@ -1495,6 +1505,258 @@ fixup(Batch *b, int *cand, int ncand, int *todo, int ntodo, TupleDesc desc, bool
 	ReleaseTupleDesc(sdesc);
 }
 
+/*
+ * Can upserts be written into the target straight through its heap and
+ * indexes, as the executor's INSERT and UPDATE would write them?  Only when
+ * nothing else would run or apply: no trigger (foreign keys are triggers),
+ * rule, row-level security, generated or non-key identity column,
+ * deferrable index, partitioning, or serializable transaction (its
+ * predicate locks), and the caller holds INSERT, UPDATE and SELECT on the
+ * whole table (column privileges are checked by the statements).  Anything
+ * else takes the statements.
+ */
+static bool
+direct_target_ok(SeqTable *st, Relation rel)
+{
+	AclMode		need = ACL_INSERT | ACL_UPDATE | ACL_SELECT;
+
+	TriggerDesc *td = rel->trigdesc;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relispartition ||
+		rel->rd_rules != NULL || rel->rd_rel->relhasrules ||
+		IsolationIsSerializable() || !OidIsValid(st->keyindexid))
+		return false;
+	/* registration's own TRUNCATE trigger is no reason */
+	if (td != NULL &&
+		(td->trig_insert_before_row || td->trig_insert_after_row || td->trig_insert_instead_row ||
+		 td->trig_insert_before_statement || td->trig_insert_after_statement ||
+		 td->trig_update_before_row || td->trig_update_after_row || td->trig_update_instead_row ||
+		 td->trig_update_before_statement || td->trig_update_after_statement ||
+		 td->trig_insert_new_table || td->trig_update_old_table || td->trig_update_new_table))
+		return false;
+	for (int i = 0; i < st->natts; i++)
+		if (!st->cols[i].dropped && !col_written(&st->cols[i]))
+			return false;
+	if (check_enable_rls(st->relid, InvalidOid, true) == RLS_ENABLED)
+		return false;
+	return pg_class_aclmask(st->relid, GetUserId(), need, ACLMASK_ALL) == need;
+}
+
+/*
+ * Look again under the newest snapshot (READ COMMITTED, after waiting for a
+ * concurrent writer): what it committed is then visible.
+ */
+static void
+retry_snapshot(IndexScanDesc *scan, Relation rel, Relation irel, int nkeys, Snapshot *snap)
+{
+	PopActiveSnapshot();
+	PushActiveSnapshot(GetLatestSnapshot());
+	index_endscan(*scan);
+	*scan = index_beginscan(rel, irel, GetActiveSnapshot(), nkeys, 0);
+	*snap = GetActiveSnapshot();
+}
+
+/*
+ * The accepted upserts ups[0..nups-1] (key order), written directly: each
+ * key's row is looked up by the target's key index under a fresh snapshot;
+ * a row there is updated when it is older (the same guard as the UPDATE
+ * statement), else left for the fix-up; no row, and the record is
+ * inserted.  Constraints are checked and indexes maintained as by the
+ * executor (ExecConstraints, ExecInsertIndexTuples); an error names the
+ * record.  Returns false, having written nothing, when the target has an
+ * index that needs the statements (deferrable).
+ */
+static bool
+direct_upserts(Batch *b, int *ups, int nups, TupleDesc desc, DefaultState *ds)
+{
+	SeqTable   *st = b->st;
+	Relation	rel = table_open(st->relid, NoLock);	/* locked by the session */
+	Relation	irel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *oldslot;
+	TupleTableSlot *newslot;
+	IndexScanDesc scan;
+	ScanKeyData skeys[INDEX_MAX_KEYS];
+	int			keyof[INDEX_MAX_KEYS];	/* index column -> key number */
+	CommandId	cid;
+	ErrorContextCallback errcb;
+	List	   *arbiters = list_make1_oid(st->keyindexid);
+	bool		checked_identity = false;
+	bool		has_constraints = rel->rd_att->constr != NULL &&
+		(rel->rd_att->constr->has_not_null || rel->rd_att->constr->num_check > 0);
+
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 0, NULL, 0);
+	ExecOpenIndices(rri, true);	/* with what the ON CONFLICT pre-check needs */
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Form_pg_index ind = rri->ri_IndexRelationDescs[i]->rd_index;
+
+		if (!ind->indimmediate ||
+			(ind->indexrelid == st->keyindexid && !ind->indisvalid))
+		{
+			ExecCloseIndices(rri);
+			FreeExecutorState(estate);
+			table_close(rel, NoLock);
+			return false;
+		}
+	}
+
+	/* see what earlier statements and steps of this call wrote */
+	CommandCounterIncrement();
+	cid = GetCurrentCommandId(true);
+	estate->es_output_cid = cid;
+	PushActiveSnapshot(GetTransactionSnapshot());
+	irel = index_open(st->keyindexid, RowExclusiveLock);
+	for (int c = 0; c < st->nkeys; c++)
+	{
+		int			k = 0;
+
+		while (st->keys[k].attnum != irel->rd_index->indkey.values[c])
+			k++;
+		keyof[c] = k;
+		ScanKeyEntryInitializeWithInfo(&skeys[c], 0, c + 1, BTEqualStrategyNumber,
+									   InvalidOid, st->keys[k].ssup.ssup_collation,
+									   &st->keys[k].eqproc, (Datum) 0);
+	}
+	scan = index_beginscan(rel, irel, GetActiveSnapshot(), st->nkeys, 0);
+	oldslot = table_slot_create(rel, NULL);
+	newslot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
+	input_push_context(&errcb);
+
+	for (int i = 0; i < nups; i++)
+	{
+		Message    *m = &b->msgs[ups[i]];
+		Snapshot	snap = GetActiveSnapshot();
+		bool		looked = false; /* past the pre-check: the row is known */
+
+		CHECK_FOR_INTERRUPTS();
+		ResetPerTupleExprContext(estate);
+		ExecClearTuple(newslot);
+		target_values(b, m, desc, ds, false, newslot->tts_values, newslot->tts_isnull);
+		ExecStoreVirtualTuple(newslot);
+		input_set_error_position(m->ord, NULL);
+
+		for (;;)
+		{
+			TM_FailureData tmfd;
+			TM_Result	res;
+			LockTupleMode lockmode;
+			bool		update_indexes;
+			bool		isnull;
+			Datum		stored;
+
+			ItemPointerData conflict;
+
+			/*
+			 * A key never seen by the functions (most new keys) has no row
+			 * unless one was written around them: ask the index with a dirty
+			 * snapshot first, as ON CONFLICT's pre-check does, which also
+			 * waits for an uncommitted insert of the key.  No row: insert.
+			 */
+			if (m->fresh && !looked &&
+				ExecCheckIndexConstraints(rri, newslot, estate, &conflict, arbiters))
+			{
+				if (has_constraints)
+					ExecConstraints(rri, newslot, estate);
+				table_tuple_insert(rel, newslot, cid, 0, NULL);
+				list_free(ExecInsertIndexTuples(rri, newslot, estate, false, false, NULL, NIL));
+				m->outcome = OUT_INSERTED;
+				break;
+			}
+			for (int c = 0; c < st->nkeys; c++)
+				skeys[c].sk_argument = m->values[st->keys[keyof[c]].attnum - 1];
+			index_rescan(scan, skeys, st->nkeys, NULL, 0);
+			if (!index_getnext_slot(scan, ForwardScanDirection, oldslot))
+			{
+				if (m->fresh && !looked)
+				{
+					/*
+					 * The pre-check saw a row this snapshot does not: one
+					 * committed since.  READ COMMITTED looks again with a new
+					 * snapshot; REPEATABLE READ cannot write over it.
+					 */
+					if (IsolationUsesXactSnapshot())
+						ereport(ERROR,
+								(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+								 errmsg("could not serialize access due to concurrent update")));
+					looked = true;
+					retry_snapshot(&scan, rel, irel, st->nkeys, &snap);
+					continue;
+				}
+				/* no row (a key with a tombstone): insert, checked as any insert */
+				if (has_constraints)
+					ExecConstraints(rri, newslot, estate);
+				table_tuple_insert(rel, newslot, cid, 0, NULL);
+				list_free(ExecInsertIndexTuples(rri, newslot, estate, false, false, NULL, NIL));
+				m->outcome = OUT_INSERTED;
+				break;
+			}
+			stored = slot_getattr(oldslot, st->seqatt, &isnull);
+			if (!isnull && !message_wins(st, m->seq, DatumGetInt64(stored), false))
+				break;			/* a newer row written around the functions: fix-up */
+
+			/* the key is kept as stored (equal is not always identical) */
+			slot_getallattrs(oldslot);
+			for (int k = 0; k < st->nkeys; k++)
+			{
+				int			a = st->keys[k].attnum - 1;
+
+				newslot->tts_values[a] = oldslot->tts_values[a];
+				newslot->tts_isnull[a] = oldslot->tts_isnull[a];
+			}
+			if (!checked_identity)
+			{
+				CheckCmdReplicaIdentity(rel, CMD_UPDATE);	/* as UPDATE: published tables need one */
+				checked_identity = true;
+			}
+			if (has_constraints)
+				ExecConstraints(rri, newslot, estate);
+			res = table_tuple_update(rel, &oldslot->tts_tid, newslot, cid, snap, InvalidSnapshot,
+									 true, &tmfd, &lockmode, &update_indexes);
+			if (res == TM_Ok)
+			{
+				if (update_indexes)
+					list_free(ExecInsertIndexTuples(rri, newslot, estate, true, false, NULL, NIL));
+				m->outcome = OUT_UPDATED;
+				break;
+			}
+			if ((res == TM_Updated || res == TM_Deleted) && !IsolationUsesXactSnapshot())
+			{
+				/*
+				 * Changed by a concurrent writer around the functions (every
+				 * call holds the key's state lock), which has finished: look
+				 * again at what it left, as UPDATE's recheck would.
+				 */
+				ExecClearTuple(oldslot);
+				looked = true;
+				retry_snapshot(&scan, rel, irel, st->nkeys, &snap);
+				continue;
+			}
+			if (res == TM_Updated || res == TM_Deleted)
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			elog(ERROR, "failed to update a row of table %s (%d)", st->relname, (int) res);
+		}
+		ExecClearTuple(oldslot);
+		input_set_error_position(0, NULL);
+	}
+
+	input_pop_context(&errcb);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(oldslot);
+	ExecDropSingleTupleTableSlot(newslot);
+	index_close(irel, NoLock);
+	PopActiveSnapshot();
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+	return true;
+}
+
 /* Step 2: write the accepted messages into the target, as the caller. */
 static void
 write_phase(Batch *b, int *cand, int ncand)
@@ -1524,7 +1786,17 @@ write_phase(Batch *b, int *cand, int ncand)
 			dels[ndels++] = cand[i];
 	}
 
-	if (nups > 0)
+	if (nups > 0 && b->direct && direct_upserts(b, ups, nups, desc, &ds))
+	{
+		/* what the target refused (a newer row written around the functions) */
+		ntodo = 0;
+		for (int i = 0; i < nups; i++)
+			if (b->msgs[ups[i]].outcome == OUT_NONE)
+				todo[ntodo++] = ups[i];
+		if (ntodo > 0)
+			fixup(b, cand, ncand, todo, ntodo, desc, false);
+	}
+	else if (nups > 0)
 	{
 		int			nexisting = 0;
 
@@ -1772,6 +2044,12 @@ apply_batch(Batch *b)
 			/* the state table is written directly: refuse as INSERT would */
 			PreventCommandIfReadOnly("pg_sequenced writes");
 			apply_sql_ready(b);
+			{
+				Relation	rel = table_open(st->relid, NoLock);	/* locked by the session */
+
+				b->direct = direct_target_ok(st, rel);
+				table_close(rel, NoLock);
+			}
 
 			/*
 			 * Lock and write the candidates a chunk at a time, in key order

@@ -945,6 +945,7 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
 					 errmsg("table %s has no unique index over its key columns", st->relname),
 					 errhint("Create the unique index again, or register the table with other key_columns.")));
+		st->keyindexid = keyindex;
 		for (k = 0; k < nkeys; k++)
 		{
 			SeqKey	   *key = &st->keys[k];

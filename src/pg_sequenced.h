@@ -117,6 +117,7 @@ typedef struct SeqTable
 	Oid			relid;
 	Oid			staterelid;
 	Oid			stateindexid;	/* the state table's unique key index */
+	Oid			keyindexid;		/* the target's unique index over the key */
 	Oid			reltype;		/* the target's row type */
 	Oid			relarraytype;	/* ... and its array type */
 	Oid			statetype;
@@ -204,6 +205,7 @@ typedef struct Batch
 	MemoryContext mcxt;			/* everything of the batch lives here */
 	MemoryContext scratch;		/* per message: what converting it leaves */
 	bool		sql_ready;		/* apply_sql_ready() ran for this call */
+	bool		direct;			/* upserts written straight into the target */
 	bool		lazy;			/* keep only the keys until input_materialize */
 	MemoryContext valuecxt;		/* where input_materialize puts values */
 	char	   *slab;			/* where the next message's values go */
