@@ -1159,12 +1159,13 @@ probe_phase(Batch *b, int *cand, int ncand)
 		for (int k = 0; k < st->nkeys; k++)
 			keyvals[k] = m->values[st->keys[k].attnum - 1];
 		m->found = false;
+		m->exact = false;
 		if (lp != NULL)
 		{
 			int64		stored;
 
 			CHECK_FOR_INTERRUPTS();
-			r = leafprobe_get(lp, keyvals, slot, &m->tid, &stored, &isnull);
+			r = leafprobe_get(lp, keyvals, slot, &m->tid, &m->exact, &stored, &isnull);
 			if (r == LEAF_FOUND)
 			{
 				d = Int64GetDatum(stored);
@@ -1183,6 +1184,7 @@ probe_phase(Batch *b, int *cand, int ncand)
 			{
 				d = index_getattr(scan->xs_itup, st->nkeys + 1, scan->xs_itupdesc, &isnull);
 				m->tid = *tid;
+				m->exact = false;
 				m->found = true;
 				break;
 			}
@@ -1190,13 +1192,14 @@ probe_phase(Batch *b, int *cand, int ncand)
 			{
 				d = slot_getattr(slot, seqattno, &isnull);
 				m->tid = slot->tts_tid;
+				m->exact = true;
 				m->found = true;
 				break;
 			}
 		}
 		/* ties under 'error' are decided (and raised) under lock */
-		if (m->found &&
-			!message_wins(st, m->seq, DatumGetInt64(d), isnull) &&
+		m->wins = m->found && message_wins(st, m->seq, DatumGetInt64(d), isnull);
+		if (m->found && !m->wins &&
 			!(st->on_equal == ON_EQUAL_ERROR && DatumGetInt64(d) == m->seq))
 			stale = true;
 		ExecClearTuple(slot);
@@ -1258,8 +1261,13 @@ lock_phase(Batch *b, int *cand, int ncand)
 	for (int i = 0; i < ncand; i++)
 	{
 		Message    *m = &b->msgs[cand[i]];
-		bool		from_probe = m->found;
-		bool		precheck = false;
+
+		/*
+		 * Only a row version itself is locked; an index entry (an
+		 * index-only answer) is looked up again, like a lost race.
+		 */
+		bool		from_probe = m->found && m->exact;
+		bool		precheck = m->found && !m->exact;
 
 		input_set_error_position(m->ord, NULL);
 		m->pos = catalog_next_position();
@@ -1287,7 +1295,38 @@ lock_phase(Batch *b, int *cand, int ncand)
 			slot->tts_isnull[seqno + 2] = false;
 			ExecStoreVirtualTuple(slot);
 
-			if (from_probe)
+			if (from_probe && m->wins)
+			{
+				bool		update_indexes;
+				LockTupleMode lockmode;
+
+				/*
+				 * The probe saw this row version and the message beats it:
+				 * update it without locking it first (a lock is a WAL record
+				 * of its own).  If another transaction changed it since, the
+				 * update says so (having waited for it) and the key is looked
+				 * up again and locked, as below.
+				 */
+				from_probe = false;
+				res = table_tuple_update(srel, &m->tid, slot, cid, snap, InvalidSnapshot,
+										 true, &tmfd, &lockmode, &update_indexes);
+				if (res == TM_Ok)
+				{
+					if (update_indexes)
+						list_free(ExecInsertIndexTuples(rri, slot, estate, true, false, NULL, NIL));
+					m->fresh = false;
+					break;
+				}
+				if (res != TM_Updated && res != TM_Deleted)
+					elog(ERROR, "failed to update the state of a key of table %s (%d)", st->relname, (int) res);
+				if (IsolationUsesXactSnapshot())
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent update")));
+				precheck = true;
+				continue;
+			}
+			else if (from_probe)
 			{
 				/* the probe saw a row: lock that one */
 				conflict = m->tid;

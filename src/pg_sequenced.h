@@ -181,6 +181,10 @@ typedef struct Message
 	uint8		outcome;		/* Outcome */
 	bool		fresh;			/* its key had no state row before this call */
 	bool		found;			/* the probe saw a state row for the key ... */
+	bool		exact;			/* ... and tid is that row version itself (not an
+								 * index entry, which may point at the root of
+								 * an update chain) ... */
+	bool		wins;			/* ... and the message beats its sequence */
 	int64		seq;
 	int64		pos;			/* change position, once a candidate */
 	ItemPointerData tid;		/* ... here */
@@ -261,7 +265,7 @@ typedef enum LeafResult
 extern LeafProbe *leafprobe_begin(Relation heaprel, Relation irel, SeqKey *keys, int nkeys,
 								  Snapshot snapshot);
 extern LeafResult leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot,
-								ItemPointer tid, int64 *seq, bool *seqnull);
+								ItemPointer tid, bool *exact, int64 *seq, bool *seqnull);
 extern void leafprobe_end(LeafProbe *lp);
 
 /* dedup.c */

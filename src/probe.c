@@ -249,13 +249,14 @@ leafprobe_locate(LeafProbe *lp)
 
 /*
  * The stored state of one key.  keys: the key's values, in index order.
- * On LEAF_FOUND, *tid is the row version (or its index entry, when the heap
- * page is all-visible) and *seq / *seqnull the stored sequence; slot is
+ * On LEAF_FOUND, *tid is the row version (*exact), or its index entry when
+ * the heap page is all-visible (which may point at the root of a HOT chain:
+ * not a tuple to lock), and *seq / *seqnull the stored sequence; slot is
  * scratch space for a heap fetch.
  */
 LeafResult
 leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot,
-			  ItemPointer tid, int64 *seq, bool *seqnull)
+			  ItemPointer tid, bool *exact, int64 *seq, bool *seqnull)
 {
 	Page		page;
 	BTPageOpaque opaque;
@@ -325,6 +326,7 @@ leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot,
 	if (VM_ALL_VISIBLE(lp->heaprel, ItemPointerGetBlockNumber(&found), &lp->vmbuffer))
 	{
 		*tid = found;
+		*exact = false;
 		*seq = fseq;
 		*seqnull = fnull;
 		return LEAF_FOUND;
@@ -340,6 +342,7 @@ leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot,
 
 			*seq = *seqnull ? 0 : DatumGetInt64(d);
 			*tid = slot->tts_tid;
+			*exact = true;
 			ExecClearTuple(slot);
 			return LEAF_FOUND;
 		}
