@@ -57,6 +57,7 @@ struct LeafProbe
 	AttrNumber	seqatt;			/* the INCLUDEd sequence, in the index */
 	BTScanInsertData key;
 	Buffer		buf;			/* last leaf, pinned but not locked */
+	Buffer		pbuf;			/* its parent (level 1), pinned, or invalid */
 	bool		tryright;		/* step right when above its high key? */
 	Buffer		vmbuffer;
 	IndexFetchTableData *fetch;
@@ -122,6 +123,7 @@ leafprobe_begin(Relation heaprel, Relation irel, SeqKey *keys, int nkeys, Snapsh
 			lp->intlen = 8;
 	}
 	lp->buf = InvalidBuffer;
+	lp->pbuf = InvalidBuffer;
 	lp->tryright = true;
 	lp->vmbuffer = InvalidBuffer;
 	lp->fetch = table_index_fetch_begin(heaprel);
@@ -135,6 +137,8 @@ leafprobe_end(LeafProbe *lp)
 		return;
 	if (BufferIsValid(lp->buf))
 		ReleaseBuffer(lp->buf);
+	if (BufferIsValid(lp->pbuf))
+		ReleaseBuffer(lp->pbuf);
 	if (BufferIsValid(lp->vmbuffer))
 		ReleaseBuffer(lp->vmbuffer);
 	table_index_fetch_end(lp->fetch);
@@ -182,6 +186,74 @@ leaf_compare(LeafProbe *lp, Page page, OffsetNumber off)
 			return r;
 	}
 	return 0;
+}
+
+/*
+ * Sparse keys (a small batch over a large index) seldom share a leaf, but
+ * they share the leaf's parent: find the key's leaf through the pinned
+ * parent of the last leaf, skipping the root and a buffer lookup per level.
+ * The parent's range still holds the key when the key is below its high
+ * key: its low bound is at most the key before, which went through it (keys
+ * come in ascending order), and a split only moves the upper part away.
+ * The leaf its downlink names is checked as any pinned leaf: it may have
+ * split since.  On success the leaf is locked in lp->buf; on failure
+ * nothing is locked and the caller descends from the root.
+ */
+static bool
+leafprobe_via_parent(LeafProbe *lp)
+{
+	Page		page;
+	BTPageOpaque opaque;
+	OffsetNumber low,
+				high,
+				maxoff;
+	BlockNumber child;
+
+	if (!BufferIsValid(lp->pbuf))
+		return false;
+	_bt_lockbuf(lp->irel, lp->pbuf, BT_READ);
+	page = BufferGetPage(lp->pbuf);
+	opaque = BTPageGetOpaque(page);
+	low = P_FIRSTDATAKEY(opaque);
+	maxoff = PageGetMaxOffsetNumber(page);
+	if (P_ISLEAF(opaque) || P_IGNORE(opaque) || opaque->btpo_level != 1 || maxoff < low ||
+		(!P_RIGHTMOST(opaque) && _bt_compare(lp->irel, &lp->key, page, P_HIKEY) >= 0))
+	{
+		_bt_unlockbuf(lp->irel, lp->pbuf);
+		return false;
+	}
+	/* the last pivot <= key, as _bt_binsrch on an internal page */
+	high = maxoff + 1;
+	while (high > low)
+	{
+		OffsetNumber mid = low + (high - low) / 2;
+
+		if (_bt_compare(lp->irel, &lp->key, page, mid) >= 1)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+	if (low <= P_FIRSTDATAKEY(opaque))
+	{
+		/* the first pivot is minus infinity: cannot happen, but never guess */
+		_bt_unlockbuf(lp->irel, lp->pbuf);
+		return false;
+	}
+	child = BTreeTupleGetDownLink((IndexTuple) PageGetItem(page, PageGetItemId(page, OffsetNumberPrev(low))));
+	_bt_unlockbuf(lp->irel, lp->pbuf);
+
+	/* lp->buf, if valid, is pinned only: swap pins, then lock */
+	lp->buf = ReleaseAndReadBuffer(lp->buf, lp->irel, child);
+	_bt_lockbuf(lp->irel, lp->buf, BT_READ);
+	_bt_checkpage(lp->irel, lp->buf);
+	page = BufferGetPage(lp->buf);
+	opaque = BTPageGetOpaque(page);
+	if (P_ISLEAF(opaque) && !P_IGNORE(opaque) &&
+		(P_RIGHTMOST(opaque) || _bt_compare(lp->irel, &lp->key, page, P_HIKEY) < 0))
+		return true;
+	_bt_relbuf(lp->irel, lp->buf);
+	lp->buf = InvalidBuffer;
+	return false;
 }
 
 /*
@@ -239,10 +311,23 @@ leafprobe_locate(LeafProbe *lp)
 				lp->tryright = false;
 			}
 		}
-		_bt_relbuf(lp->irel, lp->buf);
+		_bt_unlockbuf(lp->irel, lp->buf);	/* kept pinned: the parent may name it again */
+	}
+	if (leafprobe_via_parent(lp))
+		return true;
+	if (BufferIsValid(lp->buf))
+	{
+		ReleaseBuffer(lp->buf);
 		lp->buf = InvalidBuffer;
 	}
 	stack = _bt_search(lp->irel, &lp->key, &lp->buf, BT_READ, lp->snapshot);
+	/* keep the leaf's parent pinned for the next keys */
+	if (stack != NULL && (!BufferIsValid(lp->pbuf) || BufferGetBlockNumber(lp->pbuf) != stack->bts_blkno))
+	{
+		if (BufferIsValid(lp->pbuf))
+			ReleaseBuffer(lp->pbuf);
+		lp->pbuf = ReadBuffer(lp->irel, stack->bts_blkno);
+	}
 	_bt_freestack(stack);
 	return BufferIsValid(lp->buf);
 }
