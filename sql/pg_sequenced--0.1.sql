@@ -26,7 +26,7 @@ CREATE TABLE _sequenced.config (
 -- maximum inserts a row instead of updating one, so writers on disjoint keys
 -- never queue on a shared row lock, and a rolled back call leaves no trace.
 -- The maximum is the highest row; older rows are compacted away
--- opportunistically (FOR UPDATE SKIP LOCKED, so that never waits either).
+-- opportunistically, skipping rows another transaction holds (never waits).
 CREATE TABLE _sequenced.max_log (
     relid pg_catalog.regclass NOT NULL,
     seq   pg_catalog.int8 NOT NULL
