@@ -1624,6 +1624,8 @@ direct_upserts(Batch *b, int *ups, int nups, TupleDesc desc, DefaultState *ds)
 	bool		checked_identity = false;
 	bool		has_constraints = rel->rd_att->constr != NULL &&
 		(rel->rd_att->constr->has_not_null || rel->rd_att->constr->num_check > 0);
+	bool		usable = false; /* until the key index is found as registered */
+	bool		deferrable = false;
 
 	estate = CreateExecutorState();
 	rri = makeNode(ResultRelInfo);
@@ -1631,16 +1633,36 @@ direct_upserts(Batch *b, int *ups, int nups, TupleDesc desc, DefaultState *ds)
 	ExecOpenIndices(rri, true);	/* with what the ON CONFLICT pre-check needs */
 	for (int i = 0; i < rri->ri_NumIndices; i++)
 	{
-		Form_pg_index ind = rri->ri_IndexRelationDescs[i]->rd_index;
+		Relation	ir = rri->ri_IndexRelationDescs[i];
+		Form_pg_index ind = ir->rd_index;
 
-		if (!ind->indimmediate ||
-			(ind->indexrelid == st->keyindexid && !ind->indisvalid))
+		if (!ind->indimmediate)
 		{
-			ExecCloseIndices(rri);
-			FreeExecutorState(estate);
-			table_close(rel, NoLock);
-			return false;
+			deferrable = true;
+			continue;
 		}
+		if (ind->indexrelid != st->keyindexid || !ind->indisvalid || ind->indnkeyatts != st->nkeys)
+			continue;
+		/* the key index, as registration found it: its columns, in its order */
+		usable = true;
+		for (int c = 0; usable && c < st->nkeys; c++)
+		{
+			int			k = 0;
+
+			while (k < st->nkeys && st->keys[k].attnum != ind->indkey.values[c])
+				k++;
+			if (k == st->nkeys)
+				usable = false;
+			else
+				keyof[c] = k;
+		}
+	}
+	if (!usable || deferrable)
+	{
+		ExecCloseIndices(rri);
+		FreeExecutorState(estate);
+		table_close(rel, NoLock);
+		return false;
 	}
 
 	/* see what earlier statements and steps of this call wrote */
@@ -1650,16 +1672,9 @@ direct_upserts(Batch *b, int *ups, int nups, TupleDesc desc, DefaultState *ds)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	irel = index_open(st->keyindexid, RowExclusiveLock);
 	for (int c = 0; c < st->nkeys; c++)
-	{
-		int			k = 0;
-
-		while (st->keys[k].attnum != irel->rd_index->indkey.values[c])
-			k++;
-		keyof[c] = k;
 		ScanKeyEntryInitializeWithInfo(&skeys[c], 0, c + 1, BTEqualStrategyNumber,
-									   InvalidOid, st->keys[k].ssup.ssup_collation,
-									   &st->keys[k].eqproc, (Datum) 0);
-	}
+									   InvalidOid, st->keys[keyof[c]].ssup.ssup_collation,
+									   &st->keys[keyof[c]].eqproc, (Datum) 0);
 	scan = index_beginscan(rel, irel, GetActiveSnapshot(), st->nkeys, 0);
 	oldslot = table_slot_create(rel, NULL);
 	newslot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);

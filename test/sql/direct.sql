@@ -95,10 +95,23 @@ SELECT outcome FROM sequenced_upsert('dir_trg', '{"id": 1, "v": "a"}', 1);
 SELECT outcome FROM sequenced_upsert('dir_trg', '{"id": 1, "v": "b"}', 2);
 SELECT * FROM dir_trg;
 
+-- a deferrable unique index is checked at commit (the statements are used):
+-- values may swap inside one call; a real duplicate fails at COMMIT
+CREATE TABLE dir_def (id int PRIMARY KEY, u int UNIQUE DEFERRABLE INITIALLY DEFERRED);
+SELECT sequenced_register('dir_def');
+SELECT outcome FROM sequenced_upsert('dir_def', '[{"id": 1, "u": 1}, {"id": 2, "u": 2}]', 1);
+SELECT outcome FROM sequenced_upsert('dir_def', '[{"id": 1, "u": 2}, {"id": 2, "u": 1}]', 2);
+SELECT * FROM dir_def ORDER BY id;
+BEGIN;
+SELECT outcome FROM sequenced_upsert('dir_def', '[{"id": 3, "u": 1}]', 3);
+COMMIT;
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM dir_def ORDER BY id;
+
 -- the changes feed sees direct writes like any others
 SELECT key, seq, deleted FROM sequenced_changes('dir_a') ORDER BY pos;
 
 SELECT sequenced_unregister(t)
-  FROM unnest(ARRAY['dir_a', 'dir_b', 'dir_num', 'dir_pub', 'dir_trg']::regclass[]) t;
-DROP TABLE dir_a, dir_b, dir_num, dir_pub, dir_trg;
+  FROM unnest(ARRAY['dir_a', 'dir_b', 'dir_num', 'dir_pub', 'dir_trg', 'dir_def']::regclass[]) t;
+DROP TABLE dir_a, dir_b, dir_num, dir_pub, dir_trg, dir_def;
 DROP FUNCTION dir_both(jsonb, bigint), dir_same(), dir_noop(), dir_upper();
