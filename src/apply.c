@@ -1574,8 +1574,10 @@ direct_target_ok(SeqTable *st, Relation rel)
 		 td->trig_insert_new_table || td->trig_update_old_table || td->trig_update_new_table))
 		return false;
 	for (int i = 0; i < st->natts; i++)
-		if (!st->cols[i].dropped && !col_written(&st->cols[i]))
-			return false;
+		if (!st->cols[i].dropped &&
+			(!col_written(&st->cols[i]) ||
+			 TupleDescAttr(RelationGetDescr(rel), i)->attidentity == ATTRIBUTE_IDENTITY_ALWAYS))
+			return false;			/* INSERT would refuse a value for an ALWAYS identity */
 	if (check_enable_rls(st->relid, InvalidOid, true) == RLS_ENABLED)
 		return false;
 	return pg_class_aclmask(st->relid, GetUserId(), need, ACLMASK_ALL) == need;
@@ -1588,9 +1590,9 @@ direct_target_ok(SeqTable *st, Relation rel)
 static void
 retry_snapshot(IndexScanDesc *scan, Relation rel, Relation irel, int nkeys, Snapshot *snap)
 {
+	index_endscan(*scan);		/* before the snapshot it uses goes */
 	PopActiveSnapshot();
 	PushActiveSnapshot(GetLatestSnapshot());
-	index_endscan(*scan);
 	*scan = index_beginscan(rel, irel, GetActiveSnapshot(), nkeys, 0);
 	*snap = GetActiveSnapshot();
 }
@@ -1684,7 +1686,7 @@ direct_upserts(Batch *b, int *ups, int nups, TupleDesc desc, DefaultState *ds)
 	{
 		Message    *m = &b->msgs[ups[i]];
 		Snapshot	snap = GetActiveSnapshot();
-		bool		looked = false; /* past the pre-check: the row is known */
+		bool		lookup = !m->fresh; /* a key the functions know: its row first */
 
 		CHECK_FOR_INTERRUPTS();
 		ResetPerTupleExprContext(estate);
@@ -1704,49 +1706,55 @@ direct_upserts(Batch *b, int *ups, int nups, TupleDesc desc, DefaultState *ds)
 
 			ItemPointerData conflict;
 
-			/*
-			 * A key never seen by the functions (most new keys) has no row
-			 * unless one was written around them: ask the index with a dirty
-			 * snapshot first, as ON CONFLICT's pre-check does, which also
-			 * waits for an uncommitted insert of the key.  No row: insert.
-			 */
-			if (m->fresh && !looked &&
-				ExecCheckIndexConstraints(rri, newslot, estate, &conflict, arbiters))
+			if (lookup)
 			{
-				if (has_constraints)
-					ExecConstraints(rri, newslot, estate);
-				table_tuple_insert(rel, newslot, cid, 0, NULL);
-				list_free(ExecInsertIndexTuples(rri, newslot, estate, false, false, NULL, NIL));
-				m->outcome = OUT_INSERTED;
-				break;
+				for (int c = 0; c < st->nkeys; c++)
+					skeys[c].sk_argument = m->values[st->keys[keyof[c]].attnum - 1];
+				index_rescan(scan, skeys, st->nkeys, NULL, 0);
 			}
-			for (int c = 0; c < st->nkeys; c++)
-				skeys[c].sk_argument = m->values[st->keys[keyof[c]].attnum - 1];
-			index_rescan(scan, skeys, st->nkeys, NULL, 0);
-			if (!index_getnext_slot(scan, ForwardScanDirection, oldslot))
+			if (!lookup || !index_getnext_slot(scan, ForwardScanDirection, oldslot))
 			{
-				if (m->fresh && !looked)
+				/*
+				 * No row this snapshot sees (a key with a tombstone), or a
+				 * key the functions never saw (most new keys), which has no
+				 * row unless one was written around them: insert as INSERT
+				 * ... ON CONFLICT DO NOTHING does.  The pre-check asks the
+				 * index with a dirty snapshot, waiting for an uncommitted
+				 * insert of the key; a row there is looked up (under a new
+				 * snapshot in READ COMMITTED, after one look with this one;
+				 * REPEATABLE READ cannot write over a row it does not see).
+				 */
+				if (!ExecCheckIndexConstraints(rri, newslot, estate, &conflict, arbiters))
 				{
-					/*
-					 * The pre-check saw a row this snapshot does not: one
-					 * committed since.  READ COMMITTED looks again with a new
-					 * snapshot; REPEATABLE READ cannot write over it.
-					 */
-					if (IsolationUsesXactSnapshot())
+					if (lookup && IsolationUsesXactSnapshot())
 						ereport(ERROR,
 								(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 								 errmsg("could not serialize access due to concurrent update")));
-					looked = true;
-					retry_snapshot(&scan, rel, irel, st->nkeys, &snap);
+					if (lookup)
+						retry_snapshot(&scan, rel, irel, st->nkeys, &snap);
+					lookup = true;
 					continue;
 				}
-				/* no row (a key with a tombstone): insert, checked as any insert */
 				if (has_constraints)
 					ExecConstraints(rri, newslot, estate);
-				table_tuple_insert(rel, newslot, cid, 0, NULL);
-				list_free(ExecInsertIndexTuples(rri, newslot, estate, false, false, NULL, NIL));
-				m->outcome = OUT_INSERTED;
-				break;
+				{
+					TransactionId xid = GetCurrentTransactionId();
+					uint32		token = SpeculativeInsertionLockAcquire(xid);
+					bool		specconflict = false;
+
+					table_tuple_insert_speculative(rel, newslot, cid, 0, NULL, token);
+					list_free(ExecInsertIndexTuples(rri, newslot, estate, false, true, &specconflict, arbiters));
+					table_tuple_complete_speculative(rel, newslot, token, !specconflict);
+					SpeculativeInsertionLockRelease(xid);
+					if (!specconflict)
+					{
+						m->outcome = OUT_INSERTED;
+						break;
+					}
+				}
+				/* lost a race with an insert around the functions: look again */
+				lookup = true;
+				continue;
 			}
 			stored = slot_getattr(oldslot, st->seqatt, &isnull);
 			if (!isnull && !message_wins(st, m->seq, DatumGetInt64(stored), false))
@@ -1785,7 +1793,6 @@ direct_upserts(Batch *b, int *ups, int nups, TupleDesc desc, DefaultState *ds)
 				 * again at what it left, as UPDATE's recheck would.
 				 */
 				ExecClearTuple(oldslot);
-				looked = true;
 				retry_snapshot(&scan, rel, irel, st->nkeys, &snap);
 				continue;
 			}
@@ -2052,8 +2059,11 @@ apply_batch(Batch *b)
 
 	if (st->nkeys == 0)
 	{
+		int			level = apply_caller_path_begin(b);
+
 		for (int i = 0; i < b->nmsgs; i++)
 			input_materialize(b, &b->msgs[i], b->mcxt);
+		apply_caller_path_end(level);
 		apply_sql_ready(b);
 		apply_append(b, have_max, startmax);
 	}
@@ -2115,10 +2125,12 @@ apply_batch(Batch *b)
 			{
 				int			n = Min(SEQ_WRITE_CHUNK, ncand - off);
 				MemoryContext old = MemoryContextSwitchTo(chunkcxt);
+				int			level = apply_caller_path_begin(b);
 
 				for (int i = off; i < off + n; i++)
 					if (b->msgs[cand[i]].action == MSG_UPSERT)
 						input_materialize(b, &b->msgs[cand[i]], chunkcxt);
+				apply_caller_path_end(level);
 				lock_phase(b, cand + off, n);
 				write_phase(b, cand + off, n);
 				SPI_freetuptable(SPI_tuptable);
@@ -2205,7 +2217,33 @@ apply_session_begin(ApplySession *s, Oid relid, LOCKMODE lockmode)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	s->guclevel = NewGUCNestLevel();	/* search_path is pinned before the first statement */
+	s->caller_path = namespace_search_path ? pstrdup(namespace_search_path) : NULL;
 	s->st = catalog_open(relid);
+}
+
+/*
+ * Values are converted under the caller's search_path, as an INSERT would
+ * convert them, whether or not a statement has pinned it already (reading
+ * the registration does, on a cold cache; so does a chunk's writing before
+ * the next chunk's records are converted again): the same record converts
+ * the same way in every call.  Costs nothing when the path is the caller's.
+ */
+int
+apply_caller_path_begin(Batch *b)
+{
+	int			level = NewGUCNestLevel();
+
+	if (b->caller_path != NULL &&
+		(namespace_search_path == NULL || strcmp(namespace_search_path, b->caller_path) != 0))
+		(void) set_config_option("search_path", b->caller_path, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+void
+apply_caller_path_end(int level)
+{
+	AtEOXact_GUC(true, level);
 }
 
 void
@@ -2290,10 +2328,16 @@ run_call(FunctionCallInfo fcinfo, CallKind kind)
 	catalog_check_privileges(s.st, kind == CALL_DELETE && !s.st->soft_deletes);
 
 	b = input_new_batch(s.st, 16);
-	if (kind == CALL_UPSERT_MESSAGES)
-		input_parse_messages(b, input);
-	else
-		input_parse_data(b, input, seq, kind == CALL_DELETE ? MSG_DELETE : MSG_UPSERT);
+	b->caller_path = s.caller_path;
+	{
+		int			level = apply_caller_path_begin(b);
+
+		if (kind == CALL_UPSERT_MESSAGES)
+			input_parse_messages(b, input);
+		else
+			input_parse_data(b, input, seq, kind == CALL_DELETE ? MSG_DELETE : MSG_UPSERT);
+		apply_caller_path_end(level);
+	}
 	apply_check_deletes(b);
 
 	apply_batch(b);

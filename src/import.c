@@ -790,7 +790,13 @@ sequenced_import(PG_FUNCTION_ARGS)
 	apply_session_begin(&s, relid, RowExclusiveLock);
 	catalog_check_privileges(s.st, false);
 	b = input_new_batch(s.st, JsonContainerSize(messages->val.binary.data));
-	input_parse_messages(b, msgs);
+	b->caller_path = s.caller_path;
+	{
+		int			level = apply_caller_path_begin(b);
+
+		input_parse_messages(b, msgs);
+		apply_caller_path_end(level);
+	}
 	apply_check_deletes(b);
 	apply_batch(b);
 	apply_emit(b, fcinfo);

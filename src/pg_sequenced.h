@@ -210,6 +210,7 @@ typedef struct Batch
 	MemoryContext scratch;		/* per message: what converting it leaves */
 	bool		sql_ready;		/* apply_sql_ready() ran for this call */
 	bool		direct;			/* upserts written straight into the target */
+	char	   *caller_path;	/* values are converted under this search_path */
 	bool		lazy;			/* keep only the keys until input_materialize */
 	MemoryContext valuecxt;		/* where input_materialize puts values */
 	char	   *slab;			/* where the next message's values go */
@@ -278,10 +279,13 @@ typedef struct ApplySession
 	Relation	rel;
 	SeqTable   *st;
 	int			guclevel;
+	char	   *caller_path;	/* search_path as the call began */
 } ApplySession;
 
 extern void apply_session_begin(ApplySession *s, Oid relid, LOCKMODE lockmode);
 extern void apply_session_end(ApplySession *s);
+extern int	apply_caller_path_begin(Batch *b);
+extern void apply_caller_path_end(int level);
 extern void apply_check_deletes(Batch *b);
 extern void apply_init_srf(FunctionCallInfo fcinfo);
 extern void apply_batch(Batch *b);

@@ -341,9 +341,11 @@ sequenced_apply_staging(PG_FUNCTION_ARGS)
 	nulls = palloc(sizeof(bool) * desc->natts);
 
 	b = input_new_batch(s.st, row_level ? 1 : 1024);
+	b->caller_path = s.caller_path;
 	input_push_context(&errcb);
 	{
 		MemoryContext old = MemoryContextSwitchTo(b->mcxt);
+		int			level = apply_caller_path_begin(b);
 
 		if (row_level)
 		{
@@ -366,6 +368,7 @@ sequenced_apply_staging(PG_FUNCTION_ARGS)
 			}
 			ExecDropSingleTupleTableSlot(slot);
 		}
+		apply_caller_path_end(level);
 		MemoryContextSwitchTo(old);
 	}
 	input_pop_context(&errcb);

@@ -108,10 +108,23 @@ COMMIT;
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM dir_def ORDER BY id;
 
+-- values are converted under the caller's search_path, on a cold cache (the
+-- first call after registration reads it with a statement) as on a warm one
+CREATE SCHEMA dir_s;
+CREATE TABLE dir_s.thing (x int);
+CREATE TABLE dir_reg (id int PRIMARY KEY, r regclass);
+SELECT sequenced_register('dir_reg');
+SET search_path = dir_s, public;
+SELECT outcome FROM sequenced_upsert('dir_reg', '{"id": 1, "r": "thing"}', 1);
+SELECT outcome FROM sequenced_upsert('dir_reg', '{"id": 2, "r": "thing"}', 1);
+RESET search_path;
+SELECT id, r FROM dir_reg ORDER BY id;
+
 -- the changes feed sees direct writes like any others
 SELECT key, seq, deleted FROM sequenced_changes('dir_a') ORDER BY pos;
 
 SELECT sequenced_unregister(t)
-  FROM unnest(ARRAY['dir_a', 'dir_b', 'dir_num', 'dir_pub', 'dir_trg', 'dir_def']::regclass[]) t;
-DROP TABLE dir_a, dir_b, dir_num, dir_pub, dir_trg, dir_def;
+  FROM unnest(ARRAY['dir_a', 'dir_b', 'dir_num', 'dir_pub', 'dir_trg', 'dir_def', 'dir_reg']::regclass[]) t;
+DROP TABLE dir_a, dir_b, dir_num, dir_pub, dir_trg, dir_def, dir_reg;
+DROP SCHEMA dir_s CASCADE;
 DROP FUNCTION dir_both(jsonb, bigint), dir_same(), dir_noop(), dir_upper();
