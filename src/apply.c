@@ -1090,6 +1090,53 @@ raise_max(SeqTable *st, int64 callmax)
 	maxlog_close(&ml);
 }
 
+/* What the executor raises for a row changed after a transaction's snapshot */
+static void
+pg_attribute_noreturn()
+serialization_failure(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not serialize access due to concurrent update")));
+}
+
+/*
+ * Insert slot as INSERT ... ON CONFLICT does: speculatively, so that others
+ * wait on our token, not our transaction, until we know whether we won.
+ * False: the arbiter index had the key already (the tuple is withdrawn).
+ */
+static bool
+insert_speculative(Relation rel, ResultRelInfo *rri, EState *estate, TupleTableSlot *slot,
+				   CommandId cid, List *arbiters)
+{
+	TransactionId xid = GetCurrentTransactionId();
+	uint32		token = SpeculativeInsertionLockAcquire(xid);
+	bool		specconflict = false;
+
+	table_tuple_insert_speculative(rel, slot, cid, 0, NULL, token);
+	list_free(ExecInsertIndexTuples(rri, slot, estate, false, true, &specconflict, arbiters));
+	table_tuple_complete_speculative(rel, slot, token, !specconflict);
+	SpeculativeInsertionLockRelease(xid);
+	return !specconflict;
+}
+
+/* Update the row version at tid to slot, waiting for a concurrent writer, and its index entries */
+static TM_Result
+update_row(Relation rel, ItemPointer tid, ResultRelInfo *rri, EState *estate, TupleTableSlot *slot,
+		   CommandId cid, Snapshot snap)
+{
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	bool		update_indexes;
+	TM_Result	res;
+
+	res = table_tuple_update(rel, tid, slot, cid, snap, InvalidSnapshot, true,
+							 &tmfd, &lockmode, &update_indexes);
+	if (res == TM_Ok && update_indexes)
+		list_free(ExecInsertIndexTuples(rri, slot, estate, true, false, NULL, NIL));
+	return res;
+}
+
 /*
  * Does a message of sequence seq beat a stored sequence (stored_null: the
  * stored one is NULL, older than any message)?  Ties: on_equal.
@@ -1243,7 +1290,6 @@ lock_phase(Batch *b, int *cand, int ncand)
 	TupleTableSlot *existing;
 	List	   *arbiters = list_make1_oid(st->stateindexid);
 	CommandId	cid = GetCurrentCommandId(true);
-	TransactionId xid = GetCurrentTransactionId();
 	Snapshot	snap;
 	ErrorContextCallback errcb;
 	int			seqno = st->nkeys;	/* 0-based: k1..kn, sequence, position, deleted */
@@ -1297,9 +1343,6 @@ lock_phase(Batch *b, int *cand, int ncand)
 
 			if (from_probe && m->wins)
 			{
-				bool		update_indexes;
-				LockTupleMode lockmode;
-
 				/*
 				 * The probe saw this row version and the message beats it:
 				 * update it without locking it first (a lock is a WAL record
@@ -1308,21 +1351,16 @@ lock_phase(Batch *b, int *cand, int ncand)
 				 * up again and locked, as below.
 				 */
 				from_probe = false;
-				res = table_tuple_update(srel, &m->tid, slot, cid, snap, InvalidSnapshot,
-										 true, &tmfd, &lockmode, &update_indexes);
+				res = update_row(srel, &m->tid, rri, estate, slot, cid, snap);
 				if (res == TM_Ok)
 				{
-					if (update_indexes)
-						list_free(ExecInsertIndexTuples(rri, slot, estate, true, false, NULL, NIL));
 					m->fresh = false;
 					break;
 				}
 				if (res != TM_Updated && res != TM_Deleted)
 					elog(ERROR, "failed to update the state of a key of table %s (%d)", st->relname, (int) res);
 				if (IsolationUsesXactSnapshot())
-					ereport(ERROR,
-							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-							 errmsg("could not serialize access due to concurrent update")));
+					serialization_failure();
 				precheck = true;
 				continue;
 			}
@@ -1334,21 +1372,8 @@ lock_phase(Batch *b, int *cand, int ncand)
 			}
 			else if (!precheck || ExecCheckIndexConstraints(rri, slot, estate, &conflict, arbiters))
 			{
-				/*
-				 * No row for the key, as far as anyone can tell: insert it
-				 * speculatively.  Others wait on our token, not our
-				 * transaction, until we know whether we won.
-				 */
-				uint32		token = SpeculativeInsertionLockAcquire(xid);
-				bool		specconflict = false;
-				List	   *recheck;
-
-				table_tuple_insert_speculative(srel, slot, cid, 0, NULL, token);
-				recheck = ExecInsertIndexTuples(rri, slot, estate, false, true, &specconflict, arbiters);
-				table_tuple_complete_speculative(srel, slot, token, !specconflict);
-				SpeculativeInsertionLockRelease(xid);
-				list_free(recheck);
-				if (specconflict)
+				/* no row for the key, as far as anyone can tell: insert it */
+				if (!insert_speculative(srel, rri, estate, slot, cid, arbiters))
 				{
 					/* lost the race: from the top, where the pre-check finds the winner */
 					precheck = true;
@@ -1364,9 +1389,7 @@ lock_phase(Batch *b, int *cand, int ncand)
 			{
 				ExecClearTuple(existing);	/* no pin kept while we wait on the next try */
 				if (IsolationUsesXactSnapshot())
-					ereport(ERROR,
-							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-							 errmsg("could not serialize access due to concurrent update")));
+					serialization_failure();
 				precheck = true;	/* changed under us: look again */
 				continue;
 			}
@@ -1379,9 +1402,7 @@ lock_phase(Batch *b, int *cand, int ncand)
 				Datum		xmin = slot_getsysattr(existing, MinTransactionIdAttributeNumber, &isnull);
 
 				if (!TransactionIdIsCurrentTransactionId(DatumGetTransactionId(xmin)))
-					ereport(ERROR,
-							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-							 errmsg("could not serialize access due to concurrent update")));
+					serialization_failure();
 			}
 
 			stored = slot_getattr(existing, seqno + 1, &isnull);
@@ -1400,17 +1421,9 @@ lock_phase(Batch *b, int *cand, int ncand)
 				ExecClearTuple(existing);
 				break;
 			}
-			{
-				bool		update_indexes;
-				LockTupleMode lockmode;
-
-				res = table_tuple_update(srel, &existing->tts_tid, slot, cid, snap, InvalidSnapshot,
-										 true, &tmfd, &lockmode, &update_indexes);
-				if (res != TM_Ok)
-					elog(ERROR, "failed to update the state of a key of table %s (%d)", st->relname, (int) res);
-				if (update_indexes)
-					list_free(ExecInsertIndexTuples(rri, slot, estate, true, false, NULL, NIL));
-			}
+			res = update_row(srel, &existing->tts_tid, rri, estate, slot, cid, snap);
+			if (res != TM_Ok)
+				elog(ERROR, "failed to update the state of a key of table %s (%d)", st->relname, (int) res);
 			m->fresh = false;
 			ExecClearTuple(existing);
 			break;
@@ -1697,10 +1710,7 @@ direct_upserts(Batch *b, int *ups, int nups, TupleDesc desc, DefaultState *ds)
 
 		for (;;)
 		{
-			TM_FailureData tmfd;
 			TM_Result	res;
-			LockTupleMode lockmode;
-			bool		update_indexes;
 			bool		isnull;
 			Datum		stored;
 
@@ -1727,9 +1737,7 @@ direct_upserts(Batch *b, int *ups, int nups, TupleDesc desc, DefaultState *ds)
 				if (!ExecCheckIndexConstraints(rri, newslot, estate, &conflict, arbiters))
 				{
 					if (lookup && IsolationUsesXactSnapshot())
-						ereport(ERROR,
-								(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-								 errmsg("could not serialize access due to concurrent update")));
+						serialization_failure();
 					if (lookup)
 						retry_snapshot(&scan, rel, irel, st->nkeys, &snap);
 					lookup = true;
@@ -1737,20 +1745,10 @@ direct_upserts(Batch *b, int *ups, int nups, TupleDesc desc, DefaultState *ds)
 				}
 				if (has_constraints)
 					ExecConstraints(rri, newslot, estate);
+				if (insert_speculative(rel, rri, estate, newslot, cid, arbiters))
 				{
-					TransactionId xid = GetCurrentTransactionId();
-					uint32		token = SpeculativeInsertionLockAcquire(xid);
-					bool		specconflict = false;
-
-					table_tuple_insert_speculative(rel, newslot, cid, 0, NULL, token);
-					list_free(ExecInsertIndexTuples(rri, newslot, estate, false, true, &specconflict, arbiters));
-					table_tuple_complete_speculative(rel, newslot, token, !specconflict);
-					SpeculativeInsertionLockRelease(xid);
-					if (!specconflict)
-					{
-						m->outcome = OUT_INSERTED;
-						break;
-					}
+					m->outcome = OUT_INSERTED;
+					break;
 				}
 				/* lost a race with an insert around the functions: look again */
 				lookup = true;
@@ -1776,12 +1774,9 @@ direct_upserts(Batch *b, int *ups, int nups, TupleDesc desc, DefaultState *ds)
 			}
 			if (has_constraints)
 				ExecConstraints(rri, newslot, estate);
-			res = table_tuple_update(rel, &oldslot->tts_tid, newslot, cid, snap, InvalidSnapshot,
-									 true, &tmfd, &lockmode, &update_indexes);
+			res = update_row(rel, &oldslot->tts_tid, rri, estate, newslot, cid, snap);
 			if (res == TM_Ok)
 			{
-				if (update_indexes)
-					list_free(ExecInsertIndexTuples(rri, newslot, estate, true, false, NULL, NIL));
 				m->outcome = OUT_UPDATED;
 				break;
 			}
@@ -1797,9 +1792,7 @@ direct_upserts(Batch *b, int *ups, int nups, TupleDesc desc, DefaultState *ds)
 				continue;
 			}
 			if (res == TM_Updated || res == TM_Deleted)
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
+				serialization_failure();
 			elog(ERROR, "failed to update a row of table %s (%d)", st->relname, (int) res);
 		}
 		ExecClearTuple(oldslot);
