@@ -372,6 +372,11 @@ convert_value(SeqTable *st, SeqColumn *col, JsonbValue *v, Datum *out, bool *isn
 			}
 			break;
 		case COLKIND_PLAIN:
+			if (col->typid == BOOLOID && v->type == jbvBool)
+			{
+				*out = BoolGetDatum(v->val.boolean);	/* as boolin("true") */
+				return;
+			}
 			if (col->typid == TEXTOID && v->type == jbvString)
 			{
 				*out = PointerGetDatum(cstring_to_text_with_len(v->val.string.val,
@@ -452,30 +457,99 @@ input_guard_reason(ColGuard g)
 	}
 }
 
-/* Walk one record (a JSON object) into a message. */
+/*
+ * One value of an object container, as the jsonb iterator would give it: the
+ * entry, where its data begins (relative to base) and its length.
+ */
+static void
+entry_value(JEntry entry, char *base, uint32 off, uint32 len, JsonbValue *v)
+{
+	if (JBE_ISNULL(entry))
+		v->type = jbvNull;
+	else if (JBE_ISSTRING(entry))
+	{
+		v->type = jbvString;
+		v->val.string.val = base + off;
+		v->val.string.len = len;
+	}
+	else if (JBE_ISNUMERIC(entry))
+	{
+		v->type = jbvNumeric;
+		v->val.numeric = (Numeric) (base + INTALIGN(off));
+	}
+	else if (JBE_ISBOOL_TRUE(entry) || JBE_ISBOOL_FALSE(entry))
+	{
+		v->type = jbvBool;
+		v->val.boolean = JBE_ISBOOL_TRUE(entry);
+	}
+	else
+	{
+		v->type = jbvBinary;
+		v->val.binary.data = (JsonbContainer *) (base + INTALIGN(off));
+		v->val.binary.len = len - (INTALIGN(off) - off);
+	}
+}
+
+/*
+ * The column a property names.  Records of one batch mostly carry the same
+ * properties, which jsonb stores in one order, so the column the i-th
+ * property named in the last record is tried first.
+ */
+static SeqColumn *
+lookup_property(Batch *b, uint32 i, const char *name, int len)
+{
+	SeqTable   *st = b->st;
+	SeqColumn  *col;
+
+	if (i < SEQ_PROPHINTS && b->prophint[i] > 0)
+	{
+		col = &st->cols[b->prophint[i] - 1];
+		if (col->namelen == len && memcmp(col->name, name, len) == 0)
+			return col;
+	}
+	col = input_lookup_column(st, name, len);
+	if (col != NULL && i < SEQ_PROPHINTS)
+		b->prophint[i] = (int16) (col - st->cols) + 1;
+	return col;
+}
+
+/*
+ * Walk one record (a JSON object) into a message.  The object's entries are
+ * read in place, keys and values side by side (jsonb keeps an object's keys
+ * first, then its values, in the same order): no iterator to allocate and
+ * step through per record.
+ */
 static void
 parse_record(Batch *b, Message *m, JsonbContainer *obj)
 {
 	SeqTable   *st = b->st;
 	MemoryContext outer = MemoryContextSwitchTo(b->scratch);
-	JsonbIterator *it = JsonbIteratorInit(obj);
-	JsonbValue	k;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
+	uint32		n = JsonContainerSize(obj);
+	char	   *base = (char *) &obj->children[n * 2];
+	uint32		koff = 0;
+	uint32		voff = n > 0 ? getJsonbOffset(obj, n) : 0;
 
+	Assert(JsonContainerIsObject(obj));
 	err_ord = m->ord;
 	err_column = NULL;
-	tok = JsonbIteratorNext(&it, &k, true);
-	Assert(tok == WJB_BEGIN_OBJECT);
-	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	for (uint32 i = 0; i < n; i++)
 	{
+		JEntry		kentry = obj->children[i];
+		JEntry		ventry = obj->children[i + n];
+		uint32		kend = koff;
+		uint32		vend = voff;
+		JsonbValue	k;
+		JsonbValue	v;
 		SeqColumn  *col;
 
-		if (tok != WJB_KEY)
-			continue;
-		tok = JsonbIteratorNext(&it, &v, true);
-		Assert(tok == WJB_VALUE);
-		col = input_lookup_column(st, k.val.string.val, k.val.string.len);
+		JBE_ADVANCE_OFFSET(kend, kentry);
+		JBE_ADVANCE_OFFSET(vend, ventry);
+		entry_value(kentry, base, koff, kend - koff, &k);
+		entry_value(ventry, base, voff, vend - voff, &v);
+		koff = kend;
+		voff = vend;
+		Assert(k.type == jbvString);
+		col = lookup_property(b, i, k.val.string.val, k.val.string.len);
 		if (col == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),

@@ -199,6 +199,9 @@ typedef struct Message
 #define MSG_ISNULL(m, natts)	((bool *) ((m)->values + (natts)))
 #define MSG_PRESENT(m, natts)	(MSG_ISNULL(m, natts) + (natts))
 
+/* Records' first properties whose columns are remembered (input.c) */
+#define SEQ_PROPHINTS 32
+
 typedef struct Batch
 {
 	SeqTable   *st;
@@ -215,6 +218,8 @@ typedef struct Batch
 	MemoryContext valuecxt;		/* where input_materialize puts values */
 	char	   *slab;			/* where the next message's values go */
 	Size		slab_left;
+	/* column (+1; 0: none yet) of the i-th property of the last record */
+	int16		prophint[SEQ_PROPHINTS];
 } Batch;
 
 /* Calls with at least this many records convert them lazily (input.c) */
