@@ -975,6 +975,65 @@ key_value(SeqTable *st, SeqKey *key, Datum d, JsonbValue *out)
 }
 
 /* The message's key as a JSON object, encoded as to_jsonb() would. */
+/*
+ * {"key": scalar} in jsonb's binary form, built directly: the common key of
+ * one column costs a fraction of JsonbValueToJsonb's general walk (a 1 kB
+ * buffer, a JEntry pass per level), and every output row has one.  The
+ * layout is the one that walk writes: the object header, the key's JEntry
+ * (an end offset, as for every JB_OFFSET_STRIDE-th child), the value's
+ * JEntry (a length), the key's bytes, then the value -- a numeric padded to
+ * a 4-byte boundary from the start of the datum.  NULL: not a scalar this
+ * handles.
+ */
+static Jsonb *
+one_pair_jsonb(const char *key, uint32 keylen, JsonbValue *v)
+{
+	uint32		pad = 0;
+	uint32		vlen = 0;
+	JEntry		ventry;
+	Size		size;
+	Jsonb	   *res;
+	char	   *p;
+
+	switch (v->type)
+	{
+		case jbvString:
+			vlen = v->val.string.len;
+			ventry = JENTRY_ISSTRING | vlen;
+			break;
+		case jbvNumeric:
+			pad = INTALIGN(VARHDRSZ + sizeof(uint32) + 2 * sizeof(JEntry) + keylen) -
+				(VARHDRSZ + sizeof(uint32) + 2 * sizeof(JEntry) + keylen);
+			vlen = VARSIZE_ANY(v->val.numeric);
+			ventry = JENTRY_ISNUMERIC | (pad + vlen);
+			break;
+		case jbvBool:
+			ventry = v->val.boolean ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE;
+			break;
+		default:
+			return NULL;
+	}
+	if ((Size) keylen + pad + vlen > JENTRY_OFFLENMASK)
+		return NULL;			/* the general walk says what is too large */
+	size = VARHDRSZ + sizeof(uint32) + 2 * sizeof(JEntry) + keylen + pad + vlen;
+	res = palloc(size);
+	SET_VARSIZE(res, size);
+	res->root.header = 1 | JB_FOBJECT;
+	res->root.children[0] = JENTRY_ISSTRING | JENTRY_HAS_OFF | keylen;
+	res->root.children[1] = ventry;
+	p = (char *) &res->root.children[2];
+	memcpy(p, key, keylen);
+	p += keylen;
+	if (pad > 0)
+		memset(p, 0, pad);
+	p += pad;
+	if (v->type == jbvString)
+		memcpy(p, v->val.string.val, vlen);
+	else if (v->type == jbvNumeric)
+		memcpy(p, v->val.numeric, vlen);
+	return res;
+}
+
 Jsonb *
 input_key_jsonb(SeqTable *st, Message *m)
 {
@@ -994,6 +1053,12 @@ input_key_jsonb(SeqTable *st, Message *m)
 		key_value(st, &st->keys[0], m->values[st->keys[0].attnum - 1], &pair.value);
 		if (pair.value.type != jbvBinary)	/* (a container is unpacked below) */
 		{
+			Jsonb	   *jb = one_pair_jsonb(pair.key.val.string.val, pair.key.val.string.len,
+											&pair.value);
+
+			if (jb != NULL)
+				return jb;
+
 			obj.type = jbvObject;
 			obj.val.object.nPairs = 1;
 			obj.val.object.pairs = &pair;

@@ -252,3 +252,40 @@ DROP TABLE typ_t, typ_def, typ_idkey, typ_req, typ_key, typ_key1, typ_case, typ_
 DROP SEQUENCE typ_seq;
 DROP DOMAIN typ_posint;
 DROP TYPE typ_mood;
+
+-- The output key of a one-column key is built in jsonb's binary form
+-- directly: it must be the very jsonb PostgreSQL builds (same value, same
+-- size, same text), for every scalar kind and every padding before a number
+-- (key names of 1 to 4 bytes, and multibyte ones).
+CREATE TABLE typ_k1 (i int PRIMARY KEY);
+CREATE TABLE typ_k2 (ab bigint PRIMARY KEY);
+CREATE TABLE typ_k3 (abc numeric PRIMARY KEY);
+CREATE TABLE typ_k4 (abcd smallint PRIMARY KEY);
+CREATE TABLE typ_k5 ("ключ" text PRIMARY KEY);
+CREATE TABLE typ_k6 (flag boolean PRIMARY KEY);
+CREATE TABLE typ_k7 (vc varchar(30) PRIMARY KEY);
+SELECT sequenced_register(t) FROM unnest('{typ_k1,typ_k2,typ_k3,typ_k4,typ_k5,typ_k6,typ_k7}'::regclass[]) t;
+CREATE TABLE typ_kout AS
+SELECT 'typ_k1' AS t, ord, key FROM sequenced_upsert('typ_k1', '[{"i": 1}, {"i": -2147483648}, {"i": 2147483647}, {"i": 0}, {"i": "123456"}]', 1)
+UNION ALL SELECT 'typ_k2', ord, key FROM sequenced_upsert('typ_k2', '[{"ab": 9223372036854775807}, {"ab": -9223372036854775808}, {"ab": 10000}]', 1)
+UNION ALL SELECT 'typ_k3', ord, key FROM sequenced_upsert('typ_k3', '[{"abc": 1.50}, {"abc": -0.000001}, {"abc": 1e30}, {"abc": "12.3400"}]', 1)
+UNION ALL SELECT 'typ_k4', ord, key FROM sequenced_upsert('typ_k4', '[{"abcd": -32768}, {"abcd": 7}]', 1)
+UNION ALL SELECT 'typ_k5', ord, key FROM sequenced_upsert('typ_k5', '[{"ключ": "значение"}, {"ключ": ""}, {"ключ": "a \"q\" \\ b"}]', 1)
+UNION ALL SELECT 'typ_k6', ord, key FROM sequenced_upsert('typ_k6', '[{"flag": true}, {"flag": false}]', 1)
+UNION ALL SELECT 'typ_k7', ord, key FROM sequenced_upsert('typ_k7', '[{"vc": "xyz"}]', 1);
+WITH ref AS (
+    SELECT 'typ_k1' AS t, jsonb_build_object('i', i) AS j FROM typ_k1
+    UNION ALL SELECT 'typ_k2', jsonb_build_object('ab', ab) FROM typ_k2
+    UNION ALL SELECT 'typ_k3', jsonb_build_object('abc', abc) FROM typ_k3
+    UNION ALL SELECT 'typ_k4', jsonb_build_object('abcd', abcd) FROM typ_k4
+    UNION ALL SELECT 'typ_k5', jsonb_build_object('ключ', "ключ") FROM typ_k5
+    UNION ALL SELECT 'typ_k6', jsonb_build_object('flag', flag) FROM typ_k6
+    UNION ALL SELECT 'typ_k7', jsonb_build_object('vc', vc) FROM typ_k7)
+SELECT o.t, o.ord, o.key, r.j IS NOT NULL AS found,
+       pg_column_size(o.key) = pg_column_size(r.j) AS same_size,
+       o.key::text = r.j::text AS same_text,
+       jsonb_typeof(o.key -> (SELECT k FROM jsonb_object_keys(o.key) k)) AS value_type,
+       o.key || '{"z": 1}' AS concatenated
+  FROM typ_kout o LEFT JOIN ref r ON r.t = o.t AND r.j = o.key
+ ORDER BY o.t, o.ord;
+DROP TABLE typ_kout, typ_k1, typ_k2, typ_k3, typ_k4, typ_k5, typ_k6, typ_k7;
