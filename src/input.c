@@ -851,63 +851,105 @@ input_parse_messages(Batch *b, Jsonb *messages)
 
 	n = JB_ROOT_COUNT(messages);
 	input_expect(b, n);
-	for (int i = 0; i < n; i++)
 	{
-		JsonbValue *e;
-		JsonbContainer *msg;
-		JsonbValue	abuf,
-					sbuf,
-					dbuf;
-		JsonbValue *action,
-				   *sequence,
-				   *data;
-		Message    *m;
-		int			ord = i + 1;
+		/* the array's elements and each message's properties, read in place */
+		char	   *abase = (char *) &messages->root.children[n];
+		uint32		aoff = 0;
 
-		/* what reading this message leaves behind goes with the next one */
-		MemoryContextReset(b->scratch);
-		MemoryContextSwitchTo(b->scratch);
-		e = getIthJsonbValueFromContainer(&messages->root, i);
+		for (int i = 0; i < n; i++)
+		{
+			JEntry		aentry = messages->root.children[i];
+			uint32		aend = aoff;
+			JsonbValue	e;
+			JsonbContainer *msg;
+			JsonbValue	abuf,
+						sbuf,
+						dbuf;
+			JsonbValue *action = NULL,
+					   *sequence = NULL,
+					   *data = NULL;
+			Message    *m;
+			int			ord = i + 1;
+			uint32		np;
 
-		/* every error about this element carries "record N" */
-		err_ord = ord;
-		err_column = NULL;
-		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("message %d is not a JSON object", ord),
-					 errdetail("It is %s.", input_json_type_name(e))));
-		msg = e->val.binary.data;
-		MemoryContextSwitchTo(b->mcxt);
-		m = input_add_message(b);
-		MemoryContextSwitchTo(b->scratch);
+			JBE_ADVANCE_OFFSET(aend, aentry);
+			entry_value(aentry, abase, aoff, aend - aoff, &e);
+			aoff = aend;
 
-		action = getKeyJsonValueFromContainer(msg, "action", 6, &abuf);
-		if (action == NULL || action->type == jbvNull)
-			m->action = MSG_UPSERT;
-		else if (action->type == jbvString && action->val.string.len == 6 &&
-				 memcmp(action->val.string.val, "upsert", 6) == 0)
-			m->action = MSG_UPSERT;
-		else if (action->type == jbvString && action->val.string.len == 6 &&
-				 memcmp(action->val.string.val, "delete", 6) == 0)
-			m->action = MSG_DELETE;
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("message %d has unknown action \"%s\"", ord, scalar_text(action)),
-					 errhint("The action is \"upsert\" or \"delete\".")));
+			/* what reading this message leaves behind goes with the next one */
+			MemoryContextReset(b->scratch);
+			MemoryContextSwitchTo(b->scratch);
 
-		sequence = getKeyJsonValueFromContainer(msg, "sequence", 8, &sbuf);
-		m->seq = parse_sequence(ord, sequence);
+			/* every error about this element carries "record N" */
+			err_ord = ord;
+			err_column = NULL;
+			if (e.type != jbvBinary || !JsonContainerIsObject(e.val.binary.data))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("message %d is not a JSON object", ord),
+						 errdetail("It is %s.", input_json_type_name(&e))));
+			msg = e.val.binary.data;
+			MemoryContextSwitchTo(b->mcxt);
+			m = input_add_message(b);
+			MemoryContextSwitchTo(b->scratch);
 
-		data = getKeyJsonValueFromContainer(msg, "data", 4, &dbuf);
-		if (data == NULL || data->type != jbvBinary || !JsonContainerIsObject(data->val.binary.data))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("message %d has no data object", ord),
-					 errdetail("\"data\" is %s.", data ? input_json_type_name(data) : "missing")));
-		parse_record(b, m, data->val.binary.data);
-		input_finish_message(b, m);
+			/* other properties of a message are ignored */
+			np = JsonContainerSize(msg);
+			if (np > 0)
+			{
+				char	   *base = (char *) &msg->children[np * 2];
+				uint32		koff = 0;
+				uint32		voff = getJsonbOffset(msg, np);
+
+				for (uint32 p = 0; p < np; p++)
+				{
+					JEntry		kentry = msg->children[p];
+					JEntry		ventry = msg->children[p + np];
+					uint32		kend = koff;
+					uint32		vend = voff;
+					JsonbValue	k;
+					JsonbValue *into = NULL;
+
+					JBE_ADVANCE_OFFSET(kend, kentry);
+					JBE_ADVANCE_OFFSET(vend, ventry);
+					entry_value(kentry, base, koff, kend - koff, &k);
+					if (k.val.string.len == 4 && memcmp(k.val.string.val, "data", 4) == 0)
+						into = data = &dbuf;
+					else if (k.val.string.len == 6 && memcmp(k.val.string.val, "action", 6) == 0)
+						into = action = &abuf;
+					else if (k.val.string.len == 8 && memcmp(k.val.string.val, "sequence", 8) == 0)
+						into = sequence = &sbuf;
+					if (into != NULL)
+						entry_value(ventry, base, voff, vend - voff, into);
+					koff = kend;
+					voff = vend;
+				}
+			}
+
+			if (action == NULL || action->type == jbvNull)
+				m->action = MSG_UPSERT;
+			else if (action->type == jbvString && action->val.string.len == 6 &&
+					 memcmp(action->val.string.val, "upsert", 6) == 0)
+				m->action = MSG_UPSERT;
+			else if (action->type == jbvString && action->val.string.len == 6 &&
+					 memcmp(action->val.string.val, "delete", 6) == 0)
+				m->action = MSG_DELETE;
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("message %d has unknown action \"%s\"", ord, scalar_text(action)),
+						 errhint("The action is \"upsert\" or \"delete\".")));
+
+			m->seq = parse_sequence(ord, sequence);
+
+			if (data == NULL || data->type != jbvBinary || !JsonContainerIsObject(data->val.binary.data))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("message %d has no data object", ord),
+						 errdetail("\"data\" is %s.", data ? input_json_type_name(data) : "missing")));
+			parse_record(b, m, data->val.binary.data);
+			input_finish_message(b, m);
+		}
 	}
 	MemoryContextReset(b->scratch);
 
