@@ -1016,7 +1016,6 @@ key_value(SeqTable *st, SeqKey *key, Datum d, JsonbValue *out)
 	}
 }
 
-/* The message's key as a JSON object, encoded as to_jsonb() would. */
 /*
  * {"key": scalar} in jsonb's binary form, built directly: the common key of
  * one column costs a fraction of JsonbValueToJsonb's general walk (a 1 kB
@@ -1044,6 +1043,8 @@ one_pair_jsonb(const char *key, uint32 keylen, JsonbValue *v)
 			ventry = JENTRY_ISSTRING | vlen;
 			break;
 		case jbvNumeric:
+			if (numeric_is_nan(v->val.numeric))
+				return NULL;	/* jsonb writes it as a string */
 			pad = INTALIGN(VARHDRSZ + sizeof(uint32) + 2 * sizeof(JEntry) + keylen) -
 				(VARHDRSZ + sizeof(uint32) + 2 * sizeof(JEntry) + keylen);
 			vlen = VARSIZE_ANY(v->val.numeric);
@@ -1055,9 +1056,9 @@ one_pair_jsonb(const char *key, uint32 keylen, JsonbValue *v)
 		default:
 			return NULL;
 	}
-	if ((Size) keylen + pad + vlen > JENTRY_OFFLENMASK)
-		return NULL;			/* the general walk says what is too large */
 	size = VARHDRSZ + sizeof(uint32) + 2 * sizeof(JEntry) + keylen + pad + vlen;
+	if (size > JENTRY_OFFLENMASK)
+		return NULL;			/* the general walk says what is too large */
 	res = palloc(size);
 	SET_VARSIZE(res, size);
 	res->root.header = 1 | JB_FOBJECT;
@@ -1076,6 +1077,7 @@ one_pair_jsonb(const char *key, uint32 keylen, JsonbValue *v)
 	return res;
 }
 
+/* The message's key as a JSON object, encoded as to_jsonb() would. */
 Jsonb *
 input_key_jsonb(SeqTable *st, Message *m)
 {
