@@ -189,6 +189,46 @@ leaf_compare(LeafProbe *lp, Page page, OffsetNumber off)
 }
 
 /*
+ * The probed key against a pivot (a high key, or an internal page's item),
+ * as _bt_compare says.  One integer key that differs from the pivot's is
+ * compared inline; the rules for equal keys, truncated pivots and an
+ * internal page's minus-infinity first item stay _bt_compare's.
+ */
+static inline int
+pivot_compare(LeafProbe *lp, Page page, OffsetNumber off)
+{
+	if (lp->intlen != 0)
+	{
+		BTPageOpaque opaque = BTPageGetOpaque(page);
+		IndexTuple	itup = (IndexTuple) PageGetItem(page, PageGetItemId(page, off));
+
+		if ((P_ISLEAF(opaque) || off != P_FIRSTDATAKEY(opaque)) &&
+			!IndexTupleHasNulls(itup) && BTreeTupleGetNAtts(itup, lp->irel) >= 1)
+		{
+			char	   *data = (char *) itup + IndexInfoFindDataOffset(itup->t_info);
+
+			if (lp->intlen == 4)
+			{
+				int32		a = DatumGetInt32(lp->args[0]);
+				int32		b = *(int32 *) data;
+
+				if (a != b)
+					return a < b ? -1 : 1;
+			}
+			else
+			{
+				int64		a = DatumGetInt64(lp->args[0]);
+				int64		b = *(int64 *) data;
+
+				if (a != b)
+					return a < b ? -1 : 1;
+			}
+		}
+	}
+	return _bt_compare(lp->irel, &lp->key, page, off);
+}
+
+/*
  * Sparse keys (a small batch over a large index) seldom share a leaf, but
  * they share the leaf's parent: find the key's leaf through the pinned
  * parent of the last leaf, skipping the root and a buffer lookup per level.
@@ -217,7 +257,7 @@ leafprobe_via_parent(LeafProbe *lp)
 	low = P_FIRSTDATAKEY(opaque);
 	maxoff = PageGetMaxOffsetNumber(page);
 	if (P_ISLEAF(opaque) || P_IGNORE(opaque) || opaque->btpo_level != 1 || maxoff < low ||
-		(!P_RIGHTMOST(opaque) && _bt_compare(lp->irel, &lp->key, page, P_HIKEY) >= 0))
+		(!P_RIGHTMOST(opaque) && pivot_compare(lp, page, P_HIKEY) >= 0))
 	{
 		_bt_unlockbuf(lp->irel, lp->pbuf);
 		return false;
@@ -228,7 +268,7 @@ leafprobe_via_parent(LeafProbe *lp)
 	{
 		OffsetNumber mid = low + (high - low) / 2;
 
-		if (_bt_compare(lp->irel, &lp->key, page, mid) >= 1)
+		if (pivot_compare(lp, page, mid) >= 1)
 			low = mid + 1;
 		else
 			high = mid;
@@ -249,7 +289,7 @@ leafprobe_via_parent(LeafProbe *lp)
 	page = BufferGetPage(lp->buf);
 	opaque = BTPageGetOpaque(page);
 	if (P_ISLEAF(opaque) && !P_IGNORE(opaque) &&
-		(P_RIGHTMOST(opaque) || _bt_compare(lp->irel, &lp->key, page, P_HIKEY) < 0))
+		(P_RIGHTMOST(opaque) || pivot_compare(lp, page, P_HIKEY) < 0))
 		return true;
 	_bt_relbuf(lp->irel, lp->buf);
 	lp->buf = InvalidBuffer;
@@ -286,7 +326,7 @@ leafprobe_locate(LeafProbe *lp)
 		{
 			int			c;
 
-			if (P_RIGHTMOST(opaque) || (c = _bt_compare(lp->irel, &lp->key, page, P_HIKEY)) < 0)
+			if (P_RIGHTMOST(opaque) || (c = pivot_compare(lp, page, P_HIKEY)) < 0)
 			{
 				lp->tryright = true;	/* dense keys: stepping right pays */
 				return true;
@@ -306,7 +346,7 @@ leafprobe_locate(LeafProbe *lp)
 				page = BufferGetPage(lp->buf);
 				opaque = BTPageGetOpaque(page);
 				if (P_ISLEAF(opaque) && !P_IGNORE(opaque) &&
-					(P_RIGHTMOST(opaque) || _bt_compare(lp->irel, &lp->key, page, P_HIKEY) < 0))
+					(P_RIGHTMOST(opaque) || pivot_compare(lp, page, P_HIKEY) < 0))
 					return true;
 				lp->tryright = false;
 			}
@@ -398,7 +438,7 @@ leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot,
 	}
 	/* ran off the page: equal entries may go on in the right sibling */
 	if (!unsure && off > maxoff && !P_RIGHTMOST(opaque) &&
-		_bt_compare(lp->irel, &lp->key, page, P_HIKEY) >= 0)
+		pivot_compare(lp, page, P_HIKEY) >= 0)
 		unsure = true;
 	_bt_unlockbuf(lp->irel, lp->buf);
 
