@@ -1733,8 +1733,12 @@ direct_upserts(Batch *b, int *ups, int nups, TupleDesc desc, DefaultState *ds)
 				 * insert of the key; a row there is looked up (under a new
 				 * snapshot in READ COMMITTED, after one look with this one;
 				 * REPEATABLE READ cannot write over a row it does not see).
+				 * A key the functions never saw skips the pre-check: it
+				 * almost never has a row, and the speculative insertion
+				 * finds one anyway, after which the key takes this path
+				 * from the top, pre-check included.
 				 */
-				if (!ExecCheckIndexConstraints(rri, newslot, estate, &conflict, arbiters))
+				if (lookup && !ExecCheckIndexConstraints(rri, newslot, estate, &conflict, arbiters))
 				{
 					if (lookup && IsolationUsesXactSnapshot())
 						serialization_failure();
