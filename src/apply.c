@@ -2074,7 +2074,8 @@ apply_batch(Batch *b)
 			int			j = i + 1;
 
 			while (j < b->nmsgs &&
-				   dedup_compare_keys(st, w->values, b->msgs[b->order[j]].values) == 0)
+				   (b->samekey != NULL ? b->samekey[j] :
+					dedup_compare_keys(st, w->values, b->msgs[b->order[j]].values) == 0))
 				j++;
 			if (st->on_equal == ON_EQUAL_ERROR && j > i + 1 &&
 				b->msgs[b->order[i + 1]].seq == w->seq)

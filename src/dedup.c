@@ -120,6 +120,7 @@ void
 dedup_sort(Batch *b)
 {
 	b->order = MemoryContextAllocHuge(b->mcxt, sizeof(int) * Max(b->nmsgs, 1));
+	b->samekey = NULL;
 	if (b->st->nkeys == 1 && b->nmsgs > 1)
 	{
 		SortItem   *items = MemoryContextAllocHuge(b->mcxt, sizeof(SortItem) * b->nmsgs);
@@ -142,8 +143,22 @@ dedup_sort(Batch *b)
 			sort_int_items(items, b->nmsgs, &replace);
 		else
 			qsort_arg(items, b->nmsgs, sizeof(SortItem), compare_items, b);
+
+		/*
+		 * Where each key's run starts, read off the sorted items in one
+		 * sequential pass: the caller's grouping then need not reach into
+		 * the messages, in random order, to compare their keys.
+		 */
+		b->samekey = MemoryContextAllocHuge(b->mcxt, sizeof(bool) * b->nmsgs);
+		b->samekey[0] = false;
 		for (int i = 0; i < b->nmsgs; i++)
+		{
 			b->order[i] = items[i].idx;
+			if (i > 0)
+				b->samekey[i] = (int32key || int64key) ?
+					items[i].key == items[i - 1].key :
+					ApplySortComparator(items[i - 1].key, false, items[i].key, false, ssup) == 0;
+		}
 		pfree(items);
 		return;
 	}

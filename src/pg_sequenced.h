@@ -209,6 +209,8 @@ typedef struct Batch
 	int			maxmsgs;
 	Message    *msgs;
 	int		   *order;			/* indexes into msgs, sorted by dedup_sort */
+	bool	   *samekey;		/* order[i] has order[i - 1]'s key, or NULL:
+								 * compare them (several key columns) */
 	MemoryContext mcxt;			/* everything of the batch lives here */
 	MemoryContext scratch;		/* per message: what converting it leaves */
 	bool		sql_ready;		/* apply_sql_ready() ran for this call */
