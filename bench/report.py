@@ -237,9 +237,10 @@ if os.path.exists(sp):
     w("")
     w("pgbench (`-M prepared`, fsync off), each client applies its own batches of %d messages "
       "(client 0: ids ≤ %d, client 1: the rest; %s batches per client, one per transaction) to an empty "
-      "table; `-c1` runs client 0 alone, `-c2` both at once. Three alternating repetitions; "
+      "table; `-c1` runs client 0 alone, `-c2` both at once. %s alternating repetitions; "
       "ratio = median over repetitions of (messages/s with 2 sessions ÷ with 1)."
-      % (sb, int(meta.get("ids", "0")) // 2, meta.get("scale_batches_per_client")))
+      % (sb, int(meta.get("ids", "0")) // 2, meta.get("scale_batches_per_client"),
+         meta.get("scale_reps", "3")))
     w("")
     w("| approach | 1 session msg/s (reps) | 2 sessions msg/s (reps) | **scaling** |")
     w("|---|---|---|---:|")

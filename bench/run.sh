@@ -17,6 +17,7 @@
 #                           replay took over 15 s is not replayed again
 #   BENCH_FSYNC_ON=1        also run the smaller fsync-on profile
 #   BENCH_EXTRAS=1          scaling, peak memory and perf profile
+#   BENCH_SCALE_REPS=5      alternating repetitions of the scaling test (median)
 #   BENCH_MAX_SECS=90       time cap of one timed loop (a capped cell is reported
 #                           as partial and checked on the prefix it applied)
 #   BENCH_SNAPSHOT=1        run a private copy of the installed PostgreSQL + extension
@@ -31,6 +32,7 @@ IDS=${BENCH_IDS:-200000}
 B1=${BENCH_B1:-20000}
 REPS=${BENCH_REPS:-1}
 REPLAYS=${BENCH_REPLAYS:-3}
+SCALE_REPS=${BENCH_SCALE_REPS:-5}
 FSYNC_ON=${BENCH_FSYNC_ON:-1}
 EXTRAS=${BENCH_EXTRAS:-1}
 WAIT_QUIET=${BENCH_WAIT_QUIET:-0}
@@ -104,6 +106,7 @@ meta pg "$("$PG_CONFIG" --version)"
 meta cpus "$(nproc)"
 meta reps "$REPS"
 meta replays "$REPLAYS"
+meta scale_reps "$SCALE_REPS"
 
 log "generating $N messages over $IDS ids"
 python3 "$BENCH_DIR/gen.py" --messages "$N" --ids "$IDS" \
@@ -277,7 +280,7 @@ ON CONFLICT (id) DO UPDATE
 EOF
     pgtmp_chown "$WORK"
     : >"$WORK/scaling.txt"
-    for rep in 1 2 3; do
+    for ((rep = 1; rep <= SCALE_REPS; rep++)); do
         for c in 1 2; do
             for s in seq oc; do
                 q -c "CALL reset_scale()" -c "CHECKPOINT"
