@@ -491,6 +491,58 @@ entry_value(JEntry entry, char *base, uint32 off, uint32 len, JsonbValue *v)
 }
 
 /*
+ * Walking an object's properties in place.  jsonb keeps an object's keys
+ * first, then its values, in the same order: the walk keeps one running
+ * offset into each half.
+ */
+typedef struct ObjectWalk
+{
+	JsonbContainer *obj;
+	uint32		n;				/* properties */
+	uint32		i;				/* the next one */
+	char	   *base;			/* where the entries' data begins */
+	uint32		koff;			/* the next key's data offset */
+	uint32		voff;			/* the next value's data offset */
+} ObjectWalk;
+
+static void
+object_walk_begin(ObjectWalk *w, JsonbContainer *obj)
+{
+	Assert(JsonContainerIsObject(obj));
+	w->obj = obj;
+	w->n = JsonContainerSize(obj);
+	w->i = 0;
+	w->base = (char *) &obj->children[w->n * 2];
+	w->koff = 0;
+	w->voff = w->n > 0 ? getJsonbOffset(obj, w->n) : 0;
+}
+
+static bool
+object_walk_next(ObjectWalk *w, JsonbValue *k, JsonbValue *v)
+{
+	JEntry		kentry;
+	JEntry		ventry;
+	uint32		kend;
+	uint32		vend;
+
+	if (w->i >= w->n)
+		return false;
+	kentry = w->obj->children[w->i];
+	ventry = w->obj->children[w->i + w->n];
+	kend = w->koff;
+	vend = w->voff;
+	JBE_ADVANCE_OFFSET(kend, kentry);
+	JBE_ADVANCE_OFFSET(vend, ventry);
+	entry_value(kentry, w->base, w->koff, kend - w->koff, k);
+	entry_value(ventry, w->base, w->voff, vend - w->voff, v);
+	Assert(k->type == jbvString);
+	w->koff = kend;
+	w->voff = vend;
+	w->i++;
+	return true;
+}
+
+/*
  * The column a property names.  Records of one batch mostly carry the same
  * properties, which jsonb stores in one order, so the column the i-th
  * property named in the last record is tried first.
@@ -514,42 +566,25 @@ lookup_property(Batch *b, uint32 i, const char *name, int len)
 }
 
 /*
- * Walk one record (a JSON object) into a message.  The object's entries are
- * read in place, keys and values side by side (jsonb keeps an object's keys
- * first, then its values, in the same order): no iterator to allocate and
- * step through per record.
+ * Walk one record (a JSON object) into a message, reading its entries in
+ * place: no iterator to allocate and step through per record.
  */
 static void
 parse_record(Batch *b, Message *m, JsonbContainer *obj)
 {
 	SeqTable   *st = b->st;
 	MemoryContext outer = MemoryContextSwitchTo(b->scratch);
-	uint32		n = JsonContainerSize(obj);
-	char	   *base = (char *) &obj->children[n * 2];
-	uint32		koff = 0;
-	uint32		voff = n > 0 ? getJsonbOffset(obj, n) : 0;
+	ObjectWalk	w;
+	JsonbValue	k;
+	JsonbValue	v;
 
-	Assert(JsonContainerIsObject(obj));
 	err_ord = m->ord;
 	err_column = NULL;
-	for (uint32 i = 0; i < n; i++)
+	object_walk_begin(&w, obj);
+	while (object_walk_next(&w, &k, &v))
 	{
-		JEntry		kentry = obj->children[i];
-		JEntry		ventry = obj->children[i + n];
-		uint32		kend = koff;
-		uint32		vend = voff;
-		JsonbValue	k;
-		JsonbValue	v;
-		SeqColumn  *col;
+		SeqColumn  *col = lookup_property(b, w.i - 1, k.val.string.val, k.val.string.len);
 
-		JBE_ADVANCE_OFFSET(kend, kentry);
-		JBE_ADVANCE_OFFSET(vend, ventry);
-		entry_value(kentry, base, koff, kend - koff, &k);
-		entry_value(ventry, base, voff, vend - voff, &v);
-		koff = kend;
-		voff = vend;
-		Assert(k.type == jbvString);
-		col = lookup_property(b, i, k.val.string.val, k.val.string.len);
 		if (col == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -870,7 +905,9 @@ input_parse_messages(Batch *b, Jsonb *messages)
 					   *data = NULL;
 			Message    *m;
 			int			ord = i + 1;
-			uint32		np;
+			ObjectWalk	w;
+			JsonbValue	k;
+			JsonbValue	v;
 
 			JBE_ADVANCE_OFFSET(aend, aentry);
 			entry_value(aentry, abase, aoff, aend - aoff, &e);
@@ -894,36 +931,19 @@ input_parse_messages(Batch *b, Jsonb *messages)
 			MemoryContextSwitchTo(b->scratch);
 
 			/* other properties of a message are ignored */
-			np = JsonContainerSize(msg);
-			if (np > 0)
+			object_walk_begin(&w, msg);
+			while (object_walk_next(&w, &k, &v))
 			{
-				char	   *base = (char *) &msg->children[np * 2];
-				uint32		koff = 0;
-				uint32		voff = getJsonbOffset(msg, np);
+				JsonbValue *into = NULL;
 
-				for (uint32 p = 0; p < np; p++)
-				{
-					JEntry		kentry = msg->children[p];
-					JEntry		ventry = msg->children[p + np];
-					uint32		kend = koff;
-					uint32		vend = voff;
-					JsonbValue	k;
-					JsonbValue *into = NULL;
-
-					JBE_ADVANCE_OFFSET(kend, kentry);
-					JBE_ADVANCE_OFFSET(vend, ventry);
-					entry_value(kentry, base, koff, kend - koff, &k);
-					if (k.val.string.len == 4 && memcmp(k.val.string.val, "data", 4) == 0)
-						into = data = &dbuf;
-					else if (k.val.string.len == 6 && memcmp(k.val.string.val, "action", 6) == 0)
-						into = action = &abuf;
-					else if (k.val.string.len == 8 && memcmp(k.val.string.val, "sequence", 8) == 0)
-						into = sequence = &sbuf;
-					if (into != NULL)
-						entry_value(ventry, base, voff, vend - voff, into);
-					koff = kend;
-					voff = vend;
-				}
+				if (k.val.string.len == 4 && memcmp(k.val.string.val, "data", 4) == 0)
+					into = data = &dbuf;
+				else if (k.val.string.len == 6 && memcmp(k.val.string.val, "action", 6) == 0)
+					into = action = &abuf;
+				else if (k.val.string.len == 8 && memcmp(k.val.string.val, "sequence", 8) == 0)
+					into = sequence = &sbuf;
+				if (into != NULL)
+					*into = v;
 			}
 
 			if (action == NULL || action->type == jbvNull)
