@@ -1492,23 +1492,34 @@ hidden_rows_check(Batch *b, int *cand, int ncand, int *todo, int ntodo, TupleDes
 }
 
 /*
- * Step 3: accepted messages the target refused.  A row is there (written
+ * Step 3: accepted messages the target refused.  Of the messages of a write
+ * step (msgs), those still without an outcome: a row is there (written
  * around the functions, or hidden by row-level security): read it as the
  * caller; if found, the message is stale and the state row takes the row's
  * sequence.  For deletes, no row means the delete left only a tombstone.
  */
 static void
-fixup(Batch *b, int *cand, int ncand, int *todo, int ntodo, TupleDesc desc, bool deletes)
+fixup(Batch *b, int *cand, int ncand, int *msgs, int nmsgs, TupleDesc desc, bool deletes)
 {
 	SeqTable   *st = b->st;
-	Datum	   *rows = palloc(sizeof(Datum) * ntodo);
-	Datum	   *keyvals = palloc(sizeof(Datum) * st->nkeys);
+	int		   *todo = palloc(sizeof(int) * Max(nmsgs, 1));
+	int			ntodo = 0;
+	Datum	   *rows;
+	Datum	   *keyvals;
 	TupleDesc	sdesc;
 	Datum	   *fix;
 	int			nfix = 0;
 	Oid			save_userid;
 	int			save_sec;
 
+	for (int i = 0; i < nmsgs; i++)
+		if (b->msgs[msgs[i]].outcome == OUT_NONE)
+			todo[ntodo++] = msgs[i];
+	if (ntodo == 0)
+		return;					/* the usual case: the target took them all */
+
+	rows = palloc(sizeof(Datum) * ntodo);
+	keyvals = palloc(sizeof(Datum) * st->nkeys);
 	for (int i = 0; i < ntodo; i++)
 		rows[i] = target_row(b, &b->msgs[todo[i]], desc, NULL, true);
 	exec_plan(plan_fixup_read(st), make_array(rows, ntodo, st->reltype), SPI_OK_SELECT);
@@ -1847,12 +1858,7 @@ write_phase(Batch *b, int *cand, int ncand)
 	if (nups > 0 && b->direct && direct_upserts(b, ups, nups, desc, &ds))
 	{
 		/* what the target refused (a newer row written around the functions) */
-		ntodo = 0;
-		for (int i = 0; i < nups; i++)
-			if (b->msgs[ups[i]].outcome == OUT_NONE)
-				todo[ntodo++] = ups[i];
-		if (ntodo > 0)
-			fixup(b, cand, ncand, todo, ntodo, desc, false);
+		fixup(b, cand, ncand, ups, nups, desc, false);
 	}
 	else if (nups > 0)
 	{
@@ -1890,7 +1896,6 @@ write_phase(Batch *b, int *cand, int ncand)
 		}
 		if (ntodo > 0)
 		{
-			int			nleft = 0;
 			int			nretry = 0;
 
 			exec_write(b, plan_insert(st), irows, todo, ntodo, st->reltype, SPI_OK_INSERT_RETURNING);
@@ -1912,11 +1917,7 @@ write_phase(Batch *b, int *cand, int ncand)
 				exec_write(b, plan_update(st), rows, rowmsg, nretry, st->reltype, SPI_OK_UPDATE_RETURNING);
 				mark_returned(b, cand, ncand, OUT_UPDATED);
 			}
-			for (int i = 0; i < ntodo; i++)
-				if (b->msgs[todo[i]].outcome == OUT_NONE)
-					todo[nleft++] = todo[i];
-			if (nleft > 0)
-				fixup(b, cand, ncand, todo, nleft, desc, false);
+			fixup(b, cand, ncand, todo, ntodo, desc, false);
 		}
 	}
 
@@ -1927,12 +1928,7 @@ write_phase(Batch *b, int *cand, int ncand)
 		exec_write(b, plan_delete(st), rows, dels, ndels, st->reltype,
 				   st->soft_deletes ? SPI_OK_UPDATE_RETURNING : SPI_OK_DELETE_RETURNING);
 		mark_returned(b, cand, ncand, OUT_DELETED);
-		ntodo = 0;
-		for (int i = 0; i < ndels; i++)
-			if (b->msgs[dels[i]].outcome == OUT_NONE)
-				todo[ntodo++] = dels[i];
-		if (ntodo > 0)
-			fixup(b, cand, ncand, todo, ntodo, desc, true);
+		fixup(b, cand, ncand, dels, ndels, desc, true);
 	}
 	defaults_done(&ds);
 	ReleaseTupleDesc(desc);
