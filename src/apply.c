@@ -1075,14 +1075,15 @@ raise_max(SeqTable *st, int64 callmax)
 		FreeExecutorState(estate);
 
 		/*
-		 * Now and then, drop older log rows.  Only before this transaction's
-		 * first insert (the one just made aside): deleting rows a
-		 * transaction inserted itself costs it memory for every such row
-		 * (combo command ids), which would grow without bound in a long
-		 * transaction.
+		 * Now and then, drop older log rows: at a backend's first insert
+		 * (so that sessions making one call each keep the log short too) and
+		 * every 32nd after.  Only before this transaction's first insert (the
+		 * one just made aside): deleting rows a transaction inserted itself
+		 * costs it memory for every such row (combo command ids), which would
+		 * grow without bound in a long transaction.
 		 */
 		if (!FullTransactionIdEquals(max_log_xact, GetTopFullTransactionId()) &&
-			(++max_log_inserts % 32) == 0)
+			(max_log_inserts++ % 32) == 0)
 			maxlog_scan(&ml, BTLessStrategyNumber, F_INT8LT, callmax, ForwardScanDirection,
 						maxlog_drop, NULL);
 		max_log_xact = GetTopFullTransactionId();

@@ -680,15 +680,20 @@ not_registered_error(Oid relid)
 
 /*
  * Find the unique, non-partial, plain-column index over exactly the given
- * attributes.  Returns its oid, or InvalidOid.
+ * attributes.  Returns its oid, or InvalidOid.  A deferrable one does not
+ * count; *deferrable (if given) says whether one matched: conflicts are
+ * decided as INSERT ... ON CONFLICT decides them, which refuses to infer its
+ * arbiter where a deferrable unique index covers the conflict columns.
  */
 static Oid
-find_key_index(Relation rel, int nkeys, const AttrNumber *attnums)
+find_key_index(Relation rel, int nkeys, const AttrNumber *attnums, bool *deferrable)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
 	Oid			result = InvalidOid;
 
+	if (deferrable)
+		*deferrable = false;
 	foreach(lc, indexes)
 	{
 		Oid			indexoid = lfirst_oid(lc);
@@ -713,9 +718,40 @@ find_key_index(Relation rel, int nkeys, const AttrNumber *attnums)
 			if (!found)
 				match = false;
 		}
+		if (match && !idx->indimmediate)
+		{
+			if (deferrable)
+				*deferrable = true;
+			match = false;
+		}
 		/* prefer the primary key when several match */
 		if (match && (!OidIsValid(result) || idx->indisprimary))
 			result = indexoid;
+		ReleaseSysCache(tup);
+	}
+	list_free(indexes);
+	return result;
+}
+
+/*
+ * The primary key's index, deferrable or not (the relcache's primary key
+ * leaves out a deferrable one, which would read as "no primary key").
+ */
+static Oid
+primary_key_index(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			result = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		if (((Form_pg_index) GETSTRUCT(tup))->indisprimary)
+			result = lfirst_oid(lc);
 		ReleaseSysCache(tup);
 	}
 	list_free(indexes);
@@ -896,6 +932,8 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 			col->kind = COLKIND_ARRAY;
 			col->elemtype = get_element_type(basetypid);
 			get_typlenbyvalalign(col->elemtype, &col->elemlen, &col->elembyval, &col->elemalign);
+			col->elemjson = (getBaseType(col->elemtype) == JSONOID ||
+							 getBaseType(col->elemtype) == JSONBOID);
 			getTypeInputInfo(col->elemtype, &elinfunc, &col->elemioparam);
 			fmgr_info_cxt(elinfunc, &col->eleminproc, mcxt);
 		}
@@ -939,7 +977,7 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 	}
 	if (nkeys > 0)
 	{
-		keyindex = find_key_index(rel, nkeys, keyatts);
+		keyindex = find_key_index(rel, nkeys, keyatts, NULL);
 		if (!OidIsValid(keyindex))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
@@ -1398,6 +1436,91 @@ ensure_truncate_trigger(Oid relid, bool present)
 	catalog_end_internal(save_userid, save_sec);
 }
 
+/*
+ * A query returning a row if the table has a tombstone under its current
+ * (old) key: a deleted key without a row, as sequenced_purge_tombstones
+ * counts them.  Under soft deletes a deleted key may be a row still (marked
+ * by _sdc_deleted_at), which is no tombstone: the state table built for the
+ * new key marks it again from the row.  The keys are compared with the
+ * equality of the state table's key index, schema-qualified; should an old
+ * key column be gone, every deleted key counts.
+ */
+static char *
+tombstone_query(Relation rel, ConfigRow *cfg)
+{
+	const char *state = psprintf("_sequenced.%s", quote_identifier(get_rel_name(cfg->state_rel)));
+	StringInfoData q;
+	StringInfoData cond;
+	Relation	srel;
+	List	   *indexes;
+	ListCell   *lc;
+	int			i;
+
+	initStringInfo(&q);
+	appendStringInfo(&q, "SELECT 1 FROM %s s WHERE s.deleted", state);
+	if (strcmp(cfg->deletes, "soft") != 0)
+	{
+		appendStringInfoString(&q, " LIMIT 1");
+		return q.data;
+	}
+	foreach(lc, cfg->key_columns)
+	{
+		AttrNumber	attnum = get_attnum(RelationGetRelid(rel), lfirst(lc));
+
+		if (attnum == InvalidAttrNumber || attnum < 0)
+		{
+			appendStringInfoString(&q, " LIMIT 1");
+			return q.data;
+		}
+	}
+	initStringInfo(&cond);
+	srel = relation_open(cfg->state_rel, AccessShareLock);
+	indexes = RelationGetIndexList(srel);
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index idx;
+		bool		isnull;
+		oidvector  *indclass;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		idx = (Form_pg_index) GETSTRUCT(tup);
+		if (!idx->indisunique || idx->indnkeyatts != list_length(cfg->key_columns))
+		{
+			ReleaseSysCache(tup);
+			continue;
+		}
+		indclass = (oidvector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, tup,
+																 Anum_pg_index_indclass, &isnull));
+		for (i = 0; i < idx->indnkeyatts; i++)
+		{
+			Oid			opfamily = get_opclass_family(indclass->values[i]);
+			Oid			intype = get_opclass_input_type(indclass->values[i]);
+			Oid			eqopr = get_opfamily_member(opfamily, intype, intype, BTEqualStrategyNumber);
+
+			if (!OidIsValid(eqopr))
+				elog(ERROR, "no btree equality for key column %d of the state of table \"%s\"",
+					 i + 1, RelationGetRelationName(rel));
+			appendStringInfo(&cond, "%st.%s %s s.k%d", i ? " AND " : "",
+							 quote_identifier(list_nth(cfg->key_columns, i)),
+							 qualified_operator(eqopr), i + 1);
+		}
+		ReleaseSysCache(tup);
+		break;
+	}
+	list_free(indexes);
+	relation_close(srel, AccessShareLock);
+	if (cond.len > 0)
+		appendStringInfo(&q, " AND NOT EXISTS (SELECT 1 FROM %s%s t WHERE %s)",
+						 rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+						 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													RelationGetRelationName(rel)),
+						 cond.data);
+	appendStringInfoString(&q, " LIMIT 1");
+	return q.data;
+}
+
 Datum
 sequenced_register(PG_FUNCTION_ARGS)
 {
@@ -1438,6 +1561,17 @@ sequenced_register(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table", RelationGetRelationName(rel)),
 				 errdetail("Only ordinary and partitioned tables can be registered.")));
+	/*
+	 * A temporary table goes away at the end of its session (or with
+	 * DISCARD TEMP, or ON COMMIT DROP) without the sql_drop event that
+	 * removes a dropped table's registration: its entry, state and
+	 * tombstones would be left behind under an oid a later table may get.
+	 */
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot register temporary table \"%s\"", RelationGetRelationName(rel)),
+				 errdetail("A temporary table is dropped at the end of its session without the event that removes its registration.")));
 	check_owner(relid);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -1448,7 +1582,7 @@ sequenced_register(PG_FUNCTION_ARGS)
 	/* the key */
 	if (PG_ARGISNULL(1))
 	{
-		Oid			pk = RelationGetPrimaryKeyIndex(rel);
+		Oid			pk = primary_key_index(rel);
 		HeapTuple	tup;
 		Form_pg_index idx;
 
@@ -1504,7 +1638,16 @@ sequenced_register(PG_FUNCTION_ARGS)
 	}
 	if (nkeys > 0)
 	{
-		keyindex = find_key_index(rel, nkeys, keyatts);
+		bool		deferrable;
+
+		keyindex = find_key_index(rel, nkeys, keyatts, &deferrable);
+		if (deferrable)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("a unique index over the key columns of table \"%s\" is deferrable",
+							RelationGetRelationName(rel)),
+					 errdetail("Conflicts are decided as INSERT ... ON CONFLICT decides them, which refuses a deferrable unique index over its conflict columns."),
+					 errhint("Make the key's primary key or unique constraint NOT DEFERRABLE.")));
 		if (!OidIsValid(keyindex))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
@@ -1545,10 +1688,10 @@ sequenced_register(PG_FUNCTION_ARGS)
 
 			if (list_length(cfg.key_columns) > 0)
 			{
+				char	   *q = tombstone_query(rel, &cfg);
+
 				catalog_begin_internal(&save_userid, &save_sec);
-				rc = SPI_execute(psprintf("SELECT 1 FROM _sequenced.%s WHERE deleted LIMIT 1",
-										  quote_identifier(get_rel_name(cfg.state_rel))),
-								 true, 1);
+				rc = SPI_execute(q, true, 1);
 				catalog_end_internal(save_userid, save_sec);
 				tombstones = (rc == SPI_OK_SELECT && SPI_processed > 0);
 			}

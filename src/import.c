@@ -428,7 +428,7 @@ check_value(int ord, Prop *p, JsonbValue *v)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("message %d: property \"%s\" must be a date-time string, found \"%s\"",
-								ord, p->name, jstring(v)),
+								ord, p->name, input_clip(jstring(v), strlen(jstring(v)))),
 						 errhint("Use RFC 3339, like 2019-11-26T22:29:16Z.")));
 			break;
 		case PT_BOOLEAN:

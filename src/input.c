@@ -23,6 +23,7 @@
 
 #include "catalog/pg_type.h"
 #include "utils/array.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/jsonb.h"
@@ -176,9 +177,20 @@ scalar_text(JsonbValue *v)
 	}
 }
 
+/*
+ * The text of one element of a JSON array bound for an array column: as
+ * for a column of the element type, a json/jsonb element is the JSON value
+ * itself (a string stays a string), anything else the scalar's text.
+ */
+static char *
+element_text(SeqColumn *col, JsonbValue *e)
+{
+	return col->elemjson ? json_text(e) : scalar_text(e);
+}
+
 /* A JSON array as an array literal: {1,2}, {{1,2},{3,4}}, {"a b",NULL} */
 static void
-append_array_literal(StringInfo s, JsonbContainer *arr)
+append_array_literal(StringInfo s, SeqColumn *col, JsonbContainer *arr)
 {
 	int			n = JsonContainerSize(arr);
 
@@ -192,10 +204,10 @@ append_array_literal(StringInfo s, JsonbContainer *arr)
 		if (e->type == jbvNull)
 			appendStringInfoString(s, "NULL");
 		else if (e->type == jbvBinary && JsonContainerIsArray(e->val.binary.data))
-			append_array_literal(s, e->val.binary.data);
+			append_array_literal(s, col, e->val.binary.data);
 		else
 		{
-			char	   *t = scalar_text(e);
+			char	   *t = element_text(col, e);
 
 			appendStringInfoChar(s, '"');
 			for (; *t; t++)
@@ -241,7 +253,7 @@ convert_array(SeqTable *st, SeqColumn *col, JsonbValue *v)
 		StringInfoData lit;
 
 		initStringInfo(&lit);
-		append_array_literal(&lit, arr);
+		append_array_literal(&lit, col, arr);
 		return InputFunctionCall(&col->inproc, lit.data, col->ioparam, col->typmod);
 	}
 	if (n == 0)
@@ -259,7 +271,7 @@ convert_array(SeqTable *st, SeqColumn *col, JsonbValue *v)
 		}
 		else
 		{
-			elems[i] = InputFunctionCall(&col->eleminproc, scalar_text(e),
+			elems[i] = InputFunctionCall(&col->eleminproc, element_text(col, e),
 										 col->elemioparam, col->typmod);
 			nulls[i] = false;
 		}
@@ -589,7 +601,7 @@ parse_record(Batch *b, Message *m, JsonbContainer *obj)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("record %d has property \"%s\", which is not a column of table %s",
-							m->ord, pnstrdup(k.val.string.val, k.val.string.len), st->relname)));
+							m->ord, input_clip(k.val.string.val, k.val.string.len), st->relname)));
 		if (col->guard != COLGUARD_NONE)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -709,6 +721,25 @@ shape_error(int ord, const char *what)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("record %d is not a JSON object", ord),
 			 errdetail("%s", what)));
+}
+
+/*
+ * A value quoted in an error message, cut after SEQ_CLIP_BYTES (on a
+ * character boundary) and marked "...": the input is the caller's, and a
+ * message naming a megabyte-long property or a 100,000-digit sequence helps
+ * nobody.
+ */
+#define SEQ_CLIP_BYTES 64
+
+char *
+input_clip(const char *s, int len)
+{
+	int			keep;
+
+	if (len <= SEQ_CLIP_BYTES)
+		return pnstrdup(s, len);
+	keep = pg_mbcliplen(s, len, SEQ_CLIP_BYTES);
+	return psprintf("%.*s...", keep, s);
 }
 
 const char *
@@ -847,7 +878,7 @@ parse_sequence(int ord, JsonbValue *v)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("message %d has a sequence that is not an integer", ord),
-				 errdetail("The sequence is %s.", s)));
+				 errdetail("The sequence is %s.", input_clip(s, strlen(s)))));
 	if (neg ? acc > (uint64) PG_INT64_MAX + 1 : acc > (uint64) PG_INT64_MAX)
 		goto out_of_range;
 	return neg ? (int64) (0 - acc) : (int64) acc;
@@ -856,7 +887,7 @@ out_of_range:
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("message %d has a sequence out of the range of bigint", ord),
-			 errdetail("The sequence is %s.", s)));
+			 errdetail("The sequence is %s.", input_clip(s, strlen(s)))));
 	return 0;					/* keep the compiler quiet */
 }
 
@@ -957,7 +988,8 @@ input_parse_messages(Batch *b, Jsonb *messages)
 			else
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("message %d has unknown action \"%s\"", ord, scalar_text(action)),
+						 errmsg("message %d has unknown action \"%s\"", ord,
+								input_clip(scalar_text(action), strlen(scalar_text(action)))),
 						 errhint("The action is \"upsert\" or \"delete\".")));
 
 			m->seq = parse_sequence(ord, sequence);

@@ -85,6 +85,7 @@ typedef struct SeqColumn
 	int16		elemlen;
 	bool		elembyval;
 	char		elemalign;
+	bool		elemjson;		/* elements are json/jsonb: a JSON value each, strings included */
 	FmgrInfo	eleminproc;
 	Oid			elemioparam;
 	void	   *domain_extra;	/* domain_check cache */
@@ -260,6 +261,7 @@ extern void input_push_context(ErrorContextCallback *cb);
 extern SeqColumn *input_lookup_column(SeqTable *st, const char *name, int len);
 extern const char *input_guard_reason(ColGuard g);
 extern const char *input_json_type_name(JsonbValue *v);
+extern char *input_clip(const char *s, int len);
 extern void input_pop_context(ErrorContextCallback *cb);
 
 /* probe.c */

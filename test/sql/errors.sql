@@ -366,4 +366,15 @@ SELECT * FROM sequenced_upsert('err_eq', '[{"id": 1, "v": "newer"}, {"id": 4, "v
 SELECT * FROM sequenced_upsert('err_eq', '[{"sequence": 25, "data": {"id": 1, "v": "x"}}, {"sequence": 25, "data": {"id": 1, "v": "y"}}, {"sequence": 26, "data": {"id": 1, "v": "z"}}, {"sequence": 5, "data": {"id": 3, "v": "old"}}]');
 :eqstate;
 
+-- what the caller sent is quoted cut short (64 bytes, on a character
+-- boundary): a 100,000-digit sequence, a long action, a long property name
+SELECT * FROM sequenced_upsert('err_t', ('[{"sequence": 1e100000, "data": {"id": 1}}]')::jsonb);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_upsert('err_t', ('[{"sequence": 1.5' || repeat('5', 200) || ', "data": {"id": 1}}]')::jsonb);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_upsert('err_t', jsonb_build_array(jsonb_build_object('action', repeat('é', 100), 'sequence', 1, 'data', '{"id": 1}'::jsonb)));
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_upsert('err_t', jsonb_build_object('id', 1, repeat('p', 1000), 1), 30);
+\echo :LAST_ERROR_SQLSTATE
+
 DROP TABLE err_t, err_unreg, err_was, err_ck, err_soft, err_eq;

@@ -309,3 +309,52 @@ SELECT * FROM sequenced_upsert('reg_retype', '{"id": 1, "v": "b"}', 2);
 SELECT * FROM reg_retype;
 DROP TABLE reg_retype;
 SELECT count(*) FROM sequenced_tables WHERE relid::text = 'reg_retype';
+
+-- a temporary table is refused: it goes away without the event that would
+-- remove its registration
+CREATE TEMP TABLE reg_temp (id int PRIMARY KEY);
+SELECT sequenced_register('reg_temp');
+\echo :LAST_ERROR_SQLSTATE
+DROP TABLE reg_temp;
+
+-- a deferrable key index cannot decide conflicts: refused, whether the key
+-- is the primary key or named
+CREATE TABLE reg_deferrable (id int PRIMARY KEY DEFERRABLE, v text);
+SELECT sequenced_register('reg_deferrable');
+\echo :LAST_ERROR_SQLSTATE
+SELECT sequenced_register('reg_deferrable', '{id}');
+\echo :LAST_ERROR_SQLSTATE
+-- ... even beside a NOT DEFERRABLE one (INSERT ... ON CONFLICT (id) would
+-- refuse the table); without the deferrable one it serves
+CREATE UNIQUE INDEX reg_deferrable_id ON reg_deferrable (id);
+SELECT sequenced_register('reg_deferrable', '{id}');
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE reg_deferrable DROP CONSTRAINT reg_deferrable_pkey;
+SELECT sequenced_register('reg_deferrable', '{id}');
+SELECT * FROM sequenced_upsert('reg_deferrable', '{"id": 1, "v": "a"}', 1);
+SELECT * FROM sequenced_delete('reg_deferrable', '{"id": 1}', 2);
+SELECT sequenced_unregister('reg_deferrable');
+DROP TABLE reg_deferrable;
+
+-- soft deletes: a soft-deleted row is a row, not a tombstone, so it does not
+-- stop a change of key columns; a delete of a key without a row is one
+CREATE TABLE reg_softkey (id int PRIMARY KEY, u int UNIQUE NOT NULL);
+SELECT sequenced_register('reg_softkey', deletes => 'soft');
+SELECT * FROM sequenced_upsert('reg_softkey', '[{"id": 1, "u": 10}, {"id": 2, "u": 20}]', 2);
+SELECT * FROM sequenced_delete('reg_softkey', '{"id": 2}', 3);
+SELECT sequenced_purge_tombstones('reg_softkey', 1000);
+SELECT sequenced_register('reg_softkey', '{u}', deletes => 'soft');
+SELECT key_columns FROM sequenced_tables WHERE relid = 'reg_softkey'::regclass;
+-- under the new key the soft-deleted row is still deleted: an older upsert is stale
+SELECT * FROM sequenced_upsert('reg_softkey', '{"id": 2, "u": 20}', 3);
+SELECT * FROM sequenced_upsert('reg_softkey', '{"id": 2, "u": 20}', 4);
+SELECT id, u, _sdc_sequence, _sdc_deleted_at IS NOT NULL AS deleted FROM reg_softkey ORDER BY id;
+-- a tombstone (a deleted key with no row) does stop it
+SELECT * FROM sequenced_delete('reg_softkey', '{"u": 30}', 5);
+SELECT sequenced_register('reg_softkey', '{id}', deletes => 'soft');
+\echo :LAST_ERROR_SQLSTATE
+SELECT sequenced_purge_tombstones('reg_softkey', 1000);
+SELECT sequenced_register('reg_softkey', '{id}', deletes => 'soft');
+SELECT key_columns FROM sequenced_tables WHERE relid = 'reg_softkey'::regclass;
+SELECT sequenced_unregister('reg_softkey');
+DROP TABLE reg_softkey;

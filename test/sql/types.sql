@@ -289,3 +289,18 @@ SELECT o.t, o.ord, o.key, r.j IS NOT NULL AS found,
   FROM typ_kout o LEFT JOIN ref r ON r.t = o.t AND r.j = o.key
  ORDER BY o.t, o.ord;
 DROP TABLE typ_kout, typ_k1, typ_k2, typ_k3, typ_k4, typ_k5, typ_k6, typ_k7;
+
+-- jsonb[] and json[] columns: each element is a JSON value, strings
+-- included (not the text of a JSON document to parse), in one dimension
+-- and in two (a nested JSON array is a dimension, as for any array column)
+CREATE TABLE typ_jarr (id int PRIMARY KEY, ja jsonb[], js json[]);
+SELECT sequenced_register('typ_jarr');
+SELECT * FROM sequenced_upsert('typ_jarr', '[
+  {"id": 1, "ja": ["123", "true", "null", "s", 5, true, null, {"a": "b"}], "js": ["x", 1]},
+  {"id": 2, "ja": [["a", 1], ["b", 2]], "js": [["x"], ["y"]]}]', 1);
+SELECT id, ja, js FROM typ_jarr ORDER BY id;
+SELECT id, array_agg(jsonb_typeof(e) ORDER BY o) AS types
+  FROM typ_jarr, unnest(ja) WITH ORDINALITY AS u(e, o) GROUP BY id ORDER BY id;
+SELECT ja = ARRAY['"123"', '"true"', '"null"', '"s"', '5', 'true', NULL, '{"a": "b"}']::jsonb[]
+       AS same_as_postgres FROM typ_jarr WHERE id = 1;
+DROP TABLE typ_jarr;
