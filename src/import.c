@@ -30,12 +30,15 @@
 
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "common/hashfn.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "funcapi.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_coerce.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/inval.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -268,6 +271,9 @@ find_prop(Prop *props, int n, const char *name, int len)
 	return NULL;
 }
 
+/* field4 of the lock tag on a table name being created (SQL advisory locks use 1 and 2) */
+#define SEQ_IMPORT_LOCK_FIELD4 0x5351
+
 static bool
 digits(const char **p, int n)
 {
@@ -289,8 +295,9 @@ num(const char *p, int n)
 
 /*
  * RFC 3339 date-time: 2019-11-26T22:29:16.123Z, with a T or a space, and a
- * date and time that exist (timestamptz input would reject the rest later,
- * with its own SQLSTATE instead of a validation error).
+ * date, time and offset that exist, from year 1 (timestamptz input would
+ * reject the rest later, with its own SQLSTATE instead of a validation
+ * error).
  */
 static bool
 valid_datetime(const char *s)
@@ -306,7 +313,7 @@ valid_datetime(const char *s)
 	year = num(s, 4);
 	month = num(s + 5, 2);
 	day = num(s + 8, 2);
-	if (month < 1 || month > 12 || day < 1 || day > mdays[month - 1])
+	if (year < 1 || month < 1 || month > 12 || day < 1 || day > mdays[month - 1])
 		return false;
 	if (month == 2 && day == 29 && !((year % 4 == 0 && year % 100 != 0) || year % 400 == 0))
 		return false;
@@ -332,15 +339,22 @@ valid_datetime(const char *s)
 		p++;
 		if (!digits(&p, 2) || *p++ != ':' || !digits(&p, 2))
 			return false;
+		if (num(p - 5, 2) > 23 || num(p - 2, 2) > 59)
+			return false;
 	}
 	else
 		return false;
 	return *p == '\0';
 }
 
-/* A JSON number that is an integer within bigint */
+/*
+ * A JSON number that is an integer within bigint.  zero_fraction: 2.0 (as
+ * written, jsonb keeps it) counts too; so it does for a sequence, as for
+ * sequenced_upsert's, but not for an integer property, whose bigint column
+ * takes a value by bigint's input function, which refuses "2.0".
+ */
 static bool
-integral_bigint(JsonbValue *v)
+integral_bigint(JsonbValue *v, bool zero_fraction)
 {
 	char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 	char	   *p = s;
@@ -356,6 +370,8 @@ integral_bigint(JsonbValue *v)
 		p++, ndigits++;
 	if (*p == '.')
 	{
+		if (!zero_fraction)
+			return false;
 		*p = '\0';
 		for (p++; *p == '0'; p++)
 			;
@@ -410,7 +426,7 @@ check_value(int ord, Prop *p, JsonbValue *v)
 	switch (p->type)
 	{
 		case PT_INTEGER:
-			if (v->type != jbvNumeric || !integral_bigint(v))
+			if (v->type != jbvNumeric || !integral_bigint(v, false))
 				value_error(ord, p, v);
 			break;
 		case PT_NUMBER:
@@ -478,7 +494,7 @@ validate_messages(JsonbValue *messages, Prop *props, int nprops)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("message %d is not a JSON object", ord)));
 		seq = getKeyJsonValueFromContainer(m->val.binary.data, "sequence", 8, &sbuf);
-		if (seq == NULL || seq->type != jbvNumeric || !integral_bigint(seq))
+		if (seq == NULL || seq->type != jbvNumeric || !integral_bigint(seq, true))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("message %d: \"sequence\" must be an integer within the range of bigint, found %s",
@@ -653,7 +669,24 @@ sequenced_import(PG_FUNCTION_ARGS)
 	guclevel = catalog_guc_lockdown();
 	initStringInfo(&sql);
 
-	/* 2. the table */
+	/*
+	 * 2. the table.  Two imports may find it missing at once: the first to
+	 * lock its name creates it, the other waits for that transaction and
+	 * then finds it (or, after a rollback, creates it).  A lock tag of our
+	 * own (advisory, with a field4 no SQL advisory lock uses), held to the
+	 * end of the transaction as the new table's catalog rows are.
+	 */
+	if (!OidIsValid(relid))
+	{
+		LOCKTAG		tag;
+
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, nspid,
+							 hash_bytes((const unsigned char *) relname, strlen(relname)),
+							 SEQ_IMPORT_LOCK_FIELD4);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		AcceptInvalidationMessages();
+		relid = get_relname_relid(relname, nspid);
+	}
 	if (!OidIsValid(relid))
 	{
 		const char *sep = "";
@@ -681,6 +714,18 @@ sequenced_import(PG_FUNCTION_ARGS)
 	}
 	else
 	{
+		/*
+		 * Columns to add: decided under a lock that two imports cannot both
+		 * hold (nor one while the other's ALTER TABLE is uncommitted), so
+		 * that the second finds the first's new column instead of adding
+		 * it again.  Imports that add nothing take no such lock.
+		 */
+		for (int i = 0; i < nprops; i++)
+			if (get_attnum(relid, props[i].name) == InvalidAttrNumber)
+			{
+				LockRelationOid(relid, ShareUpdateExclusiveLock);
+				break;
+			}
 		for (int i = 0; i < nprops; i++)
 		{
 			AttrNumber	att = get_attnum(relid, props[i].name);

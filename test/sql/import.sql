@@ -410,6 +410,36 @@ SELECT * FROM sequenced_import('{"table_name": "bad", "key_names": ["id"],
   "schema": {"properties": {"id": {"type": "integer"}, "ts": {"type": "string", "format": "date-time"}}},
   "messages": [{"sequence": 1, "data": {"id": 1, "ts": "2019-11-26"}}]}');
 \echo :LAST_ERROR_SQLSTATE
+-- date-times the check passes are ones timestamptz takes: an offset beyond
+-- 23:59 and year 0 are refused here, with the validation's SQLSTATE
+SELECT * FROM sequenced_import('{"table_name": "bad", "key_names": ["id"],
+  "schema": {"properties": {"id": {"type": "integer"}, "ts": {"type": "string", "format": "date-time"}}},
+  "messages": [{"sequence": 1, "data": {"id": 1, "ts": "2024-01-01T00:00:00+25:00"}}]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_import('{"table_name": "bad", "key_names": ["id"],
+  "schema": {"properties": {"id": {"type": "integer"}, "ts": {"type": "string", "format": "date-time"}}},
+  "messages": [{"sequence": 1, "data": {"id": 1, "ts": "2024-01-01T00:00:00+05:60"}}]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_import('{"table_name": "bad", "key_names": ["id"],
+  "schema": {"properties": {"id": {"type": "integer"}, "ts": {"type": "string", "format": "date-time"}}},
+  "messages": [{"sequence": 1, "data": {"id": 1, "ts": "0000-01-01T00:00:00Z"}}]}');
+\echo :LAST_ERROR_SQLSTATE
+-- an integer property written with a fraction (2.0) is refused here too:
+-- its bigint column would refuse it after the check
+SELECT * FROM sequenced_import('{"table_name": "bad", "key_names": ["id"],
+  "schema": {"properties": {"id": {"type": "integer"}, "n": {"type": "integer"}}},
+  "messages": [{"sequence": 1, "data": {"id": 1, "n": 2.0}}]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_import('{"table_name": "bad", "key_names": ["id"],
+  "schema": {"properties": {"id": {"type": "integer"}}},
+  "messages": [{"sequence": 1, "data": {"id": 2.0}}]}');
+\echo :LAST_ERROR_SQLSTATE
+-- ... while 1e2 is the integer 100, and a sequence of 3.0 is 3, as for sequenced_upsert
+SELECT * FROM sequenced_import('{"table_name": "imp_exp", "key_names": ["id"],
+  "schema": {"properties": {"id": {"type": "integer"}, "n": {"type": "integer"}}},
+  "messages": [{"sequence": 3.0, "data": {"id": 1e2, "n": 1E1}}]}');
+SELECT id, n, _sdc_sequence FROM imp_exp;
+DROP TABLE imp_exp;
 -- sequence: not an integer, a string, missing, out of bigint range
 SELECT * FROM sequenced_import('{"table_name": "bad", "key_names": ["id"],
   "schema": {"properties": {"id": {"type": "integer"}}},
