@@ -26,7 +26,8 @@
  * The read is two index-backed statements: positions above `after` from the
  * state table (as the extension's owner; LIMIT max_rows), then the current
  * rows of those keys from the target (as the caller, so privileges and
- * row-level security apply).  It takes no lock that writers wait on.
+ * row-level security apply: a live key whose row the caller cannot see is
+ * left out).  It takes no lock that writers wait on.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,6 +44,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/typcache.h"
 
 #include "pg_sequenced.h"
@@ -60,15 +62,18 @@ typedef struct Change
 	Datum		staterow;		/* for the row lookup */
 } Change;
 
-Datum
-sequenced_changes(PG_FUNCTION_ARGS)
+/*
+ * One read: the changes above `after` (at most max_rows of them when
+ * limited), with their current rows, appended to the result.  Returns how
+ * many positions it read; *last is the highest.  hidden_rls: row-level
+ * security applies to the caller, so a live key whose row this caller cannot
+ * see is left out (it is no delete, and its row is not theirs to see),
+ * where otherwise a key with no row is reported gone.
+ */
+static uint64
+read_changes(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, bool limited, int64 max_rows,
+			 bool hidden_rls, int64 *last, int64 *emitted)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ApplySession s;
-	SeqTable   *st;
-	int64		after = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
-	bool		limited = !PG_ARGISNULL(2);
-	int32		max_rows = limited ? PG_GETARG_INT32(2) : 0;
 	StringInfoData sql;
 	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
 	Datum		args[3];
@@ -77,26 +82,7 @@ sequenced_changes(PG_FUNCTION_ARGS)
 	int			save_sec;
 	Change	   *changes;
 	uint64		n;
-	MemoryContext callcxt;
-
-	apply_init_srf(fcinfo);
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("target must not be null")));
-	if (limited && max_rows < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_rows must not be negative")));
-
-	apply_session_begin(&s, PG_GETARG_OID(0), AccessShareLock);
-	catalog_pin_path();
-	catalog_guc_planner();		/* the reads below are planned */
-	st = s.st;
-	callcxt = CurrentMemoryContext;
-	if (pg_class_aclcheck(st->relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(s.rel->rd_rel->relkind),
-					   RelationGetRelationName(s.rel));
+	MemoryContext callcxt = CurrentMemoryContext;
 
 	/* 1. positions above `after` and below the watermark, as the owner */
 	initStringInfo(&sql);
@@ -117,7 +103,7 @@ sequenced_changes(PG_FUNCTION_ARGS)
 					 "OPERATOR(pg_catalog.<<) 24)) "
 					 "ORDER BY s.position LIMIT $2", st->state_qualname);
 	args[0] = Int64GetDatum(after);
-	args[1] = Int64GetDatum((int64) max_rows);
+	args[1] = Int64GetDatum(max_rows);
 	args[2] = Int64GetDatum(catalog_position_offset());
 	if (!limited)
 		nulls[1] = 'n';
@@ -151,6 +137,7 @@ sequenced_changes(PG_FUNCTION_ARGS)
 			changes[i].staterow = datumCopy(d, false, -1);
 		MemoryContextSwitchTo(old);
 	}
+	SPI_freetuptable(SPI_tuptable);
 
 	/* 2. the current rows of those keys, as the caller */
 	if (st->nkeys > 0 && n > 0)
@@ -200,24 +187,80 @@ sequenced_changes(PG_FUNCTION_ARGS)
 				MemoryContextSwitchTo(old);
 			}
 		}
+		SPI_freetuptable(SPI_tuptable);
 	}
 
 	for (uint64 i = 0; i < n; i++)
 	{
 		Datum		values[5];
 		bool		isnull[5] = {false, false, false, false, false};
+		bool		norow = st->nkeys > 0 && changes[i].record == (Datum) 0;
 
+		*last = changes[i].pos;
+		if (norow && !changes[i].deleted && hidden_rls)
+			continue;
 		values[0] = Int64GetDatum(changes[i].pos);
 		values[1] = Int64GetDatum(changes[i].seq);
 		isnull[1] = changes[i].seqnull;
 		values[2] = changes[i].key;
 		isnull[2] = changes[i].key == (Datum) 0;
-		/* a key with no visible row is gone for this reader */
-		values[3] = BoolGetDatum(changes[i].deleted ||
-								 (st->nkeys > 0 && changes[i].record == (Datum) 0));
+		/* a key with no row (removed around the functions) is gone */
+		values[3] = BoolGetDatum(changes[i].deleted || norow);
 		values[4] = changes[i].record;
 		isnull[4] = changes[i].record == (Datum) 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
+		(*emitted)++;
+	}
+	return n;
+}
+
+Datum
+sequenced_changes(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ApplySession s;
+	SeqTable   *st;
+	int64		after = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
+	bool		limited = !PG_ARGISNULL(2);
+	int32		max_rows = limited ? PG_GETARG_INT32(2) : 0;
+	bool		hidden_rls;
+	int64		emitted = 0;
+
+	apply_init_srf(fcinfo);
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("target must not be null")));
+	if (limited && max_rows < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_rows must not be negative")));
+
+	apply_session_begin(&s, PG_GETARG_OID(0), AccessShareLock);
+	catalog_pin_path();
+	catalog_guc_planner();		/* the reads below are planned */
+	st = s.st;
+	if (pg_class_aclcheck(st->relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(s.rel->rd_rel->relkind),
+					   RelationGetRelationName(s.rel));
+	hidden_rls = st->nkeys > 0 && check_enable_rls(st->relid, InvalidOid, false) == RLS_ENABLED;
+
+	/*
+	 * Changes left out for row-level security still count against max_rows
+	 * in one read, so read on from the last position read until max_rows
+	 * changes are returned or none are left: a page of hidden rows must not
+	 * read as the end of the feed to a consumer.
+	 */
+	for (;;)
+	{
+		int64		last = after;
+		int64		want = limited ? max_rows - emitted : 0;
+		uint64		n = read_changes(rsinfo, st, after, limited, want, hidden_rls, &last, &emitted);
+
+		if (!limited || n < (uint64) want || emitted >= max_rows)
+			break;
+		after = last;
+		CHECK_FOR_INTERRUPTS();
 	}
 	apply_session_end(&s);
 	PG_RETURN_NULL();

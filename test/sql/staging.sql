@@ -414,3 +414,14 @@ SET client_min_messages = warning;
 DROP SCHEMA stg, stg_other CASCADE;
 RESET client_min_messages;
 DROP ROLE regress_stg_writer;
+
+-- a temporary staging table (its target cannot be temporary: register.sql)
+CREATE TABLE stg_perm (id int PRIMARY KEY, v text);
+SELECT sequenced_register('stg_perm');
+CREATE TEMP TABLE stg_tmp_inbox (id int, v text, _sdc_sequence bigint);
+CREATE TRIGGER apply AFTER INSERT ON stg_tmp_inbox REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION sequenced_apply_staging('stg_perm');
+INSERT INTO stg_tmp_inbox VALUES (1, 'a', 5), (1, 'b', 4), (2, 'x', 1);
+SELECT * FROM stg_perm ORDER BY id;
+SELECT count(*) AS staged FROM stg_tmp_inbox;
+DROP TABLE stg_tmp_inbox, stg_perm;
