@@ -251,3 +251,37 @@ SELECT sequenced_unregister(t)
   FROM unnest(ARRAY['ord_keep', 'ord_replace', 'ord_error', 'ord_table', 'ord_table_replace', 'ord_comp',
                     '"Order Items"', '"Ord ""Quoted"""', 'ord_maxlog']::regclass[]) t;
 DROP TABLE ord_keep, ord_replace, ord_error, ord_table, ord_table_replace, ord_comp, "Order Items", "Ord ""Quoted""", ord_maxlog;
+
+-- append-only tables: never stale under per_key; per_table applies when
+-- asked for
+CREATE TABLE ord_app_key (v text);
+CREATE TABLE ord_app_table (v text);
+SELECT sequenced_register('ord_app_key', key_columns => '{}');
+SELECT sequenced_register('ord_app_table', key_columns => '{}', ordering => 'per_table');
+SELECT * FROM sequenced_upsert('ord_app_key', '{"v": "a"}', 10);
+SELECT * FROM sequenced_upsert('ord_app_key', '[{"v": "b"}, {"v": "b"}]', 5);
+SELECT * FROM sequenced_upsert('ord_app_table', '{"v": "a"}', 10);
+SELECT * FROM sequenced_upsert('ord_app_table', '[{"v": "b"}, {"v": "b"}]', 5);
+SELECT * FROM sequenced_upsert('ord_app_table', '{"v": "c"}', 11);
+SELECT v, _sdc_sequence FROM ord_app_key ORDER BY v;
+SELECT v, _sdc_sequence FROM ord_app_table ORDER BY v;
+DROP TABLE ord_app_key, ord_app_table;
+
+-- the max-sequence log stays short when every session makes one call: a
+-- backend's first insert drops the older rows
+CREATE TABLE ord_short (id int PRIMARY KEY);
+SELECT sequenced_register('ord_short');
+\c
+SELECT outcome FROM sequenced_upsert('ord_short', '{"id": 1}', 1);
+\c
+SELECT outcome FROM sequenced_upsert('ord_short', '{"id": 2}', 2);
+\c
+SELECT outcome FROM sequenced_upsert('ord_short', '{"id": 3}', 3);
+\c
+SELECT outcome FROM sequenced_upsert('ord_short', '{"id": 4}', 4);
+\c
+SELECT outcome FROM sequenced_upsert('ord_short', '{"id": 5}', 5);
+SELECT count(*) AS log_rows, max(seq) FROM _sequenced.max_log WHERE relid = 'ord_short'::regclass;
+SELECT sequenced_max_sequence('ord_short');
+DROP TABLE ord_short;
+SELECT count(*) AS log_rows_left FROM _sequenced.max_log WHERE relid::oid NOT IN (SELECT oid FROM pg_class);
