@@ -1204,6 +1204,20 @@ probe_phase(Batch *b, int *cand, int ncand)
 		ItemPointer tid;
 		LeafResult	r = LEAF_UNSURE;
 
+#ifdef __GNUC__
+
+		/*
+		 * Candidates come in key order, their messages in input order: ask
+		 * for the message a few keys ahead, and for its key values once the
+		 * message itself has had time to arrive, so that the probe does not
+		 * wait on them.
+		 */
+		if (i + 8 < ncand)
+			__builtin_prefetch(&b->msgs[cand[i + 8]]);
+		if (i + 4 < ncand)
+			__builtin_prefetch(&b->msgs[cand[i + 4]].values[st->keys[0].attnum - 1]);
+#endif
+
 		for (int k = 0; k < st->nkeys; k++)
 			keyvals[k] = m->values[st->keys[k].attnum - 1];
 		m->found = false;

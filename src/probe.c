@@ -189,6 +189,118 @@ leaf_compare(LeafProbe *lp, Page page, OffsetNumber off)
 }
 
 /*
+ * The integer key of a leaf item (lp->intlen set), false when it is NULL.
+ */
+static inline bool
+leaf_int(LeafProbe *lp, Page page, OffsetNumber off, int64 *val)
+{
+	IndexTuple	itup = (IndexTuple) PageGetItem(page, PageGetItemId(page, off));
+	char	   *data;
+
+	if (IndexTupleHasNulls(itup) && att_isnull(0, (bits8 *) itup + sizeof(IndexTupleData)))
+		return false;
+	data = (char *) itup + IndexInfoFindDataOffset(itup->t_info);
+	*val = lp->intlen == 4 ? (int64) *(int32 *) data : *(int64 *) data;
+	return true;
+}
+
+/*
+ * The first item of the leaf page at or above the probed key, among the
+ * items from first to maxoff.
+ *
+ * A binary search costs a comparison per halving, each a cache miss on a
+ * line pointer and an item somewhere in the page: most of a replay's
+ * probing.  For one integer key, the position is first guessed from the
+ * page's lowest and highest key (the keys of a table are often spread
+ * evenly), then bracketed by steps doubling away from the guess, then
+ * searched within the bracket.  The guess only saves comparisons: every
+ * bound rests on a comparison, so a bad guess (skewed keys) costs at most
+ * about twice a binary search, never a wrong answer.
+ */
+static OffsetNumber
+leaf_search(LeafProbe *lp, Page page, OffsetNumber first, OffsetNumber maxoff)
+{
+	OffsetNumber low = first,
+				high = maxoff + 1;
+	int64		lo_key,
+				hi_key;
+
+	if (lp->intlen != 0 && maxoff > first + 8 &&
+		leaf_int(lp, page, first, &lo_key) && leaf_int(lp, page, maxoff, &hi_key))
+	{
+		int64		key = lp->intlen == 4 ? (int64) DatumGetInt32(lp->args[0]) : DatumGetInt64(lp->args[0]);
+
+		if (key <= lo_key)
+			return first;
+		if (key > hi_key)
+			return maxoff + 1;
+		if (hi_key > lo_key)
+		{
+			/* lo_key < key <= hi_key: the answer is in (first, maxoff] */
+			double		frac = ((double) key - (double) lo_key) / ((double) hi_key - (double) lo_key);
+			int			guess = first + 1 + (int) (frac * (maxoff - first - 1));
+			int			step = 1;
+
+			guess = Max(guess, first + 1);
+			guess = Min(guess, maxoff);
+			low = first + 1;	/* item first is below the key */
+			high = maxoff;		/* item maxoff is at or above it */
+			if (leaf_compare(lp, page, guess) > 0)
+			{
+				/* above the guess: step right */
+				low = guess + 1;
+				while (low < high)
+				{
+					int			p = guess + step;
+
+					if (p >= high)
+						break;
+					if (leaf_compare(lp, page, p) > 0)
+					{
+						low = p + 1;
+						step *= 2;
+					}
+					else
+					{
+						high = p;
+						break;
+					}
+				}
+			}
+			else
+			{
+				/* at or below the guess: step left */
+				high = guess;
+				while (low < high)
+				{
+					int			p = guess - step;
+
+					if (p < low)
+						break;
+					if (leaf_compare(lp, page, p) > 0)
+					{
+						low = p + 1;
+						break;
+					}
+					high = p;
+					step *= 2;
+				}
+			}
+		}
+	}
+	while (low < high)
+	{
+		OffsetNumber mid = low + (high - low) / 2;
+
+		if (leaf_compare(lp, page, mid) > 0)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+	return low;
+}
+
+/*
  * The probed key against a pivot (a high key, or an internal page's item),
  * as _bt_compare says.  One integer key that differs from the pivot's is
  * compared inline; the rules for equal keys, truncated pivots and an
@@ -386,7 +498,6 @@ leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot,
 	Page		page;
 	BTPageOpaque opaque;
 	OffsetNumber low,
-				high,
 				maxoff,
 				off;
 	int			nfound = 0;
@@ -406,17 +517,7 @@ leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot,
 	maxoff = PageGetMaxOffsetNumber(page);
 
 	/* the first item >= key */
-	low = P_FIRSTDATAKEY(opaque);
-	high = maxoff + 1;
-	while (low < high)
-	{
-		OffsetNumber mid = low + (high - low) / 2;
-
-		if (leaf_compare(lp, page, mid) > 0)
-			low = mid + 1;
-		else
-			high = mid;
-	}
+	low = leaf_search(lp, page, P_FIRSTDATAKEY(opaque), maxoff);
 
 	for (off = low; off <= maxoff; off++)
 	{

@@ -192,3 +192,44 @@ SELECT outcome, count(*)
   FROM sequenced_upsert('pr_int', (SELECT jsonb_agg(jsonb_build_object('id', i, 'v', 1)) FROM generate_series(0, 40001) i), 29)
  GROUP BY outcome ORDER BY outcome;
 SELECT count(*) AS rows FROM pr_int;
+
+-- The search in a leaf page starts from a position guessed from the page's
+-- lowest and highest integer key: keys spread very unevenly (a dense run,
+-- then huge gaps, negatives, both ends of bigint) make the guesses wrong,
+-- and every outcome must still be an ordinary scan's.  Present keys are
+-- stale, the absent keys between them are inserted; before and after VACUUM
+-- (heap fetches, then the index alone).
+CREATE TABLE pr_skew (id bigint PRIMARY KEY, v int);
+SELECT sequenced_register('pr_skew');
+CREATE TABLE pr_skew_keys AS
+  SELECT id FROM (
+    SELECT generate_series(1, 3000)::bigint AS id
+    UNION ALL SELECT (1::bigint << 40) + i * (1::bigint << 30) FROM generate_series(1, 3000) i
+    UNION ALL SELECT -(1::bigint << 62) + i * i FROM generate_series(1, 1500) i
+    UNION ALL SELECT (1::bigint << 61) + (1::bigint << (i % 60)) + i FROM generate_series(1, 1500) i
+    UNION ALL VALUES (-9223372036854775808), (9223372036854775807), (0)) s;
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_skew', (SELECT jsonb_agg(jsonb_build_object('id', id, 'v', 1)) FROM pr_skew_keys), 10)
+ GROUP BY outcome ORDER BY outcome;
+-- each present key, and the one just above it (absent unless present too)
+CREATE TABLE pr_skew_probe AS
+  SELECT id FROM pr_skew_keys
+  UNION SELECT id + 1 FROM pr_skew_keys WHERE id < 9223372036854775807;
+SELECT count(*) FILTER (WHERE id IN (SELECT id FROM pr_skew_keys)) AS present,
+       count(*) FILTER (WHERE id NOT IN (SELECT id FROM pr_skew_keys)) AS absent
+  FROM pr_skew_probe;
+BEGIN;
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_skew', (SELECT jsonb_agg(jsonb_build_object('id', id, 'v', 2) ORDER BY random()) FROM pr_skew_probe), 10)
+ GROUP BY outcome ORDER BY outcome;
+ROLLBACK;
+SELECT state_rel AS pr_skew_state FROM _sequenced.config WHERE relid = 'pr_skew'::regclass \gset
+VACUUM :pr_skew_state;
+SET enable_seqscan = off;
+SELECT outcome, count(*)
+  FROM sequenced_upsert('pr_skew', (SELECT jsonb_agg(jsonb_build_object('id', id, 'v', 2) ORDER BY random()) FROM pr_skew_probe), 10)
+ GROUP BY outcome ORDER BY outcome;
+RESET enable_seqscan;
+SELECT count(*) AS rows, count(*) FILTER (WHERE v = 1) AS first, count(*) FILTER (WHERE v = 2) AS inserted_later
+  FROM pr_skew;
+DROP TABLE pr_skew, pr_skew_keys, pr_skew_probe;
