@@ -10,7 +10,8 @@
  * replayed batch.  Yet a batch's keys arrive sorted, so consecutive keys
  * usually sit on the same leaf page.  This module keeps the last leaf page
  * pinned and answers the next key there when the page's key range covers
- * it, with one binary search; only a key outside that range pays a descent.
+ * it, with one search of the page (see leaf_search); only a key outside
+ * that range pays a descent.
  *
  * It answers only what it can answer exactly, and says "unsure" otherwise;
  * the caller then asks an ordinary index scan, which also marks dead index
