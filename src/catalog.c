@@ -704,7 +704,8 @@ find_key_index(Relation rel, int nkeys, const AttrNumber *attnums, bool *deferra
 		if (!HeapTupleIsValid(tup))
 			continue;
 		idx = (Form_pg_index) GETSTRUCT(tup);
-		match = idx->indisunique && idx->indnkeyatts == nkeys &&
+		/* (an invalid index, say a partitioned table's ONLY one, enforces nothing) */
+		match = idx->indisunique && idx->indisvalid && idx->indnkeyatts == nkeys &&
 			heap_attisnull(tup, Anum_pg_index_indexprs, NULL) &&
 			heap_attisnull(tup, Anum_pg_index_indpred, NULL) &&
 			!idx->indisexclusion;
@@ -735,7 +736,8 @@ find_key_index(Relation rel, int nkeys, const AttrNumber *attnums, bool *deferra
 
 /*
  * The primary key's index, deferrable or not (the relcache's primary key
- * leaves out a deferrable one, which would read as "no primary key").
+ * leaves out a deferrable one, which would read as "no primary key"), if
+ * it is valid.
  */
 static Oid
 primary_key_index(Relation rel)
@@ -750,7 +752,8 @@ primary_key_index(Relation rel)
 
 		if (!HeapTupleIsValid(tup))
 			continue;
-		if (((Form_pg_index) GETSTRUCT(tup))->indisprimary)
+		if (((Form_pg_index) GETSTRUCT(tup))->indisprimary &&
+			((Form_pg_index) GETSTRUCT(tup))->indisvalid)
 			result = lfirst_oid(lc);
 		ReleaseSysCache(tup);
 	}

@@ -339,7 +339,8 @@ valid_datetime(const char *s)
 		p++;
 		if (!digits(&p, 2) || *p++ != ':' || !digits(&p, 2))
 			return false;
-		if (num(p - 5, 2) > 23 || num(p - 2, 2) > 59)
+		/* timestamptz takes offsets up to 15:59 */
+		if (num(p - 5, 2) > 15 || num(p - 2, 2) > 59)
 			return false;
 	}
 	else
@@ -715,15 +716,18 @@ sequenced_import(PG_FUNCTION_ARGS)
 	else
 	{
 		/*
-		 * Columns to add: decided under a lock that two imports cannot both
-		 * hold (nor one while the other's ALTER TABLE is uncommitted), so
-		 * that the second finds the first's new column instead of adding
-		 * it again.  Imports that add nothing take no such lock.
+		 * Columns to add: decided under the lock ALTER TABLE takes anyway,
+		 * taken first, so that of two imports adding a column the second
+		 * finds the first's new column instead of adding it again.  (The
+		 * very lock ALTER TABLE asks for: a transaction that already holds
+		 * a lock on the table goes ahead of a waiting one, as it would for
+		 * ALTER TABLE, instead of deadlocking with it.)  Imports that add
+		 * nothing take no such lock.
 		 */
 		for (int i = 0; i < nprops; i++)
 			if (get_attnum(relid, props[i].name) == InvalidAttrNumber)
 			{
-				LockRelationOid(relid, ShareUpdateExclusiveLock);
+				LockRelationOid(relid, AccessExclusiveLock);
 				break;
 			}
 		for (int i = 0; i < nprops; i++)
@@ -755,7 +759,11 @@ sequenced_import(PG_FUNCTION_ARGS)
 		}
 	}
 
-	/* registered?  With the same key? */
+	/*
+	 * registered?  With the same key?  (Read with a fresh snapshot: after
+	 * waiting on the locks above, a registration the other import just
+	 * committed must be seen, not registered over.)
+	 */
 	{
 		Oid			argtypes[1] = {OIDOID};
 		Datum		args[1] = {ObjectIdGetDatum(relid)};
@@ -769,7 +777,7 @@ sequenced_import(PG_FUNCTION_ARGS)
 								  "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
 								  "UNION ALL SELECT NULL FROM _sequenced.config "
 								  "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass",
-								  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+								  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "failed to read _sequenced.config");
 		catalog_end_internal(save_userid, save_sec);
 		for (uint64 r = 0; r < SPI_processed; r++)

@@ -235,17 +235,18 @@ leaf_search(LeafProbe *lp, Page page, OffsetNumber first, OffsetNumber maxoff)
 			return first;
 		if (key > hi_key)
 			return maxoff + 1;
-		if (hi_key > lo_key)
+		/* lo_key < key <= hi_key: the answer is in (first, maxoff] */
+		low = first + 1;		/* item first is below the key */
+		high = maxoff;			/* item maxoff is at or above it */
+		/* (keys closer than a double can tell apart: no guess, bisect) */
+		if ((double) hi_key - (double) lo_key > 0)
 		{
-			/* lo_key < key <= hi_key: the answer is in (first, maxoff] */
 			double		frac = ((double) key - (double) lo_key) / ((double) hi_key - (double) lo_key);
-			int			guess = first + 1 + (int) (frac * (maxoff - first - 1));
+			int			guess = first + 1 + (int) (Min(Max(frac, 0.0), 1.0) * (maxoff - first - 1));
 			int			step = 1;
 
 			guess = Max(guess, first + 1);
 			guess = Min(guess, maxoff);
-			low = first + 1;	/* item first is below the key */
-			high = maxoff;		/* item maxoff is at or above it */
 			if (leaf_compare(lp, page, guess) > 0)
 			{
 				/* above the guess: step right */

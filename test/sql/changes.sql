@@ -313,6 +313,35 @@ SELECT * FROM sequenced_changes('chg.plain');
 SELECT * FROM sequenced_changes('chg.items', 0, -1);
 \echo :LAST_ERROR_SQLSTATE
 
+-- a backlog read page by page (the feed reads positions in index order and
+-- stops at max_rows): every key once, in position order, none missed; the
+-- planner settings the feed uses are the caller's again afterwards
+CREATE TABLE chg.backlog (id int PRIMARY KEY, v int);
+SELECT sequenced_register('chg.backlog');
+SELECT count(*) FROM sequenced_upsert('chg.backlog', (SELECT jsonb_agg(jsonb_build_object('id', i, 'v', i)) FROM generate_series(1, 5000) i), 1);
+SELECT count(*) FROM sequenced_upsert('chg.backlog', (SELECT jsonb_agg(jsonb_build_object('id', i, 'v', -i)) FROM generate_series(1, 5000, 3) i), 2);
+DO $$
+DECLARE
+    cur bigint := 0;
+    pages int := 0;
+    n int;
+    seen int := 0;
+    lastpos bigint;
+BEGIN
+    LOOP
+        SELECT count(*), max(pos) INTO n, lastpos FROM sequenced_changes('chg.backlog', cur, 700);
+        EXIT WHEN n = 0;
+        pages := pages + 1;
+        seen := seen + n;
+        cur := lastpos;
+    END LOOP;
+    RAISE NOTICE 'pages %, rows %', pages, seen;
+END
+$$;
+SELECT count(DISTINCT key) AS keys, bool_and(record->>'v' = CASE WHEN (key->>'id')::int % 3 = 1 THEN '-' ELSE '' END || (key->>'id'))
+       AS latest FROM sequenced_changes('chg.backlog');
+SELECT current_setting('enable_sort') AS enable_sort, current_setting('enable_bitmapscan') AS enable_bitmapscan;
+
 -- clean up
 RESET search_path;
 SELECT sequenced_unregister(relid) FROM sequenced_tables

@@ -411,7 +411,8 @@ SELECT * FROM sequenced_import('{"table_name": "bad", "key_names": ["id"],
   "messages": [{"sequence": 1, "data": {"id": 1, "ts": "2019-11-26"}}]}');
 \echo :LAST_ERROR_SQLSTATE
 -- date-times the check passes are ones timestamptz takes: an offset beyond
--- 23:59 and year 0 are refused here, with the validation's SQLSTATE
+-- 15:59 (timestamptz's limit) and year 0 are refused here, with the
+-- validation's SQLSTATE
 SELECT * FROM sequenced_import('{"table_name": "bad", "key_names": ["id"],
   "schema": {"properties": {"id": {"type": "integer"}, "ts": {"type": "string", "format": "date-time"}}},
   "messages": [{"sequence": 1, "data": {"id": 1, "ts": "2024-01-01T00:00:00+25:00"}}]}');
@@ -419,6 +420,10 @@ SELECT * FROM sequenced_import('{"table_name": "bad", "key_names": ["id"],
 SELECT * FROM sequenced_import('{"table_name": "bad", "key_names": ["id"],
   "schema": {"properties": {"id": {"type": "integer"}, "ts": {"type": "string", "format": "date-time"}}},
   "messages": [{"sequence": 1, "data": {"id": 1, "ts": "2024-01-01T00:00:00+05:60"}}]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_import('{"table_name": "bad", "key_names": ["id"],
+  "schema": {"properties": {"id": {"type": "integer"}, "ts": {"type": "string", "format": "date-time"}}},
+  "messages": [{"sequence": 1, "data": {"id": 1, "ts": "2024-01-01T00:00:00+16:00"}}]}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM sequenced_import('{"table_name": "bad", "key_names": ["id"],
   "schema": {"properties": {"id": {"type": "integer"}, "ts": {"type": "string", "format": "date-time"}}},

@@ -358,3 +358,14 @@ SELECT sequenced_register('reg_softkey', '{id}', deletes => 'soft');
 SELECT key_columns FROM sequenced_tables WHERE relid = 'reg_softkey'::regclass;
 SELECT sequenced_unregister('reg_softkey');
 DROP TABLE reg_softkey;
+
+-- an invalid unique index enforces nothing: a partitioned table's primary
+-- key made with ALTER TABLE ONLY (invalid until every partition has one)
+CREATE TABLE reg_only (id int NOT NULL, v text) PARTITION BY RANGE (id);
+CREATE TABLE reg_only_1 PARTITION OF reg_only FOR VALUES FROM (0) TO (100);
+ALTER TABLE ONLY reg_only ADD PRIMARY KEY (id);
+SELECT sequenced_register('reg_only');
+\echo :LAST_ERROR_SQLSTATE
+SELECT sequenced_register('reg_only', '{id}');
+\echo :LAST_ERROR_SQLSTATE
+DROP TABLE reg_only;
