@@ -1766,11 +1766,9 @@ direct_upserts(Batch *b, int *ups, int nups, TupleDesc desc, DefaultState *ds)
 				 */
 				if (lookup && !ExecCheckIndexConstraints(rri, newslot, estate, &conflict, arbiters))
 				{
-					if (lookup && IsolationUsesXactSnapshot())
+					if (IsolationUsesXactSnapshot())
 						serialization_failure();
-					if (lookup)
-						retry_snapshot(&scan, rel, irel, st->nkeys, &snap);
-					lookup = true;
+					retry_snapshot(&scan, rel, irel, st->nkeys, &snap);
 					continue;
 				}
 				if (has_constraints)

@@ -1440,43 +1440,50 @@ ensure_truncate_trigger(Oid relid, bool present)
 }
 
 /*
+ * What makes state row s a tombstone: a deleted key with no row in the
+ * target (a soft-deleted row is a row).  Purge and the key-change check
+ * share it.  names/eqops: the key columns and their schema-qualified
+ * equality operators, as the state's k1..kn.
+ */
+static void
+append_tombstone_cond(StringInfo sql, Relation rel, int nkeys, const char *const *names,
+					  const char *const *eqops)
+{
+	appendStringInfo(sql, "s.deleted AND NOT EXISTS (SELECT 1 FROM %s%s t WHERE ",
+					 rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												RelationGetRelationName(rel)));
+	for (int i = 0; i < nkeys; i++)
+		appendStringInfo(sql, "%st.%s %s s.k%d", i ? " AND " : "",
+						 quote_identifier(names[i]), eqops[i], i + 1);
+	appendStringInfoChar(sql, ')');
+}
+
+/*
  * A query returning a row if the table has a tombstone under its current
- * (old) key: a deleted key without a row, as sequenced_purge_tombstones
- * counts them.  Under soft deletes a deleted key may be a row still (marked
- * by _sdc_deleted_at), which is no tombstone: the state table built for the
- * new key marks it again from the row.  The keys are compared with the
- * equality of the state table's key index, schema-qualified; should an old
- * key column be gone, every deleted key counts.
+ * (old) key.  The keys compare with the equality of the state table's own
+ * key index (not the SeqTable's: the old key's index may be gone, which is
+ * often why the key changes); should an old key column be gone too, every
+ * deleted key counts.
  */
 static char *
 tombstone_query(Relation rel, ConfigRow *cfg)
 {
-	const char *state = psprintf("_sequenced.%s", quote_identifier(get_rel_name(cfg->state_rel)));
+	int			nkeys = list_length(cfg->key_columns);
+	const char **names = palloc(sizeof(char *) * nkeys);
+	const char **eqops = palloc0(sizeof(char *) * nkeys);
 	StringInfoData q;
-	StringInfoData cond;
 	Relation	srel;
 	List	   *indexes;
 	ListCell   *lc;
-	int			i;
+	bool		ok = true;
 
-	initStringInfo(&q);
-	appendStringInfo(&q, "SELECT 1 FROM %s s WHERE s.deleted", state);
-	if (strcmp(cfg->deletes, "soft") != 0)
-	{
-		appendStringInfoString(&q, " LIMIT 1");
-		return q.data;
-	}
 	foreach(lc, cfg->key_columns)
 	{
-		AttrNumber	attnum = get_attnum(RelationGetRelid(rel), lfirst(lc));
-
-		if (attnum == InvalidAttrNumber || attnum < 0)
-		{
-			appendStringInfoString(&q, " LIMIT 1");
-			return q.data;
-		}
+		names[foreach_current_index(lc)] = lfirst(lc);
+		if (get_attnum(RelationGetRelid(rel), lfirst(lc)) == InvalidAttrNumber)
+			ok = false;
 	}
-	initStringInfo(&cond);
 	srel = relation_open(cfg->state_rel, AccessShareLock);
 	indexes = RelationGetIndexList(srel);
 	foreach(lc, indexes)
@@ -1489,37 +1496,35 @@ tombstone_query(Relation rel, ConfigRow *cfg)
 		if (!HeapTupleIsValid(tup))
 			continue;
 		idx = (Form_pg_index) GETSTRUCT(tup);
-		if (!idx->indisunique || idx->indnkeyatts != list_length(cfg->key_columns))
+		if (idx->indisunique && idx->indnkeyatts == nkeys)
 		{
-			ReleaseSysCache(tup);
-			continue;
-		}
-		indclass = (oidvector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, tup,
-																 Anum_pg_index_indclass, &isnull));
-		for (i = 0; i < idx->indnkeyatts; i++)
-		{
-			Oid			opfamily = get_opclass_family(indclass->values[i]);
-			Oid			intype = get_opclass_input_type(indclass->values[i]);
-			Oid			eqopr = get_opfamily_member(opfamily, intype, intype, BTEqualStrategyNumber);
+			indclass = (oidvector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, tup,
+																	 Anum_pg_index_indclass, &isnull));
+			for (int i = 0; i < nkeys; i++)
+			{
+				Oid			opfamily = get_opclass_family(indclass->values[i]);
+				Oid			intype = get_opclass_input_type(indclass->values[i]);
+				Oid			eqopr = get_opfamily_member(opfamily, intype, intype, BTEqualStrategyNumber);
 
-			if (!OidIsValid(eqopr))
-				elog(ERROR, "no btree equality for key column %d of the state of table \"%s\"",
-					 i + 1, RelationGetRelationName(rel));
-			appendStringInfo(&cond, "%st.%s %s s.k%d", i ? " AND " : "",
-							 quote_identifier(list_nth(cfg->key_columns, i)),
-							 qualified_operator(eqopr), i + 1);
+				if (OidIsValid(eqopr))
+					eqops[i] = qualified_operator(eqopr);
+			}
 		}
 		ReleaseSysCache(tup);
-		break;
 	}
 	list_free(indexes);
 	relation_close(srel, AccessShareLock);
-	if (cond.len > 0)
-		appendStringInfo(&q, " AND NOT EXISTS (SELECT 1 FROM %s%s t WHERE %s)",
-						 rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
-						 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-													RelationGetRelationName(rel)),
-						 cond.data);
+	for (int i = 0; i < nkeys; i++)
+		if (eqops[i] == NULL)
+			ok = false;
+
+	initStringInfo(&q);
+	appendStringInfo(&q, "SELECT 1 FROM _sequenced.%s s WHERE ",
+					 quote_identifier(get_rel_name(cfg->state_rel)));
+	if (ok)
+		append_tombstone_cond(&q, rel, nkeys, names, eqops);
+	else
+		appendStringInfoString(&q, "s.deleted");
 	appendStringInfoString(&q, " LIMIT 1");
 	return q.data;
 }
@@ -1867,17 +1872,14 @@ sequenced_purge_tombstones(PG_FUNCTION_ARGS)
 					   RelationGetRelationName(rel));
 	if (st->nkeys > 0)
 	{
-		const char *only = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
+		const char **eqops = palloc(sizeof(char *) * st->nkeys);
 
-		/* a tombstone is a deleted key with no row (soft-deleted rows stay) */
-		initStringInfo(&sql);
-		appendStringInfo(&sql, "DELETE FROM %s s WHERE s.deleted AND s.sequence OPERATOR(pg_catalog.<) $1 "
-						 "AND NOT EXISTS (SELECT 1 FROM %s%s t WHERE ",
-						 st->state_qualname, only, st->qualname);
 		for (int i = 0; i < st->nkeys; i++)
-			appendStringInfo(&sql, "%st.%s %s s.k%d", i ? " AND " : "",
-							 quote_identifier(st->key_names[i]), st->keys[i].eqopr_sql, i + 1);
-		appendStringInfoChar(&sql, ')');
+			eqops[i] = st->keys[i].eqopr_sql;
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "DELETE FROM %s s WHERE s.sequence OPERATOR(pg_catalog.<) $1 AND ",
+						 st->state_qualname);
+		append_tombstone_cond(&sql, rel, st->nkeys, (const char *const *) st->key_names, eqops);
 		catalog_begin_internal(&save_userid, &save_sec);
 		if (SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, false, 0) == SPI_OK_DELETE)
 			count = SPI_processed;

@@ -986,11 +986,14 @@ input_parse_messages(Batch *b, Jsonb *messages)
 					 memcmp(action->val.string.val, "delete", 6) == 0)
 				m->action = MSG_DELETE;
 			else
+			{
+				char	   *t = scalar_text(action);
+
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("message %d has unknown action \"%s\"", ord,
-								input_clip(scalar_text(action), strlen(scalar_text(action)))),
+						 errmsg("message %d has unknown action \"%s\"", ord, input_clip(t, strlen(t))),
 						 errhint("The action is \"upsert\" or \"delete\".")));
+			}
 
 			m->seq = parse_sequence(ord, sequence);
 

@@ -146,51 +146,16 @@ leafprobe_end(LeafProbe *lp)
 	pfree(lp);
 }
 
-/*
- * The probed key against a leaf item (never the high key: leaf items are
- * never truncated), with the key's sort support: <0, 0, >0 as the key is
- * below, equal to or above the item, as _bt_compare says for them.
- */
-static inline int
-leaf_compare(LeafProbe *lp, Page page, OffsetNumber off)
+/* The probed key, one integer (lp->intlen set), widened to int64 */
+static inline int64
+probe_int(LeafProbe *lp)
 {
-	IndexTuple	itup = (IndexTuple) PageGetItem(page, PageGetItemId(page, off));
-	TupleDesc	desc = RelationGetDescr(lp->irel);
-
-	/* the first attribute starts the data, aligned (key columns are NOT NULL) */
-	if (lp->intlen != 0 && !(IndexTupleHasNulls(itup) && att_isnull(0, (bits8 *) itup + sizeof(IndexTupleData))))
-	{
-		char	   *data = (char *) itup + IndexInfoFindDataOffset(itup->t_info);
-
-		if (lp->intlen == 4)
-		{
-			int32		a = DatumGetInt32(lp->args[0]);
-			int32		b = *(int32 *) data;
-
-			return (a > b) - (a < b);
-		}
-		else
-		{
-			int64		a = DatumGetInt64(lp->args[0]);
-			int64		b = *(int64 *) data;
-
-			return (a > b) - (a < b);
-		}
-	}
-	for (int k = 0; k < lp->nkeys; k++)
-	{
-		bool		isnull;
-		Datum		d = index_getattr(itup, k + 1, desc, &isnull);
-		int			r = ApplySortComparator(lp->args[k], false, d, isnull, &lp->keys[k].ssup);
-
-		if (r != 0)
-			return r;
-	}
-	return 0;
+	return lp->intlen == 4 ? (int64) DatumGetInt32(lp->args[0]) : DatumGetInt64(lp->args[0]);
 }
 
 /*
- * The integer key of a leaf item (lp->intlen set), false when it is NULL.
+ * The integer key of an item (lp->intlen set), read straight from it: the
+ * first attribute starts the data, aligned.  False when it is NULL.
  */
 static inline bool
 leaf_int(LeafProbe *lp, Page page, OffsetNumber off, int64 *val)
@@ -203,6 +168,37 @@ leaf_int(LeafProbe *lp, Page page, OffsetNumber off, int64 *val)
 	data = (char *) itup + IndexInfoFindDataOffset(itup->t_info);
 	*val = lp->intlen == 4 ? (int64) *(int32 *) data : *(int64 *) data;
 	return true;
+}
+
+/*
+ * The probed key against a leaf item (never the high key: leaf items are
+ * never truncated), with the key's sort support: <0, 0, >0 as the key is
+ * below, equal to or above the item, as _bt_compare says for them.
+ */
+static inline int
+leaf_compare(LeafProbe *lp, Page page, OffsetNumber off)
+{
+	IndexTuple	itup;
+	TupleDesc	desc = RelationGetDescr(lp->irel);
+	int64		b;
+
+	if (lp->intlen != 0 && leaf_int(lp, page, off, &b))
+	{
+		int64		a = probe_int(lp);
+
+		return (a > b) - (a < b);
+	}
+	itup = (IndexTuple) PageGetItem(page, PageGetItemId(page, off));
+	for (int k = 0; k < lp->nkeys; k++)
+	{
+		bool		isnull;
+		Datum		d = index_getattr(itup, k + 1, desc, &isnull);
+		int			r = ApplySortComparator(lp->args[k], false, d, isnull, &lp->keys[k].ssup);
+
+		if (r != 0)
+			return r;
+	}
+	return 0;
 }
 
 /*
@@ -229,7 +225,7 @@ leaf_search(LeafProbe *lp, Page page, OffsetNumber first, OffsetNumber maxoff)
 	if (lp->intlen != 0 && maxoff > first + 8 &&
 		leaf_int(lp, page, first, &lo_key) && leaf_int(lp, page, maxoff, &hi_key))
 	{
-		int64		key = lp->intlen == 4 ? (int64) DatumGetInt32(lp->args[0]) : DatumGetInt64(lp->args[0]);
+		int64		key = probe_int(lp);
 
 		if (key <= lo_key)
 			return first;
@@ -315,29 +311,12 @@ pivot_compare(LeafProbe *lp, Page page, OffsetNumber off)
 	{
 		BTPageOpaque opaque = BTPageGetOpaque(page);
 		IndexTuple	itup = (IndexTuple) PageGetItem(page, PageGetItemId(page, off));
+		int64		a = probe_int(lp);
+		int64		b;
 
 		if ((P_ISLEAF(opaque) || off != P_FIRSTDATAKEY(opaque)) &&
-			!IndexTupleHasNulls(itup) && BTreeTupleGetNAtts(itup, lp->irel) >= 1)
-		{
-			char	   *data = (char *) itup + IndexInfoFindDataOffset(itup->t_info);
-
-			if (lp->intlen == 4)
-			{
-				int32		a = DatumGetInt32(lp->args[0]);
-				int32		b = *(int32 *) data;
-
-				if (a != b)
-					return a < b ? -1 : 1;
-			}
-			else
-			{
-				int64		a = DatumGetInt64(lp->args[0]);
-				int64		b = *(int64 *) data;
-
-				if (a != b)
-					return a < b ? -1 : 1;
-			}
-		}
+			BTreeTupleGetNAtts(itup, lp->irel) >= 1 && leaf_int(lp, page, off, &b) && a != b)
+			return a < b ? -1 : 1;
 	}
 	return _bt_compare(lp->irel, &lp->key, page, off);
 }
