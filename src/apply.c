@@ -1976,8 +1976,10 @@ apply_append(Batch *b, bool have_max, int64 startmax)
 		Datum	   *records = palloc(sizeof(Datum) * n);
 		Datum	   *positions = palloc(sizeof(Datum) * n);
 		Datum	   *seqs = palloc(sizeof(Datum) * n);
-		Oid			argtypes[3] = {INT8ARRAYOID, INT8ARRAYOID, JSONBARRAYOID};
-		Datum		args[3];
+		Datum	   *oids = palloc(sizeof(Datum) * n);
+		Datum	   *tids = palloc(sizeof(Datum) * n);
+		Oid			argtypes[5] = {INT8ARRAYOID, INT8ARRAYOID, JSONBARRAYOID, OIDARRAYOID, TIDARRAYOID};
+		Datum		args[5];
 		Oid			save_userid;
 		int			save_sec;
 
@@ -1985,7 +1987,7 @@ apply_append(Batch *b, bool have_max, int64 startmax)
 		{
 			initStringInfo(&s);
 			append_insert(&s, st);
-			appendStringInfoString(&s, " RETURNING pg_catalog.to_jsonb(t.*)");
+			appendStringInfoString(&s, " RETURNING pg_catalog.to_jsonb(t.*), t.tableoid, t.ctid");
 			prepare_plan(&st->plan_append, s.data, st->relarraytype);
 		}
 		exec_write(b, st->plan_append, rows, idx, n, st->reltype, SPI_OK_INSERT_RETURNING);
@@ -1997,6 +1999,8 @@ apply_append(Batch *b, bool have_max, int64 startmax)
 			Message    *m = &b->msgs[idx[i]];
 
 			records[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+			oids[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+			tids[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull);
 			m->outcome = OUT_INSERTED;
 			m->pos = catalog_next_position();
 			positions[i] = Int64GetDatum(m->pos);
@@ -2005,14 +2009,17 @@ apply_append(Batch *b, bool have_max, int64 startmax)
 		args[0] = PointerGetDatum(construct_array(positions, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		args[1] = PointerGetDatum(construct_array(seqs, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		args[2] = PointerGetDatum(construct_array(records, n, JSONBOID, -1, false, TYPALIGN_INT));
+		args[3] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+		args[4] = PointerGetDatum(construct_array(tids, n, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT));
 
 		catalog_begin_internal(&save_userid, &save_sec);
 		if (st->plan_append_state == NULL)
 		{
 			initStringInfo(&s);
-			appendStringInfo(&s, "INSERT INTO %s (position, sequence, record) "
-							 "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3))", st->state_qualname);
-			prepare_plan_n(&st->plan_append_state, s.data, 3, argtypes);
+			appendStringInfo(&s, "INSERT INTO %s (position, sequence, record, row_table, row_tid) "
+							 "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+							 "pg_catalog.unnest($4), pg_catalog.unnest($5))", st->state_qualname);
+			prepare_plan_n(&st->plan_append_state, s.data, 5, argtypes);
 		}
 		if (SPI_execute_plan(st->plan_append_state, args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "failed to write the state of table %s", st->relname);

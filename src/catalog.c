@@ -13,12 +13,40 @@
  *	  sequence, whether it is a tombstone, and its change position.  For an
  *	  append-only table, one row per inserted row.
  *
- * Privileges: every internal table belongs to the extension's owner and no
- * other role has any right on it.  The SQL-callable functions run as the
- * caller; only for statements on internal tables do they switch to the
- * extension's owner (catalog_begin_internal), the way RI triggers switch to
- * a table's owner.  search_path is pinned to pg_catalog, pg_temp for every
- * statement the functions run, and all generated SQL is fully qualified.
+ * Rights.  Which code runs with which rights, and why no code a role can
+ * attach to its own table or types (a cast to json, a range type's
+ * subtype_diff, a domain's CHECK, a DEFAULT, an implicit cast) ever runs
+ * with more rights than that table's owner has:
+ *	- The SQL-callable functions run as the caller: they read and write the
+ *	  caller's tables with the caller's rights (checked up front: 42501), and
+ *	  row-level security applies.  Keys and records become JSON here, as the
+ *	  caller, as a SELECT of to_jsonb(t.*) would.
+ *	- The catalog (config, max_log, settings) belongs to the extension's
+ *	  owner; no other role has any right on it.  Statements on it run as the
+ *	  extension's owner (catalog_begin_internal) and touch no value of a
+ *	  user's type: oids, names, options, sequences, positions.
+ *	- Each table's key state (_sequenced.state_<n>) belongs to the table's
+ *	  owner, and follows it (registration, and the event trigger on ALTER
+ *	  TABLE): VACUUM, ANALYZE, CLUSTER and index builds run as a table's
+ *	  owner, under SECURITY_RESTRICTED_OPERATION, so the code of the key's
+ *	  types they call is the owner's own.  No role has USAGE on _sequenced,
+ *	  so not even the owner can name its state table: it is written only
+ *	  through these functions.
+ *	- Work that must bypass the caller's rights and runs the code of the
+ *	  table's types runs as the table's owner, under
+ *	  SECURITY_RESTRICTED_OPERATION (catalog_begin_owner): the index
+ *	  comparisons and to_jsonb() of registration's backfill.
+ *	- Statements that must bypass the caller's rights (row-level security)
+ *	  and run as the extension's owner only fetch column values and compare
+ *	  values of one and the same type with the equality of their btree
+ *	  operator class (the key state's types are checked against the table's
+ *	  before every use), and operator classes are made by superusers only:
+ *	  the key-change check, purge, the hidden-row check of deletes and the
+ *	  feed's read of positions.  A key type that changed is never compared
+ *	  (an implicit cast would be its owner's code): every deleted key then
+ *	  counts as a tombstone.
+ * search_path is pinned to pg_catalog, pg_temp for every statement the
+ * functions run, and all generated SQL is fully qualified.
  *
  * Locking: registration takes ShareRowExclusiveLock on the target (no writes
  * while the state table is backfilled); ALTER TABLE upgrades it when a column
@@ -40,6 +68,9 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/indexing.h"
+#include "access/tableam.h"
+#include "executor/executor.h"
+#include "catalog/pg_class.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_extension.h"
@@ -268,6 +299,32 @@ void
 catalog_end_internal(Oid save_userid, int save_sec)
 {
 	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+/*
+ * Switch to the owner of a table, as VACUUM, ANALYZE and RI triggers do:
+ * for work that must bypass the caller's rights and may run code attached
+ * to the table's types (index support functions, casts to json, typanalyze
+ * and subtype_diff).  That code is the owner's (or a superuser's), so it
+ * runs with no more rights than the owner's own; SECURITY_RESTRICTED_OPERATION
+ * keeps it from changing the session, and a GUC nest level undoes any SET
+ * it makes.  Undone by catalog_end_owner, or by (sub)transaction abort.
+ */
+void
+catalog_begin_owner(Oid relid, OwnerSwitch *sw)
+{
+	sw->owner = catalog_rel_owner(relid);
+	GetUserIdAndSecContext(&sw->save_userid, &sw->save_sec);
+	SetUserIdAndSecContext(sw->owner, sw->save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	sw->save_nest = NewGUCNestLevel();
+}
+
+void
+catalog_end_owner(OwnerSwitch *sw)
+{
+	AtEOXact_GUC(false, sw->save_nest);
+	SetUserIdAndSecContext(sw->save_userid, sw->save_sec);
 }
 
 /*
@@ -1063,6 +1120,12 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 			if (!OidIsValid(st->stateindexid))
 				ok = false;
 		}
+		/* (code of the key's types runs as the state table's owner: see create_state_table) */
+		if (srel->rd_rel->relowner != rel->rd_rel->relowner)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the key state of table %s belongs to another role than the table", st->relname),
+					 errhint("Register it again: SELECT sequenced_register('%s');", st->qualname)));
 		relation_close(srel, AccessShareLock);
 		if (!ok)
 			ereport(ERROR,
@@ -1201,23 +1264,170 @@ spi_execf(int expected, const char *fmt,...)
 	pfree(sql.data);
 }
 
-/* the key column list of the state table: k1, k2, ... */
-static char *
-state_key_list(int nkeys, const char *prefix)
+/*
+ * A state table written straight through its heap and indexes (as the
+ * apply functions write it), for registration's backfill.
+ */
+typedef struct StateFill
 {
-	StringInfoData s;
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	CommandId	cid;
+} StateFill;
 
-	initStringInfo(&s);
-	for (int i = 0; i < nkeys; i++)
-		appendStringInfo(&s, "%s%sk%d", i ? ", " : "", prefix, i + 1);
-	return s.data;
+static void
+state_fill_begin(StateFill *f, Oid staterel)
+{
+	CommandCounterIncrement();	/* see the indexes just made */
+	f->rel = table_open(staterel, RowExclusiveLock);
+	f->estate = CreateExecutorState();
+	f->cid = GetCurrentCommandId(true);
+	f->estate->es_output_cid = f->cid;
+	f->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(f->rri, f->rel, 0, NULL, 0);
+	ExecOpenIndices(f->rri, false);
+	f->slot = table_slot_create(f->rel, NULL);
+}
+
+static void
+state_fill_put(StateFill *f)
+{
+	ExecStoreVirtualTuple(f->slot);
+	table_tuple_insert(f->rel, f->slot, f->cid, 0, NULL);
+	list_free(ExecInsertIndexTuples(f->rri, f->slot, f->estate, false, false, NULL, NIL));
+	ExecClearTuple(f->slot);
+	ResetPerTupleExprContext(f->estate);
+}
+
+static void
+state_fill_end(StateFill *f)
+{
+	ExecDropSingleTupleTableSlot(f->slot);
+	ExecCloseIndices(f->rri);
+	FreeExecutorState(f->estate);
+	table_close(f->rel, NoLock);
 }
 
 /*
- * Create and fill the state table of a table (as the extension's owner).
- * Every row already in the table gets a position (1, 2, ...), below any
- * position a later transaction hands out, so a feed consumer starting from 0
- * sees the existing rows first.
+ * Fill the state table from the rows already in the table: each gets a
+ * position (1, 2, ...), below any position a later transaction hands out,
+ * so a feed consumer starting from 0 sees the existing rows first.
+ *
+ * Rights.  The rows are read as the extension's owner (row-level security
+ * must not hide any), by a statement that only fetches column values: no
+ * cast, comparison or conversion of the table's types runs in it.  What
+ * does run such code -- the state index's comparisons, and to_jsonb() of an
+ * append-only table's rows -- runs as the table's owner, under
+ * SECURITY_RESTRICTED_OPERATION, in C.
+ */
+static void
+backfill_state(Relation rel, Oid staterel, int nkeys, AttrNumber *keyatts,
+			   const char *seqcol, bool soft)
+{
+	char	   *target = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													RelationGetRelationName(rel));
+	const char *only = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
+	StringInfoData sql;
+	Portal		portal;
+	SPIPlanPtr	plan;
+	int64		position = 0;
+	FmgrInfo	tojsonb;
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_sequenced backfill",
+												 ALLOCSET_DEFAULT_SIZES);
+
+	initStringInfo(&sql);
+	if (nkeys == 0)
+	{
+		appendStringInfo(&sql, "SELECT t.%s, t.tableoid, t.ctid, t FROM %s%s t",
+						 quote_identifier(seqcol), only, target);
+		setup_tojsonb(&tojsonb, rel->rd_rel->reltype, CurrentMemoryContext);
+	}
+	else
+	{
+		appendStringInfoString(&sql, "SELECT ");
+		for (int i = 0; i < nkeys; i++)
+			appendStringInfo(&sql, "t.%s, ",
+							 quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel), keyatts[i] - 1)->attname)));
+		appendStringInfo(&sql, "t.%s, %s FROM %s%s t WHERE ", quote_identifier(seqcol),
+						 soft ? "t." SEQ_DELETED_AT_COLUMN " IS NOT NULL" : "false", only, target);
+		/* (a key column NULL: the row has no key to sequence) */
+		for (int i = 0; i < nkeys; i++)
+			appendStringInfo(&sql, "%st.%s IS NOT NULL", i ? " AND " : "",
+							 quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel), keyatts[i] - 1)->attname)));
+	}
+	plan = SPI_prepare(sql.data, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "failed to prepare the backfill of table %s: %s", target,
+			 SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		OwnerSwitch sw;
+		StateFill	f;
+
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		catalog_begin_owner(RelationGetRelid(rel), &sw);
+		state_fill_begin(&f, staterel);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			Datum	   *v = f.slot->tts_values;
+			bool	   *n = f.slot->tts_isnull;
+			MemoryContext old = MemoryContextSwitchTo(rowcxt);
+
+			CHECK_FOR_INTERRUPTS();
+			ExecClearTuple(f.slot);
+			if (nkeys == 0)
+			{
+				bool		isnull;
+				Datum		row = SPI_getbinval(tup, desc, 4, &isnull);
+
+				/* position, sequence, record, tableoid, tid */
+				v[0] = Int64GetDatum(++position);
+				n[0] = false;
+				v[1] = SPI_getbinval(tup, desc, 1, &n[1]);
+				v[2] = FunctionCall1(&tojsonb, row);
+				n[2] = false;
+				v[3] = SPI_getbinval(tup, desc, 2, &n[3]);
+				v[4] = SPI_getbinval(tup, desc, 3, &n[4]);
+			}
+			else
+			{
+				bool		isnull;
+
+				/* k1..kn, sequence, position, deleted */
+				for (int i = 0; i < nkeys + 1; i++)
+					v[i] = SPI_getbinval(tup, desc, i + 1, &n[i]);
+				v[nkeys + 1] = Int64GetDatum(++position);
+				n[nkeys + 1] = false;
+				v[nkeys + 2] = SPI_getbinval(tup, desc, nkeys + 2, &isnull);
+				n[nkeys + 2] = false;
+			}
+			state_fill_put(&f);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(rowcxt);
+		}
+		state_fill_end(&f);
+		catalog_end_owner(&sw);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_freeplan(plan);
+	MemoryContextDelete(rowcxt);
+}
+
+/*
+ * Create and fill the state table of a table.  It belongs to the table's
+ * owner (made by the extension's owner in _sequenced, where no other role
+ * may name it, then given away): VACUUM, ANALYZE and index builds of a
+ * table run as its owner, and a state table holds values of the table's
+ * key types, whose code (a range type's subtype_diff, say) must never run
+ * as the extension's owner.
  */
 static Oid
 create_state_table(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex,
@@ -1225,9 +1435,6 @@ create_state_table(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex,
 {
 	Oid			relid = RelationGetRelid(rel);
 	Oid			nsp = get_namespace_oid("_sequenced", false);
-	char	   *target = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-													RelationGetRelationName(rel));
-	const char *only = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
 	char	   *name;
 	char	   *qname;
 	StringInfoData sql;
@@ -1243,33 +1450,19 @@ create_state_table(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex,
 	initStringInfo(&sql);
 	catalog_begin_internal(&save_userid, &save_sec);
 	if (nkeys == 0)
-	{
 		spi_execf(SPI_OK_UTILITY, "CREATE TABLE %s (position pg_catalog.int8 NOT NULL, "
-				  "sequence pg_catalog.int8, record pg_catalog.jsonb)", qname);
-		spi_execf(SPI_OK_UTILITY, "CREATE INDEX ON %s (position)", qname);
-		spi_execf(SPI_OK_INSERT,
-				  "INSERT INTO %s (position, sequence, record) "
-				  "SELECT pg_catalog.row_number() OVER (), t.%s, pg_catalog.to_jsonb(t.*) FROM %s%s t",
-				  qname, quote_identifier(seqcol), only, target);
-	}
+				  "sequence pg_catalog.int8, record pg_catalog.jsonb, "
+				  "row_table pg_catalog.oid, row_tid pg_catalog.tid)", qname);
 	else
 	{
 		TupleDesc	desc = RelationGetDescr(rel);
-		StringInfoData idx;
-		StringInfoData sel;
-		StringInfoData notnull;
 
-		initStringInfo(&idx);
-		initStringInfo(&sel);
-		initStringInfo(&notnull);
 		appendStringInfo(&sql, "CREATE TABLE %s (", qname);
 		for (int i = 0; i < nkeys; i++)
 		{
 			Form_pg_attribute att = TupleDescAttr(desc, keyatts[i] - 1);
 			Oid			opclass = InvalidOid;
 			Oid			collation = InvalidOid;
-			HeapTuple	octup;
-			Form_pg_opclass opc;
 
 			key_index_column(keyindex, keyatts[i], &opclass, &collation);
 			appendStringInfo(&sql, "k%d %s", i + 1,
@@ -1278,7 +1471,33 @@ create_state_table(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex,
 			if (OidIsValid(collation) && collation != get_typcollation(att->atttypid))
 				appendStringInfo(&sql, " COLLATE %s", generate_collation_name(collation));
 			appendStringInfoString(&sql, " NOT NULL, ");
+		}
+		appendStringInfoString(&sql, "sequence pg_catalog.int8, position pg_catalog.int8 NOT NULL, "
+							   "deleted pg_catalog.bool NOT NULL)");
+		spi_exec(sql.data, SPI_OK_UTILITY);
+	}
+	staterel = get_relname_relid(name, nsp);
+	if (!OidIsValid(staterel))
+		elog(ERROR, "state table %s is missing after CREATE TABLE", qname);
+	spi_execf(SPI_OK_UTILITY, "ALTER TABLE %s OWNER TO %s", qname,
+			  quote_identifier(GetUserNameFromId(rel->rd_rel->relowner, false)));
 
+	/* index builds run as the table's owner (DefineIndex switches to it) */
+	if (nkeys == 0)
+		spi_execf(SPI_OK_UTILITY, "CREATE INDEX ON %s (position)", qname);
+	else
+	{
+		StringInfoData idx;
+
+		initStringInfo(&idx);
+		for (int i = 0; i < nkeys; i++)
+		{
+			Oid			opclass = InvalidOid;
+			Oid			collation = InvalidOid;
+			HeapTuple	octup;
+			Form_pg_opclass opc;
+
+			key_index_column(keyindex, keyatts[i], &opclass, &collation);
 			octup = SearchSysCache1(CLAOID, ObjectIdGetDatum(opclass));
 			if (!HeapTupleIsValid(octup))
 				elog(ERROR, "cache lookup failed for opclass %u", opclass);
@@ -1290,30 +1509,15 @@ create_state_table(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex,
 							 quote_qualified_identifier(get_namespace_name(opc->opcnamespace),
 														NameStr(opc->opcname)));
 			ReleaseSysCache(octup);
-
-			appendStringInfo(&sel, "t.%s, ", quote_identifier(NameStr(att->attname)));
-			appendStringInfo(&notnull, "%st.%s IS NOT NULL", i ? " AND " : "",
-							 quote_identifier(NameStr(att->attname)));
 		}
-		appendStringInfoString(&sql, "sequence pg_catalog.int8, position pg_catalog.int8 NOT NULL, "
-							   "deleted pg_catalog.bool NOT NULL)");
-		spi_exec(sql.data, SPI_OK_UTILITY);
 		/* the sequence rides along, so that a probe can be an index-only one */
 		spi_execf(SPI_OK_UTILITY, "CREATE UNIQUE INDEX ON %s (%s) INCLUDE (sequence)", qname, idx.data);
 		spi_execf(SPI_OK_UTILITY, "CREATE INDEX ON %s (position)", qname);
-		spi_execf(SPI_OK_INSERT,
-				  "INSERT INTO %s (%s, sequence, position, deleted) "
-				  "SELECT %st.%s, pg_catalog.row_number() OVER (), %s FROM %s%s t WHERE %s",
-				  qname, state_key_list(nkeys, ""), sel.data, quote_identifier(seqcol),
-				  soft ? "t." SEQ_DELETED_AT_COLUMN " IS NOT NULL" : "false",
-				  only, target, notnull.data);
 	}
+	backfill_state(rel, staterel, nkeys, keyatts, seqcol, soft);
+	/* ANALYZE runs as the state table's owner (analyze_rel switches to it) */
 	spi_execf(SPI_OK_UTILITY, "ANALYZE %s", qname);
 	catalog_end_internal(save_userid, save_sec);
-
-	staterel = get_relname_relid(name, nsp);
-	if (!OidIsValid(staterel))
-		elog(ERROR, "state table %s is missing after CREATE TABLE", qname);
 	return staterel;
 }
 
@@ -1440,93 +1644,140 @@ ensure_truncate_trigger(Oid relid, bool present)
 }
 
 /*
- * What makes state row s a tombstone: a deleted key with no row in the
- * target (a soft-deleted row is a row).  Purge and the key-change check
- * share it.  names/eqops: the key columns and their schema-qualified
- * equality operators, as the state's k1..kn.
+ * Does the table have a tombstone under its current (old) key: a deleted
+ * key with no row in the table (a soft-deleted row is a row)?  Asked before
+ * the key columns change.
+ *
+ * The deleted keys are read from the state table as the extension's owner,
+ * as plain values; whether the table holds a row for each is asked as the
+ * caller (the table's owner), comparing with the equality of the state
+ * table's own key index (not the SeqTable's: the old key's index may be
+ * gone, which is often why the key changes).  Only when every old key
+ * column still has the type the state table copied: otherwise a comparison
+ * would take an implicit cast, the type owner's code, and every deleted key
+ * counts instead.
  */
-static void
-append_tombstone_cond(StringInfo sql, Relation rel, int nkeys, const char *const *names,
-					  const char *const *eqops)
-{
-	appendStringInfo(sql, "s.deleted AND NOT EXISTS (SELECT 1 FROM %s%s t WHERE ",
-					 rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
-					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-												RelationGetRelationName(rel)));
-	for (int i = 0; i < nkeys; i++)
-		appendStringInfo(sql, "%st.%s %s s.k%d", i ? " AND " : "",
-						 quote_identifier(names[i]), eqops[i], i + 1);
-	appendStringInfoChar(sql, ')');
-}
-
-/*
- * A query returning a row if the table has a tombstone under its current
- * (old) key.  The keys compare with the equality of the state table's own
- * key index (not the SeqTable's: the old key's index may be gone, which is
- * often why the key changes); should an old key column be gone too, every
- * deleted key counts.
- */
-static char *
-tombstone_query(Relation rel, ConfigRow *cfg)
+static bool
+has_tombstones(Relation rel, ConfigRow *cfg)
 {
 	int			nkeys = list_length(cfg->key_columns);
-	const char **names = palloc(sizeof(char *) * nkeys);
-	const char **eqops = palloc0(sizeof(char *) * nkeys);
-	StringInfoData q;
 	Relation	srel;
+	TupleDesc	sdesc;
 	List	   *indexes;
 	ListCell   *lc;
-	bool		ok = true;
+	const char **eqops = palloc0(sizeof(char *) * nkeys);
+	bool		comparable = true;
+	Oid			save_userid;
+	int			save_sec;
+	StringInfoData q;
+	Datum		arr;
+	Oid			arrtype;
+	bool		result;
+	int			rc;
 
+	srel = relation_open(cfg->state_rel, AccessShareLock);
+	sdesc = RelationGetDescr(srel);
+	arrtype = get_array_type(srel->rd_rel->reltype);
 	foreach(lc, cfg->key_columns)
 	{
-		names[foreach_current_index(lc)] = lfirst(lc);
-		if (get_attnum(RelationGetRelid(rel), lfirst(lc)) == InvalidAttrNumber)
-			ok = false;
+		int			i = foreach_current_index(lc);
+		AttrNumber	att = get_attnum(RelationGetRelid(rel), lfirst(lc));
+		Form_pg_attribute ta;
+
+		if (att == InvalidAttrNumber || i >= sdesc->natts)
+		{
+			comparable = false;
+			continue;
+		}
+		ta = TupleDescAttr(RelationGetDescr(rel), att - 1);
+		if (ta->atttypid != TupleDescAttr(sdesc, i)->atttypid ||
+			ta->atttypmod != TupleDescAttr(sdesc, i)->atttypmod)
+			comparable = false;
 	}
-	srel = relation_open(cfg->state_rel, AccessShareLock);
 	indexes = RelationGetIndexList(srel);
 	foreach(lc, indexes)
 	{
-		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
-		Form_pg_index idx;
-		bool		isnull;
-		oidvector  *indclass;
+		Relation	irel = index_open(lfirst_oid(lc), AccessShareLock);
 
-		if (!HeapTupleIsValid(tup))
-			continue;
-		idx = (Form_pg_index) GETSTRUCT(tup);
-		if (idx->indisunique && idx->indnkeyatts == nkeys)
-		{
-			indclass = (oidvector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, tup,
-																	 Anum_pg_index_indclass, &isnull));
+		if (irel->rd_index->indisunique && irel->rd_index->indnkeyatts == nkeys)
 			for (int i = 0; i < nkeys; i++)
 			{
-				Oid			opfamily = get_opclass_family(indclass->values[i]);
-				Oid			intype = get_opclass_input_type(indclass->values[i]);
-				Oid			eqopr = get_opfamily_member(opfamily, intype, intype, BTEqualStrategyNumber);
+				Oid			eqopr = get_opfamily_member(irel->rd_opfamily[i], irel->rd_opcintype[i],
+														irel->rd_opcintype[i], BTEqualStrategyNumber);
 
 				if (OidIsValid(eqopr))
 					eqops[i] = qualified_operator(eqopr);
 			}
-		}
-		ReleaseSysCache(tup);
+		index_close(irel, AccessShareLock);
 	}
 	list_free(indexes);
 	relation_close(srel, AccessShareLock);
 	for (int i = 0; i < nkeys; i++)
 		if (eqops[i] == NULL)
-			ok = false;
+			comparable = false;
 
+	/* the deleted keys, as plain values */
+	catalog_begin_internal(&save_userid, &save_sec);
+	rc = SPI_execute(psprintf("SELECT pg_catalog.array_agg(s) FROM _sequenced.%s s WHERE s.deleted",
+							  quote_identifier(get_rel_name(cfg->state_rel))), true, 0);
+	catalog_end_internal(save_userid, save_sec);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "failed to read the state of table \"%s\"", RelationGetRelationName(rel));
+	arr = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &result);
+	if (result)
+		return false;			/* no deleted key at all */
+	if (!comparable)
+		return true;
+
+	/* as the caller: which of them have a row? */
 	initStringInfo(&q);
-	appendStringInfo(&q, "SELECT 1 FROM _sequenced.%s s WHERE ",
-					 quote_identifier(get_rel_name(cfg->state_rel)));
-	if (ok)
-		append_tombstone_cond(&q, rel, nkeys, names, eqops);
-	else
-		appendStringInfoString(&q, "s.deleted");
-	appendStringInfoString(&q, " LIMIT 1");
-	return q.data;
+	appendStringInfo(&q, "SELECT 1 FROM pg_catalog.unnest($1) AS s WHERE NOT EXISTS (SELECT 1 FROM %s%s t WHERE ",
+					 rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												RelationGetRelationName(rel)));
+	foreach(lc, cfg->key_columns)
+		appendStringInfo(&q, "%st.%s %s s.k%d", foreach_current_index(lc) ? " AND " : "",
+						 quote_identifier(lfirst(lc)), eqops[foreach_current_index(lc)],
+						 foreach_current_index(lc) + 1);
+	appendStringInfoString(&q, ") LIMIT 1");
+	rc = SPI_execute_with_args(q.data, 1, &arrtype, &arr, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "failed to look for tombstones of table \"%s\"", RelationGetRelationName(rel));
+	return SPI_processed > 0;
+}
+
+/*
+ * The state table belongs to the table's owner (see create_state_table):
+ * after ALTER TABLE ... OWNER TO, registration and the event trigger
+ * _sequenced.on_ddl_end give it to the new owner.
+ */
+Oid
+catalog_rel_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+static void
+sync_state_owner(Oid relid, Oid staterel)
+{
+	Oid			owner = catalog_rel_owner(relid);
+	Oid			save_userid;
+	int			save_sec;
+
+	if (!OidIsValid(staterel) || catalog_rel_owner(staterel) == owner)
+		return;
+	catalog_begin_internal(&save_userid, &save_sec);
+	spi_execf(SPI_OK_UTILITY, "ALTER TABLE %s OWNER TO %s",
+			  quote_qualified_identifier("_sequenced", get_rel_name(staterel)),
+			  quote_identifier(GetUserNameFromId(owner, false)));
+	catalog_end_internal(save_userid, save_sec);
 }
 
 Datum
@@ -1695,14 +1946,7 @@ sequenced_register(PG_FUNCTION_ARGS)
 			bool		tombstones = false;
 
 			if (list_length(cfg.key_columns) > 0)
-			{
-				char	   *q = tombstone_query(rel, &cfg);
-
-				catalog_begin_internal(&save_userid, &save_sec);
-				rc = SPI_execute(q, true, 1);
-				catalog_end_internal(save_userid, save_sec);
-				tombstones = (rc == SPI_OK_SELECT && SPI_processed > 0);
-			}
+				tombstones = has_tombstones(rel, &cfg);
 			if (tombstones)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1743,6 +1987,8 @@ sequenced_register(PG_FUNCTION_ARGS)
 		CacheInvalidateRelcacheByRelid(relid);
 	}
 	relation_close(rel, NoLock);
+	cfg = read_config(relid);
+	sync_state_owner(relid, cfg.state_rel);
 	ensure_truncate_trigger(relid, true);
 
 	AtEOXact_GUC(true, guclevel);
@@ -1814,6 +2060,11 @@ sequenced_max_sequence(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	args[0] = ObjectIdGetDatum(relid);
 	table_close(catalog_open_target(relid, AccessShareLock), NoLock);
+	/* where a loader stands is the table's data: SELECT on it (or a column) */
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(relid, GetUserId(), ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)),
+					   get_rel_name(relid));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	guclevel = catalog_guc_lockdown();
@@ -1872,14 +2123,24 @@ sequenced_purge_tombstones(PG_FUNCTION_ARGS)
 					   RelationGetRelationName(rel));
 	if (st->nkeys > 0)
 	{
-		const char **eqops = palloc(sizeof(char *) * st->nkeys);
-
-		for (int i = 0; i < st->nkeys; i++)
-			eqops[i] = st->keys[i].eqopr_sql;
+		/*
+		 * As the extension's owner, so that a row the caller cannot see
+		 * (row-level security) still keeps its key's state.  The statement
+		 * compares values of one and the same type (build_seq_table checks
+		 * the state table's types) with their operator class' equality,
+		 * which only a superuser can create: no code of the table's owner
+		 * runs in it.
+		 */
 		initStringInfo(&sql);
-		appendStringInfo(&sql, "DELETE FROM %s s WHERE s.sequence OPERATOR(pg_catalog.<) $1 AND ",
-						 st->state_qualname);
-		append_tombstone_cond(&sql, rel, st->nkeys, (const char *const *) st->key_names, eqops);
+		appendStringInfo(&sql, "DELETE FROM %s s WHERE s.sequence OPERATOR(pg_catalog.<) $1 "
+						 "AND s.deleted AND NOT EXISTS (SELECT 1 FROM %s%s t WHERE ",
+						 st->state_qualname,
+						 rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+						 st->qualname);
+		for (int i = 0; i < st->nkeys; i++)
+			appendStringInfo(&sql, "%st.%s %s s.k%d", i ? " AND " : "",
+							 quote_identifier(st->key_names[i]), st->keys[i].eqopr_sql, i + 1);
+		appendStringInfoChar(&sql, ')');
 		catalog_begin_internal(&save_userid, &save_sec);
 		if (SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, false, 0) == SPI_OK_DELETE)
 			count = SPI_processed;

@@ -64,7 +64,90 @@ typedef struct Change
 	Datum		key;			/* jsonb, or 0 */
 	Datum		record;			/* jsonb, or 0 */
 	Datum		staterow;		/* for the row lookup */
+	Datum		tableoid;		/* append-only: where the row was inserted */
+	ItemPointerData tid;
+	bool		tidnull;
+	bool		hidden;			/* append-only: row-level security hides it */
 } Change;
+
+static int
+compare_row_ids(Change *c, Oid tableoid, ItemPointer tid)
+{
+	if (DatumGetObjectId(c->tableoid) != tableoid)
+		return DatumGetObjectId(c->tableoid) < tableoid ? -1 : 1;
+	return ItemPointerCompare(&c->tid, tid);
+}
+
+static int
+sort_row_ids(const void *a, const void *b, void *arg)
+{
+	Change	   *changes = (Change *) arg;
+	Change	   *cb = &changes[*(const int *) b];
+
+	return compare_row_ids(&changes[*(const int *) a], DatumGetObjectId(cb->tableoid), &cb->tid);
+}
+
+/*
+ * Mark the append-only changes whose rows the caller cannot see: the rows
+ * are looked up by (tableoid, ctid) as the caller, so that row-level
+ * security applies to them as to a SELECT.
+ */
+static void
+filter_visible_appends(SeqTable *st, Change *changes, uint64 n)
+{
+	Datum	   *oids = palloc(sizeof(Datum) * n);
+	Datum	   *tids = palloc(sizeof(Datum) * n);
+	Oid			argtypes[2] = {OIDARRAYOID, TIDARRAYOID};
+	Datum		args[2];
+	char	   *sql;
+	int			m = 0;
+
+	int		   *byrow = palloc(sizeof(int) * n);
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		changes[i].hidden = true;
+		if (changes[i].tidnull)
+			continue;
+		oids[m] = changes[i].tableoid;
+		tids[m] = PointerGetDatum(&changes[i].tid);
+		byrow[m++] = i;
+	}
+	if (m == 0)
+		return;
+	qsort_arg(byrow, m, sizeof(int), sort_row_ids, changes);
+	args[0] = PointerGetDatum(construct_array(oids, m, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	args[1] = PointerGetDatum(construct_array(tids, m, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT));
+	sql = psprintf("SELECT t.tableoid, t.ctid FROM %s%s AS t WHERE t.ctid OPERATOR(pg_catalog.=) ANY ($2) "
+				   "AND t.tableoid OPERATOR(pg_catalog.=) ANY ($1)",
+				   get_rel_relkind(st->relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+				   st->qualname);
+	if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "failed to read the rows of table %s", st->relname);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		Oid			toid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		ItemPointer tid = (ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+
+		uint64		lo = 0,
+					hi = m;
+
+		/* byrow[] is sorted by (tableoid, tid); a row is found once */
+		while (lo < hi)
+		{
+			uint64		mid = (lo + hi) / 2;
+
+			if (compare_row_ids(&changes[byrow[mid]], toid, tid) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < (uint64) m && compare_row_ids(&changes[byrow[lo]], toid, tid) == 0)
+			changes[byrow[lo]].hidden = false;
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
 
 /*
  * One read: the changes above `after` (at most max_rows of them when
@@ -94,15 +177,9 @@ read_changes(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, bool limited, int
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT s.position, s.sequence, ");
 	if (st->nkeys > 0)
-	{
-		appendStringInfoString(&sql, "s.deleted, pg_catalog.jsonb_build_object(");
-		for (int k = 0; k < st->nkeys; k++)
-			appendStringInfo(&sql, "%s%s, s.k%d", k ? ", " : "",
-							 quote_literal_cstr(st->key_names[k]), k + 1);
-		appendStringInfoString(&sql, "), s");
-	}
+		appendStringInfoString(&sql, "s.deleted, s");
 	else
-		appendStringInfoString(&sql, "false, NULL::pg_catalog.jsonb, s.record");
+		appendStringInfoString(&sql, "false, s.record, s.row_table, s.row_tid");
 	appendStringInfo(&sql, " FROM %s s WHERE s.position OPERATOR(pg_catalog.>) $1 "
 					 "AND s.position OPERATOR(pg_catalog.<) ($3 OPERATOR(pg_catalog.+) "
 					 "(pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8 "
@@ -135,15 +212,53 @@ read_changes(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, bool limited, int
 		changes[i].deleted = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
 		old = MemoryContextSwitchTo(callcxt);
 		d = SPI_getbinval(tup, desc, 4, &isnull);
-		changes[i].key = isnull ? (Datum) 0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
-		d = SPI_getbinval(tup, desc, 5, &isnull);
 		if (st->nkeys == 0)
+		{
 			changes[i].record = isnull ? (Datum) 0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
+			changes[i].tableoid = SPI_getbinval(tup, desc, 5, &isnull);
+			d = SPI_getbinval(tup, desc, 6, &changes[i].tidnull);
+			if (!changes[i].tidnull)
+				changes[i].tid = *(ItemPointer) DatumGetPointer(d);
+		}
 		else
 			changes[i].staterow = datumCopy(d, false, -1);
 		MemoryContextSwitchTo(old);
 	}
 	SPI_freetuptable(SPI_tuptable);
+
+	/*
+	 * The keys, as JSON, built here as the caller: a cast to json of a key's
+	 * type is its owner's code (catalog.c, "Rights").
+	 */
+	if (st->nkeys > 0 && n > 0)
+	{
+		TupleDesc	sdesc = lookup_rowtype_tupdesc(st->statetype, -1);
+		HeapTupleData stup;
+		Datum		keyvals[INDEX_MAX_KEYS];
+		bool		isnull;
+
+		for (uint64 i = 0; i < n; i++)
+		{
+			HeapTupleHeader th = DatumGetHeapTupleHeader(changes[i].staterow);
+
+			stup.t_len = HeapTupleHeaderGetDatumLength(th);
+			ItemPointerSetInvalid(&stup.t_self);
+			stup.t_tableOid = InvalidOid;
+			stup.t_data = th;
+			for (int k = 0; k < st->nkeys; k++)
+				keyvals[k] = heap_getattr(&stup, k + 1, sdesc, &isnull);
+			changes[i].key = JsonbPGetDatum(input_keyvals_jsonb(st, keyvals));
+		}
+		ReleaseTupleDesc(sdesc);
+	}
+
+	/*
+	 * Append-only rows under row-level security: only those the caller can
+	 * see now, found again by their row version (a row since updated or
+	 * moved by VACUUM FULL is not found, and left out).
+	 */
+	if (st->nkeys == 0 && n > 0 && hidden_rls)
+		filter_visible_appends(st, changes, n);
 
 	/* 2. the current rows of those keys, as the caller */
 	if (st->nkeys > 0 && n > 0)
@@ -205,7 +320,7 @@ read_changes(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, bool limited, int
 		if (limited && *emitted >= max_emit)
 			return false;		/* what is left is read again from *last */
 		*last = changes[i].pos;
-		if (norow && !changes[i].deleted && hidden_rls)
+		if ((norow && !changes[i].deleted && hidden_rls) || changes[i].hidden)
 			continue;
 		values[0] = Int64GetDatum(changes[i].pos);
 		values[1] = Int64GetDatum(changes[i].seq);
@@ -264,7 +379,7 @@ sequenced_changes(PG_FUNCTION_ARGS)
 	if (pg_class_aclcheck(st->relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(s.rel->rd_rel->relkind),
 					   RelationGetRelationName(s.rel));
-	hidden_rls = st->nkeys > 0 && check_enable_rls(st->relid, InvalidOid, false) == RLS_ENABLED;
+	hidden_rls = check_enable_rls(st->relid, InvalidOid, false) == RLS_ENABLED;
 
 	/*
 	 * Changes left out for row-level security still count against a read's

@@ -1136,6 +1136,22 @@ one_pair_jsonb(const char *key, uint32 keylen, JsonbValue *v)
 Jsonb *
 input_key_jsonb(SeqTable *st, Message *m)
 {
+	Datum		keyvals[INDEX_MAX_KEYS];
+
+	for (int k = 0; k < st->nkeys; k++)
+		keyvals[k] = m->values[st->keys[k].attnum - 1];
+	return input_keyvals_jsonb(st, keyvals);
+}
+
+/*
+ * A key (keyvals[k]: the value of key column k) as a JSON object, encoded as
+ * to_jsonb() would.  Runs as the current user: a cast to json of the key's
+ * type is the type owner's code, so it must never run here with more rights
+ * than the caller's (see catalog.c, "Rights").
+ */
+Jsonb *
+input_keyvals_jsonb(SeqTable *st, Datum *keyvals)
+{
 	JsonbParseState *ps = NULL;
 	JsonbValue *res;
 
@@ -1149,7 +1165,7 @@ input_key_jsonb(SeqTable *st, Message *m)
 		pair.key.val.string.val = st->key_names[0];
 		pair.key.val.string.len = strlen(st->key_names[0]);
 		pair.order = 0;
-		key_value(st, &st->keys[0], m->values[st->keys[0].attnum - 1], &pair.value);
+		key_value(st, &st->keys[0], keyvals[0], &pair.value);
 		if (pair.value.type != jbvBinary)	/* (a container is unpacked below) */
 		{
 			Jsonb	   *jb = one_pair_jsonb(pair.key.val.string.val, pair.key.val.string.len,
@@ -1176,7 +1192,7 @@ input_key_jsonb(SeqTable *st, Message *m)
 		kv.val.string.val = st->key_names[k];
 		kv.val.string.len = strlen(st->key_names[k]);
 		pushJsonbValue(&ps, WJB_KEY, &kv);
-		key_value(st, key, m->values[key->attnum - 1], &vv);
+		key_value(st, key, keyvals[k], &vv);
 		pushJsonbValue(&ps, WJB_VALUE, &vv);
 	}
 	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);

@@ -231,6 +231,16 @@ typedef struct Batch
 #define SEQ_WRITE_CHUNK 10000
 
 /* catalog.c */
+typedef struct OwnerSwitch
+{
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec;
+	int			save_nest;
+} OwnerSwitch;
+extern void catalog_begin_owner(Oid relid, OwnerSwitch *sw);
+extern void catalog_end_owner(OwnerSwitch *sw);
+extern Oid	catalog_rel_owner(Oid relid);
 extern SeqTable *catalog_open(Oid relid);
 extern void catalog_close(SeqTable *st);
 extern Oid	catalog_owner(void);
@@ -256,6 +266,7 @@ extern void input_parse_messages(Batch *b, Jsonb *messages);
 extern void input_finish_message(Batch *b, Message *m);
 extern void input_materialize(Batch *b, Message *m, MemoryContext cxt);
 extern Jsonb *input_key_jsonb(SeqTable *st, Message *m);
+extern Jsonb *input_keyvals_jsonb(SeqTable *st, Datum *keyvals);
 extern void input_set_error_position(int ord, const char *column);
 extern void input_push_context(ErrorContextCallback *cb);
 extern SeqColumn *input_lookup_column(SeqTable *st, const char *name, int len);

@@ -254,6 +254,12 @@ SELECT * FROM sequenced_tables WHERE relid::text LIKE 'reg\_%' ORDER BY relid::t
 CREATE ROLE regress_seq_reg_user NOLOGIN;
 SET ROLE regress_seq_reg_user;
 SELECT relid, key_columns FROM sequenced_tables WHERE relid = 'reg_default'::regclass;
+-- (sequenced_max_sequence, like the table's rows, needs SELECT on it)
+SELECT sequenced_max_sequence('reg_default');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+GRANT SELECT ON reg_default TO regress_seq_reg_user;
+SET ROLE regress_seq_reg_user;
 SELECT sequenced_max_sequence('reg_default');
 INSERT INTO sequenced_tables (relid, key_columns, sequence_column, on_equal, deletes, ordering)
   VALUES ('reg_opts', '{id}', '_sdc_sequence', 'keep', 'hard', 'per_key');
@@ -264,6 +270,7 @@ DELETE FROM sequenced_tables WHERE relid = 'reg_default'::regclass;
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 SELECT * FROM sequenced_tables WHERE relid IN ('reg_default'::regclass, 'reg_opts'::regclass);
+REVOKE ALL ON reg_default FROM regress_seq_reg_user;
 DROP ROLE regress_seq_reg_user;
 
 --

@@ -244,8 +244,10 @@ INSERT INTO _sequenced.max_log (relid, seq) VALUES ('sec_t', 1000);
 DELETE FROM _sequenced.max_log;
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
--- no right of any normal role on anything in _sequenced (tables, the state
--- tables of every registered table, sequences, functions)
+-- no right of any normal role on anything in _sequenced (tables, sequences,
+-- functions), but for the state tables of the tables a role owns: they
+-- belong to it (code of the key's types runs as their owner), yet it cannot
+-- even name them (no USAGE on the schema)
 SELECT r.rolname,
        has_schema_privilege(r.oid, '_sequenced', 'USAGE') AS schema_usage,
        has_schema_privilege(r.oid, '_sequenced', 'CREATE') AS schema_create,
@@ -258,10 +260,9 @@ SELECT r.rolname,
            AND has_function_privilege(r.oid, p.oid, 'EXECUTE')) AS functions_executable
   FROM pg_roles r WHERE r.rolname LIKE 'regress_seq_%' ORDER BY r.rolname;
 SELECT count(*) > 2 AS state_tables_exist FROM pg_class WHERE relnamespace = '_sequenced'::regnamespace AND relkind = 'r';
--- every internal table, tried directly by a role that may write sec_t:
--- each attempt fails with 42501
-SET ROLE regress_seq_writer;
-DO $$
+-- every internal table, tried directly by a role that may write sec_t,
+-- and by the owner of sec_t: each attempt fails with 42501
+CREATE FUNCTION try_internal_tables() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     r record;
     op text;
@@ -285,7 +286,12 @@ BEGIN
     RAISE NOTICE 'all denied: %', tried > 10 AND tried = denied;
 END
 $$;
+SET ROLE regress_seq_writer;
+SELECT try_internal_tables();
+SET ROLE regress_seq_owner;
+SELECT try_internal_tables();
 RESET ROLE;
+DROP FUNCTION try_internal_tables();
 
 -- a role cannot touch the tombstones of a table it may not write
 CREATE TABLE sec_other (id int PRIMARY KEY);

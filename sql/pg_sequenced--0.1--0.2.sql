@@ -1,0 +1,46 @@
+/* pg_sequenced 0.1 -> 0.2 (see README.md, "Upgrades") */
+\echo Use "ALTER EXTENSION pg_sequenced UPDATE TO '0.2'" to load this file. \quit
+
+/*
+ * Rights: each registered table's key state belongs to that table's owner
+ * (src/catalog.c, "Rights"); append-only state remembers where each row was
+ * inserted, so that the feed can apply row-level security to it.
+ */
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT c.relid, c.state_rel, t.relowner, c.key_columns
+               FROM _sequenced.config c
+               JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) c.relid::pg_catalog.oid
+    LOOP
+        IF pg_catalog.cardinality(r.key_columns) OPERATOR(pg_catalog.=) 0 THEN
+            EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN row_table pg_catalog.oid, ADD COLUMN row_tid pg_catalog.tid', r.state_rel);
+        END IF;
+        EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %I', r.state_rel, pg_catalog.pg_get_userbyid(r.relowner));
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION _sequenced.on_ddl_end()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT c.state_rel, t.relowner
+               FROM _sequenced.config c
+               JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) c.relid::pg_catalog.oid
+               JOIN pg_catalog.pg_class s ON s.oid OPERATOR(pg_catalog.=) c.state_rel::pg_catalog.oid
+              WHERE s.relowner OPERATOR(pg_catalog.<>) t.relowner
+                AND c.relid::pg_catalog.oid IN (SELECT objid FROM pg_catalog.pg_event_trigger_ddl_commands()
+                                                 WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass)
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %I', r.state_rel, pg_catalog.pg_get_userbyid(r.relowner));
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION _sequenced.on_ddl_end() FROM PUBLIC;
+CREATE EVENT TRIGGER sequenced_ddl_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION _sequenced.on_ddl_end();

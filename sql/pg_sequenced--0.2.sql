@@ -1,0 +1,184 @@
+/* pg_sequenced 0.2: record sequencing inside PostgreSQL (see README.md) */
+\echo Use "CREATE EXTENSION pg_sequenced" to load this file. \quit
+
+/*
+ * Internal objects live in the schema _sequenced, where no other role may
+ * name anything.  The catalog (config, max_log, settings) belongs to the
+ * extension's owner; each registered table's key state belongs to that
+ * table's owner, so that code of the table's types (run by VACUUM, ANALYZE
+ * and index builds as the table's owner) never runs as the extension's
+ * owner.  See src/catalog.c, "Rights".
+ */
+CREATE SCHEMA _sequenced;
+REVOKE ALL ON SCHEMA _sequenced FROM PUBLIC;
+
+-- One row per registered table.  state_rel is the table's key state table
+-- (tombstones, change positions, the per-key lock), created by registration.
+CREATE TABLE _sequenced.config (
+    relid           pg_catalog.regclass PRIMARY KEY,
+    key_columns     pg_catalog.text[] NOT NULL,
+    sequence_column pg_catalog.text NOT NULL,
+    on_equal        pg_catalog.text NOT NULL,
+    deletes         pg_catalog.text NOT NULL,
+    ordering        pg_catalog.text NOT NULL,
+    state_rel       pg_catalog.regclass NOT NULL
+);
+
+-- max_sequence is kept as an insert-only log: a call that raises a table's
+-- maximum inserts a row instead of updating one, so writers on disjoint keys
+-- never queue on a shared row lock, and a rolled back call leaves no trace.
+-- The maximum is the highest row; older rows are compacted away
+-- opportunistically, skipping rows another transaction holds (never waits).
+CREATE TABLE _sequenced.max_log (
+    relid pg_catalog.regclass NOT NULL,
+    seq   pg_catalog.int8 NOT NULL
+);
+CREATE INDEX max_log_relid_seq ON _sequenced.max_log (relid, seq);
+
+-- Change positions are (transaction id << 24 | counter) + position_offset.
+-- Transaction ids start again in another cluster, so after a restore (a
+-- new system_identifier) the first writer moves the offset above every
+-- position restored.  Empty at creation: its row is data, dumped and
+-- restored.
+CREATE TABLE _sequenced.settings (
+    system_identifier pg_catalog.text NOT NULL,
+    position_offset   pg_catalog.int8 NOT NULL
+);
+
+SELECT pg_catalog.pg_extension_config_dump('_sequenced.settings', '');
+SELECT pg_catalog.pg_extension_config_dump('_sequenced.config', '');
+SELECT pg_catalog.pg_extension_config_dump('_sequenced.max_log', '');
+REVOKE ALL ON _sequenced.config, _sequenced.max_log, _sequenced.settings FROM PUBLIC;
+
+CREATE VIEW sequenced_tables AS
+SELECT c.relid, c.key_columns, c.sequence_column, c.on_equal, c.deletes, c.ordering,
+       (SELECT pg_catalog.max(m.seq) FROM _sequenced.max_log m
+         WHERE m.relid OPERATOR(pg_catalog.=) c.relid) AS max_sequence
+  FROM _sequenced.config c;
+REVOKE ALL ON sequenced_tables FROM PUBLIC;
+GRANT SELECT ON sequenced_tables TO PUBLIC;
+
+CREATE FUNCTION sequenced_register(target pg_catalog.regclass,
+                                   key_columns pg_catalog.text[] DEFAULT NULL,
+                                   sequence_column pg_catalog.text DEFAULT '_sdc_sequence',
+                                   on_equal pg_catalog.text DEFAULT 'keep',
+                                   deletes pg_catalog.text DEFAULT 'hard',
+                                   ordering pg_catalog.text DEFAULT 'per_key')
+RETURNS void
+AS 'MODULE_PATHNAME', 'sequenced_register' LANGUAGE C;
+
+CREATE FUNCTION sequenced_unregister(target pg_catalog.regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sequenced_unregister' LANGUAGE C;
+
+CREATE FUNCTION sequenced_max_sequence(target pg_catalog.regclass)
+RETURNS pg_catalog.int8
+AS 'MODULE_PATHNAME', 'sequenced_max_sequence' LANGUAGE C STABLE;
+
+CREATE FUNCTION sequenced_upsert(target pg_catalog.regclass, data pg_catalog.jsonb, seq pg_catalog.int8)
+RETURNS TABLE (ord pg_catalog.int4, key pg_catalog.jsonb, seq pg_catalog.int8, outcome pg_catalog.text)
+AS 'MODULE_PATHNAME', 'sequenced_upsert_data' LANGUAGE C ROWS 100;
+
+CREATE FUNCTION sequenced_upsert(target pg_catalog.regclass, messages pg_catalog.jsonb)
+RETURNS TABLE (ord pg_catalog.int4, key pg_catalog.jsonb, seq pg_catalog.int8, outcome pg_catalog.text)
+AS 'MODULE_PATHNAME', 'sequenced_upsert_messages' LANGUAGE C ROWS 100;
+
+CREATE FUNCTION sequenced_delete(target pg_catalog.regclass, keys pg_catalog.jsonb, seq pg_catalog.int8)
+RETURNS TABLE (ord pg_catalog.int4, key pg_catalog.jsonb, seq pg_catalog.int8, outcome pg_catalog.text)
+AS 'MODULE_PATHNAME', 'sequenced_delete' LANGUAGE C ROWS 100;
+
+CREATE FUNCTION sequenced_purge_tombstones(target pg_catalog.regclass, before_seq pg_catalog.int8)
+RETURNS pg_catalog.int8
+AS 'MODULE_PATHNAME', 'sequenced_purge_tombstones' LANGUAGE C;
+
+-- Staging tables: a trigger function for AFTER INSERT ... FOR EACH STATEMENT
+-- (with REFERENCING NEW TABLE) or BEFORE INSERT ... FOR EACH ROW.
+CREATE FUNCTION sequenced_apply_staging()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'sequenced_apply_staging' LANGUAGE C;
+
+CREATE FUNCTION sequenced_changes(target pg_catalog.regclass,
+                                  after pg_catalog.int8 DEFAULT 0,
+                                  max_rows pg_catalog.int4 DEFAULT NULL)
+RETURNS TABLE (pos pg_catalog.int8, seq pg_catalog.int8, key pg_catalog.jsonb,
+               deleted pg_catalog.bool, record pg_catalog.jsonb)
+AS 'MODULE_PATHNAME', 'sequenced_changes' LANGUAGE C STABLE;
+
+-- The body of a hosted import API's batch request.
+CREATE FUNCTION sequenced_import(batch pg_catalog.jsonb)
+RETURNS TABLE (ord pg_catalog.int4, key pg_catalog.jsonb, seq pg_catalog.int8, outcome pg_catalog.text)
+AS 'MODULE_PATHNAME', 'sequenced_import' LANGUAGE C ROWS 100;
+
+-- Dropping a registered table forgets it: its catalog row, its max log and
+-- its state table go with it.
+CREATE FUNCTION _sequenced.on_sql_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    dropped pg_catalog.oid;
+    state pg_catalog.oid;
+BEGIN
+    FOR dropped IN SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects()
+                    WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                      AND objsubid OPERATOR(pg_catalog.=) 0
+    LOOP
+        FOR state IN DELETE FROM _sequenced.config
+                      WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) dropped
+                  RETURNING state_rel::pg_catalog.oid
+        LOOP
+            DELETE FROM _sequenced.max_log WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) dropped;
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) state) THEN
+                EXECUTE pg_catalog.format('DROP TABLE %s', state::pg_catalog.regclass);
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION _sequenced.on_sql_drop() FROM PUBLIC;
+CREATE EVENT TRIGGER sequenced_sql_drop ON sql_drop EXECUTE FUNCTION _sequenced.on_sql_drop();
+
+-- TRUNCATE of a registered table clears its key state (tombstones and
+-- stored sequences), so a reload starts afresh; registration installs this
+-- statement trigger on the table.
+CREATE FUNCTION _sequenced.on_truncate()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    state pg_catalog.regclass;
+BEGIN
+    SELECT c.state_rel INTO state FROM _sequenced.config c
+     WHERE c.relid::pg_catalog.oid OPERATOR(pg_catalog.=) TG_RELID;
+    IF state IS NOT NULL THEN
+        EXECUTE pg_catalog.format('TRUNCATE %s', state);
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION _sequenced.on_truncate() FROM PUBLIC;
+
+-- A registered table's key state belongs to the table's owner: ALTER TABLE
+-- ... OWNER TO gives it to the new owner too.
+CREATE FUNCTION _sequenced.on_ddl_end()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT c.state_rel, t.relowner
+               FROM _sequenced.config c
+               JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) c.relid::pg_catalog.oid
+               JOIN pg_catalog.pg_class s ON s.oid OPERATOR(pg_catalog.=) c.state_rel::pg_catalog.oid
+              WHERE s.relowner OPERATOR(pg_catalog.<>) t.relowner
+                AND c.relid::pg_catalog.oid IN (SELECT objid FROM pg_catalog.pg_event_trigger_ddl_commands()
+                                                 WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass)
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %I', r.state_rel, pg_catalog.pg_get_userbyid(r.relowner));
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION _sequenced.on_ddl_end() FROM PUBLIC;
+CREATE EVENT TRIGGER sequenced_ddl_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION _sequenced.on_ddl_end();
