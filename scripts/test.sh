@@ -21,7 +21,9 @@
 #                 private copy of the installation and its own server; one
 #                 test, failed by any failing suite or any sanitizer report.
 # 4. on failure: the diffs and logs, head-limited.
-# 5. last line: "N passed, M failed"; exit status 0 only if nothing failed.
+# 5. last line: "N passed, M failed" (", K skipped" when a TAP file skipped
+#    itself for want of something this machine lacks, named above it);
+#    exit status 0 only if nothing failed.
 #
 # Results (results/, diffs, TAP logs, server log) are copied to
 # $TEST_OUTPUT_DIR (default /tmp/pg_sequenced-test-output) after each run,
@@ -36,12 +38,20 @@ SHOW_LINES=${SHOW_LINES:-300}
 
 passed=0
 failed=0
+skipped=0
+skipped_why=
 status=0
 
 finish() {
     [ "$(type -t pgtmp_stop)" = function ] && pgtmp_stop
     echo
-    echo "$passed passed, $failed failed"
+    if [ "$skipped" -gt 0 ]; then
+        echo "skipped (not counted as passed):"
+        printf '%s' "$skipped_why" | sed 's/^/  /'
+        echo "$passed passed, $failed failed, $skipped skipped"
+    else
+        echo "$passed passed, $failed failed"
+    fi
     if [ "$failed" -gt 0 ] || [ "$status" -ne 0 ]; then
         exit 1
     fi
@@ -166,9 +176,16 @@ if [ $want_tap = 1 ] && [ ${#tap_tests[@]} -gt 0 ]; then
     ran=$(sed -n 's/^Files=\([0-9]*\),.*/\1/p' "$log" | tail -n 1)
     bad_files=$(grep -oE '^[^ ]+\.pl +\(Wstat' "$log" | sed 's/ .*//' | sort -u)
     nbad=$(printf '%s' "$bad_files" | grep -c . || true)
-    ok=$(( ${ran:-0} - nbad ))
+    # a file that skips itself (skip_all: what it needs is not on this
+    # machine) did not pass: it is counted and named as skipped
+    skipped_files=$(grep -E '^test/t/[^ ]+\.pl \.+ skipped: ' "$log" || true)
+    nskip=$(printf '%s' "$skipped_files" | grep -c . || true)
+    skipped=$((skipped + nskip))
+    [ -n "$skipped_files" ] && skipped_why="$skipped_why$skipped_files
+"
+    ok=$(( ${ran:-0} - nbad - nskip ))
     [ $ok -lt 0 ] && ok=0
-    bad=$(( ${#tap_tests[@]} - ok ))
+    bad=$(( ${#tap_tests[@]} - ok - nskip ))
     if [ $rc -ne 0 ] && [ $bad -eq 0 ]; then
         bad=1
     fi

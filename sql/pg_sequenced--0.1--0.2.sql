@@ -44,3 +44,26 @@ $$;
 REVOKE ALL ON FUNCTION _sequenced.on_ddl_end() FROM PUBLIC;
 CREATE EVENT TRIGGER sequenced_ddl_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
     EXECUTE FUNCTION _sequenced.on_ddl_end();
+
+-- The feed reads with a snapshot of its own, taken after its watermark.
+ALTER FUNCTION sequenced_changes(pg_catalog.regclass, pg_catalog.int8, pg_catalog.int4) VOLATILE;
+
+-- Where the feed stands, and which backend (if any) holds it back.
+CREATE FUNCTION sequenced_feed_status(target pg_catalog.regclass)
+RETURNS TABLE (watermark pg_catalog.int8, last_position pg_catalog.int8,
+               held_by_pid pg_catalog.int4, held_since pg_catalog.timestamptz)
+AS 'MODULE_PATHNAME', 'sequenced_feed_status' LANGUAGE C VOLATILE;
+
+-- This cluster's row of the settings, if no writer made it yet (see the 0.2 script).
+INSERT INTO _sequenced.settings
+SELECT system_identifier::pg_catalog.text, 0 FROM pg_catalog.pg_control_system()
+ WHERE NOT EXISTS (SELECT 1 FROM _sequenced.settings);
+
+-- max_sequence, like sequenced_max_sequence(), only for tables the caller
+-- may read (SELECT on the table or a column of it)
+CREATE OR REPLACE VIEW sequenced_tables AS
+SELECT c.relid, c.key_columns, c.sequence_column, c.on_equal, c.deletes, c.ordering,
+       CASE WHEN pg_catalog.has_any_column_privilege(c.relid::pg_catalog.oid, 'SELECT')
+            THEN (SELECT pg_catalog.max(m.seq) FROM _sequenced.max_log m
+                   WHERE m.relid OPERATOR(pg_catalog.=) c.relid) END AS max_sequence
+  FROM _sequenced.config c;

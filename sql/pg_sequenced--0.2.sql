@@ -38,22 +38,29 @@ CREATE INDEX max_log_relid_seq ON _sequenced.max_log (relid, seq);
 -- Change positions are (transaction id << 24 | counter) + position_offset.
 -- Transaction ids start again in another cluster, so after a restore (a
 -- new system_identifier) the first writer moves the offset above every
--- position restored.  Empty at creation: its row is data, dumped and
+-- position restored.  Its row is data, dumped and
 -- restored.
 CREATE TABLE _sequenced.settings (
     system_identifier pg_catalog.text NOT NULL,
     position_offset   pg_catalog.int8 NOT NULL
 );
+-- This cluster's row, made here: a first writer that made it would hold the
+-- settings' lock to its end, and every other writer would wait for it.
+INSERT INTO _sequenced.settings
+SELECT system_identifier::pg_catalog.text, 0 FROM pg_catalog.pg_control_system();
 
 SELECT pg_catalog.pg_extension_config_dump('_sequenced.settings', '');
 SELECT pg_catalog.pg_extension_config_dump('_sequenced.config', '');
 SELECT pg_catalog.pg_extension_config_dump('_sequenced.max_log', '');
 REVOKE ALL ON _sequenced.config, _sequenced.max_log, _sequenced.settings FROM PUBLIC;
 
+-- max_sequence, like sequenced_max_sequence(), only for tables the caller
+-- may read (SELECT on the table or a column of it)
 CREATE VIEW sequenced_tables AS
 SELECT c.relid, c.key_columns, c.sequence_column, c.on_equal, c.deletes, c.ordering,
-       (SELECT pg_catalog.max(m.seq) FROM _sequenced.max_log m
-         WHERE m.relid OPERATOR(pg_catalog.=) c.relid) AS max_sequence
+       CASE WHEN pg_catalog.has_any_column_privilege(c.relid::pg_catalog.oid, 'SELECT')
+            THEN (SELECT pg_catalog.max(m.seq) FROM _sequenced.max_log m
+                   WHERE m.relid OPERATOR(pg_catalog.=) c.relid) END AS max_sequence
   FROM _sequenced.config c;
 REVOKE ALL ON sequenced_tables FROM PUBLIC;
 GRANT SELECT ON sequenced_tables TO PUBLIC;
@@ -102,7 +109,13 @@ CREATE FUNCTION sequenced_changes(target pg_catalog.regclass,
                                   max_rows pg_catalog.int4 DEFAULT NULL)
 RETURNS TABLE (pos pg_catalog.int8, seq pg_catalog.int8, key pg_catalog.jsonb,
                deleted pg_catalog.bool, record pg_catalog.jsonb)
-AS 'MODULE_PATHNAME', 'sequenced_changes' LANGUAGE C STABLE;
+AS 'MODULE_PATHNAME', 'sequenced_changes' LANGUAGE C VOLATILE;
+
+-- Where the feed stands, and which backend (if any) holds it back.
+CREATE FUNCTION sequenced_feed_status(target pg_catalog.regclass)
+RETURNS TABLE (watermark pg_catalog.int8, last_position pg_catalog.int8,
+               held_by_pid pg_catalog.int4, held_since pg_catalog.timestamptz)
+AS 'MODULE_PATHNAME', 'sequenced_feed_status' LANGUAGE C VOLATILE;
 
 -- The body of a hosted import API's batch request.
 CREATE FUNCTION sequenced_import(batch pg_catalog.jsonb)

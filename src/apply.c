@@ -1331,7 +1331,7 @@ lock_phase(Batch *b, int *cand, int ncand)
 		bool		precheck = m->found && !m->exact;
 
 		input_set_error_position(m->ord, NULL);
-		m->pos = catalog_next_position();
+		m->pos = positions_next(st->staterelid);
 		for (;;)
 		{
 			ItemPointerData conflict;
@@ -1456,54 +1456,37 @@ lock_phase(Batch *b, int *cand, int ncand)
 
 /*
  * A delete that found no row the caller can see: is there one it cannot see
- * (row-level security)?  Asked as the extension's owner, who bypasses row
- * security, and answered with an error, never with data.
+ * (row-level security)?  Asked through the key index (keyprobe.c: no query
+ * as anyone but the caller), and answered with an error, never with data.
  */
 static void
-hidden_rows_check(Batch *b, int *cand, int ncand, int *todo, int ntodo, TupleDesc desc)
+hidden_rows_check(Batch *b, int *todo, int ntodo)
 {
 	SeqTable   *st = b->st;
-	Datum	   *rows = palloc(sizeof(Datum) * ntodo);
-	int			n = 0;
-	Oid			save_userid;
-	int			save_sec;
+	KeyProbe   *kp;
+	Datum		keyvals[INDEX_MAX_KEYS];
 
 	if (check_enable_rls(st->relid, InvalidOid, true) != RLS_ENABLED)
 		return;
+	kp = keyprobe_begin(st);
+	PushActiveSnapshot(GetLatestSnapshot());
 	for (int i = 0; i < ntodo; i++)
-		if (b->msgs[todo[i]].outcome == OUT_NONE)
-			rows[n++] = target_row(b, &b->msgs[todo[i]], desc, NULL, true);
-	if (n == 0)
-		return;
-	catalog_begin_internal(&save_userid, &save_sec);
-	if (st->plan_hidden == NULL)
 	{
-		StringInfoData s;
+		Message    *m = &b->msgs[todo[i]];
 
-		initStringInfo(&s);
-		appendStringInfoString(&s, "SELECT ");
-		append_key_list(&s, st, "t");
-		appendStringInfo(&s, " FROM pg_catalog.unnest($1) AS r JOIN %s AS t ON ", target_from(st));
-		append_target_keymatch(&s, st, "t", "r");
-		prepare_plan(&st->plan_hidden, s.data, st->relarraytype);
-	}
-	exec_plan(st->plan_hidden, make_array(rows, n, st->reltype), SPI_OK_SELECT);
-	catalog_end_internal(save_userid, save_sec);
-	if (SPI_processed > 0)
-	{
-		Datum	   *keyvals = palloc(sizeof(Datum) * st->nkeys);
-		bool		isnull;
-		Message    *m;
-
+		if (m->outcome != OUT_NONE)
+			continue;
 		for (int k = 0; k < st->nkeys; k++)
-			keyvals[k] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, k + 1, &isnull);
-		m = find_by_key(b, cand, ncand, keyvals);
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("record %d deletes a row of table %s that the current role cannot see",
-						m->ord, st->relname),
-				 errdetail("Key %s exists, hidden by row-level security.", key_text(b, m))));
+			keyvals[k] = m->values[st->keys[k].attnum - 1];
+		if (keyprobe_exists(kp, keyvals, GetActiveSnapshot()))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("record %d deletes a row of table %s that the current role cannot see",
+							m->ord, st->relname),
+					 errdetail("Key %s exists, hidden by row-level security.", key_text(b, m))));
 	}
+	PopActiveSnapshot();
+	keyprobe_end(kp);
 }
 
 /*
@@ -1558,7 +1541,7 @@ fixup(Batch *b, int *cand, int ncand, int *msgs, int nmsgs, TupleDesc desc, bool
 		fix[nfix++] = state_row(st, sdesc, m, seq, seqnull, del);
 	}
 	if (deletes)
-		hidden_rows_check(b, cand, ncand, todo, ntodo, desc);
+		hidden_rows_check(b, todo, ntodo);
 	for (int i = 0; i < ntodo; i++)
 	{
 		Message    *m = &b->msgs[todo[i]];
@@ -2002,7 +1985,7 @@ apply_append(Batch *b, bool have_max, int64 startmax)
 			oids[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
 			tids[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull);
 			m->outcome = OUT_INSERTED;
-			m->pos = catalog_next_position();
+			m->pos = positions_next(st->staterelid);
 			positions[i] = Int64GetDatum(m->pos);
 			seqs[i] = Int64GetDatum(m->seq);
 		}
@@ -2063,7 +2046,8 @@ apply_batch(Batch *b)
 		return;
 	}
 	/* read now: it may run statements, and positions are handed out in loops over SPI results */
-	(void) catalog_position_offset();
+	(void) positions_offset();
+	positions_lock(st->staterelid);
 	if (st->per_table)
 	{
 		apply_sql_ready(b);

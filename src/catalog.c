@@ -68,6 +68,8 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/indexing.h"
+#include "catalog/pg_inherits.h"
+#include "access/tupconvert.h"
 #include "access/tableam.h"
 #include "executor/executor.h"
 #include "catalog/pg_class.h"
@@ -83,7 +85,10 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_coerce.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "storage/bufmgr.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -94,6 +99,8 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
@@ -106,28 +113,6 @@ PG_FUNCTION_INFO_V1(sequenced_register);
 PG_FUNCTION_INFO_V1(sequenced_unregister);
 PG_FUNCTION_INFO_V1(sequenced_max_sequence);
 PG_FUNCTION_INFO_V1(sequenced_purge_tombstones);
-
-/*
- * Change positions: (transaction id << POS_CTR_BITS) | counter.
- *
- * A position is derived from the full id of the transaction that applies the
- * change, so positions of transactions still running are always at or above
- * (oldest running xid << POS_CTR_BITS).  The changes feed hands out only
- * positions below that watermark, which is what lets a consumer resume from
- * the last position it saw without ever missing a change committed later by
- * a transaction that started earlier (see changes.c).  When a transaction
- * uses up its counter, it takes the id of a fresh subtransaction, which is
- * just as much "its own" and just as far above the watermark.
- */
-#define POS_CTR_BITS 24
-#define POS_CTR_LIMIT (UINT64CONST(1) << POS_CTR_BITS)
-#define POS_FXID_LIMIT (UINT64CONST(1) << (63 - POS_CTR_BITS))
-
-static bool pos_offset_valid = false;
-static int64 pos_offset = 0;
-static FullTransactionId pos_top = {0};
-static FullTransactionId pos_cur = {0};
-static uint64 pos_ctr = 0;
 
 /* cache */
 static HTAB *seq_tables = NULL;
@@ -144,13 +129,135 @@ typedef struct SeqTableEntry
 
 static void free_seq_table(SeqTable *st);
 
+/* ----------------------------------------------------------------
+ * Citus
+ * ---------------------------------------------------------------- */
+
+/*
+ * Tables that Citus manages (distributed, reference and Citus-local ones)
+ * are refused: pg_sequenced writes a table's heap and indexes directly,
+ * which on Citus would write the coordinator's shell table, never a shard.
+ * Found without linking to Citus: when an extension named citus is
+ * installed, in Citus's own catalog, pg_catalog.pg_dist_partition (one row
+ * per table it manages, by logicalrelid), and by its function
+ * relation_is_a_known_shard() for its shards.  The answer is cached per
+ * table until a relcache invalidation of it (making a table distributed
+ * changes the table: Citus invalidates it).
+ */
+typedef struct CitusEntry
+{
+	Oid			relid;
+	bool		valid;
+	bool		managed;
+} CitusEntry;
+
+static HTAB *citus_cache = NULL;
+
+static void
+citus_relcache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	CitusEntry *e;
+
+	hash_seq_init(&status, citus_cache);
+	while ((e = hash_seq_search(&status)) != NULL)
+		if (relid == InvalidOid || e->relid == relid)
+			e->valid = false;
+}
+
+static bool
+citus_manages(Oid relid)
+{
+	Oid			catoid;
+	bool		managed = false;
+
+	if (!OidIsValid(get_extension_oid("citus", true)))
+		return false;
+	catoid = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
+	if (OidIsValid(catoid))
+	{
+		Relation	cat = table_open(catoid, AccessShareLock);
+		AttrNumber	att = get_attnum(catoid, "logicalrelid");
+		ScanKeyData key;
+		SysScanDesc scan;
+
+		if (att == InvalidAttrNumber)
+			elog(ERROR, "pg_catalog.pg_dist_partition has no column logicalrelid");
+		ScanKeyInit(&key, att, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+		scan = systable_beginscan(cat, InvalidOid, false, NULL, 1, &key);
+		managed = HeapTupleIsValid(systable_getnext(scan));
+		systable_endscan(scan);
+		table_close(cat, AccessShareLock);
+	}
+	if (!managed)
+	{
+		/* a shard (on a node that holds some), found by Citus itself */
+		List	   *name = list_make2(makeString("pg_catalog"), makeString("relation_is_a_known_shard"));
+		Oid			argtypes[1] = {REGCLASSOID};
+		Oid			fn = LookupFuncName(name, 1, argtypes, true);
+
+		if (OidIsValid(fn))
+			managed = DatumGetBool(OidFunctionCall1(fn, ObjectIdGetDatum(relid)));
+	}
+	return managed;
+}
+
+/*
+ * Refuse a table that Citus manages (what: "table", "staging table"), before
+ * anything is written.
+ */
+void
+catalog_refuse_citus(Relation rel, const char *what)
+{
+	Oid			relid = RelationGetRelid(rel);
+	CitusEntry *e;
+	bool		found;
+
+	if (citus_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(CitusEntry);
+		ctl.hcxt = CacheMemoryContext;
+		citus_cache = hash_create("pg_sequenced citus checks", 32, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(citus_relcache_callback, (Datum) 0);
+	}
+	e = hash_search(citus_cache, &relid, HASH_ENTER, &found);
+	if (!found || !e->valid)
+	{
+		e->valid = false;
+		e->managed = citus_manages(relid);
+		e = hash_search(citus_cache, &relid, HASH_ENTER, &found);
+		e->valid = true;
+	}
+	if (e->managed)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s \"%s\" is managed by Citus", what, RelationGetRelationName(rel)),
+				 errdetail("pg_sequenced writes a table's heap and indexes directly, which on a Citus table would write the coordinator's shell table, never a shard."),
+				 errhint("Spread keys over several servers with PL/Proxy instead (README, \"More than one machine\")."),
+				 errtable(rel)));
+}
+
 /*
  * Open a table the caller named by regclass.  A regclass can hold any oid
  * (e.g. 12345::regclass): that is the caller's mistake, 42P01, not an
- * internal error.
+ * internal error.  A table that Citus manages is refused (0A000).
  */
 Relation
 catalog_open_target(Oid relid, LOCKMODE lockmode)
+{
+	Relation	rel = catalog_open_table(relid, lockmode);
+
+	catalog_refuse_citus(rel, "table");
+	return rel;
+}
+
+/* catalog_open_target, without the Citus check (to unregister) */
+Relation
+catalog_open_table(Oid relid, LOCKMODE lockmode)
 {
 	Relation	rel = try_relation_open(relid, lockmode);
 
@@ -264,7 +371,7 @@ catalog_owner(void)
 		}
 
 		flush_all_tables();
-		pos_offset_valid = false;
+		positions_reset_offset();
 		cached_owner = owner;
 		cached_extnsp = extnsp;
 		cached_config_relid = cfg;
@@ -389,132 +496,6 @@ catalog_guc_lockdown(void)
 }
 
 /* ----------------------------------------------------------------
- * change positions
- * ---------------------------------------------------------------- */
-
-/*
- * The database's position offset (SPI connected).  Read once per backend;
- * when the settings row was written in another cluster (a restore), the
- * offset is moved above every position there is, so positions keep growing
- * across pg_dump/restore and consumers can resume where they were.
- */
-int64
-catalog_position_offset(void)
-{
-	char		sysid[32];
-	Oid			save_userid;
-	int			save_sec;
-	bool		isnull;
-
-	(void) catalog_owner();
-	if (pos_offset_valid)
-		return pos_offset;
-	snprintf(sysid, sizeof(sysid), UINT64_FORMAT, GetSystemIdentifier());
-
-	catalog_begin_internal(&save_userid, &save_sec);
-	if (SPI_execute("SELECT system_identifier, position_offset FROM _sequenced.settings", false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "failed to read _sequenced.settings");
-	if (SPI_processed == 1 &&
-		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), sysid) == 0)
-		pos_offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	else
-	{
-		/* first use in this cluster: one backend at a time */
-		StringInfoData sql;
-		uint64		i;
-		int64		maxpos = 0;
-		int64		xmin_fxid;
-		SPITupleTable *configs;
-		uint64		nconfigs;
-
-		if (SPI_execute("LOCK TABLE _sequenced.settings IN EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "failed to lock _sequenced.settings");
-		if (SPI_execute("SELECT system_identifier, position_offset FROM _sequenced.settings", false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "failed to read _sequenced.settings");
-		if (SPI_processed == 1 &&
-			strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), sysid) == 0)
-			pos_offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		else
-		{
-			if (SPI_execute("SELECT state_rel::pg_catalog.text FROM _sequenced.config", false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "failed to read _sequenced.config");
-			configs = SPI_tuptable;
-			nconfigs = SPI_processed;
-			initStringInfo(&sql);
-			for (i = 0; i < nconfigs; i++)
-				appendStringInfo(&sql, "%sSELECT pg_catalog.max(position) AS p FROM %s",
-								 i ? " UNION ALL " : "", SPI_getvalue(configs->vals[i], configs->tupdesc, 1));
-			if (nconfigs > 0)
-			{
-				if (SPI_execute(psprintf("SELECT pg_catalog.max(p) FROM (%s) s", sql.data), false, 0) != SPI_OK_SELECT)
-					elog(ERROR, "failed to read the positions of the registered tables");
-				if (SPI_processed == 1)
-				{
-					Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-					if (!isnull)
-						maxpos = DatumGetInt64(d);
-				}
-			}
-			/* every transaction that can still write is at or above xmin */
-			if (SPI_execute("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8",
-							false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "failed to read the snapshot");
-			xmin_fxid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			pos_offset = Max(0, maxpos + 1 - (int64) ((uint64) xmin_fxid << POS_CTR_BITS));
-			{
-				Oid			argtypes[2] = {TEXTOID, INT8OID};
-				Datum		args[2] = {CStringGetTextDatum(sysid), Int64GetDatum(pos_offset)};
-
-				if (SPI_execute("DELETE FROM _sequenced.settings", false, 0) != SPI_OK_DELETE ||
-					SPI_execute_with_args("INSERT INTO _sequenced.settings VALUES ($1, $2)",
-										  2, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
-					elog(ERROR, "failed to write _sequenced.settings");
-			}
-		}
-	}
-	catalog_end_internal(save_userid, save_sec);
-	pos_offset_valid = true;
-	return pos_offset;
-}
-
-int64
-catalog_next_position(void)
-{
-	FullTransactionId top = GetTopFullTransactionId();
-	int64		offset = catalog_position_offset();
-
-	if (!FullTransactionIdEquals(top, pos_top))
-	{
-		pos_top = top;
-		pos_cur = top;
-		pos_ctr = 0;
-	}
-	if (pos_ctr >= POS_CTR_LIMIT)
-	{
-		/*
-		 * Counter used up: take the id of a fresh (immediately released)
-		 * subtransaction.  It is ours, unique, and above every id that was
-		 * running when this transaction began.
-		 */
-		MemoryContext oldcxt = CurrentMemoryContext;
-		ResourceOwner oldowner = CurrentResourceOwner;
-
-		BeginInternalSubTransaction(NULL);
-		pos_cur = GetCurrentFullTransactionId();
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		pos_ctr = 0;
-	}
-	if (U64FromFullTransactionId(pos_cur) >= POS_FXID_LIMIT)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("change positions are exhausted in this cluster")));
-	return offset + (int64) ((U64FromFullTransactionId(pos_cur) << POS_CTR_BITS) | pos_ctr++);
-}
-
-/* ----------------------------------------------------------------
  * privileges
  * ---------------------------------------------------------------- */
 
@@ -529,6 +510,15 @@ require_table_right(SeqTable *st, AclMode mode)
 		return;
 	aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(st->relid)),
 				   get_rel_name(st->relid));
+}
+
+/* What reading the feed (or where it stands) needs: SELECT on the table */
+void
+catalog_check_read_privilege(SeqTable *st)
+{
+	if (pg_class_aclcheck(st->relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(st->relid)),
+					   get_rel_name(st->relid));
 }
 
 /*
@@ -625,7 +615,6 @@ free_plans(SeqTable *st)
 	free_plan(&st->plan_softdelete);
 	free_plan(&st->plan_fixup_read);
 	free_plan(&st->plan_fixup_state);
-	free_plan(&st->plan_hidden);
 	free_plan(&st->plan_append);
 	free_plan(&st->plan_append_state);
 }
@@ -1315,109 +1304,123 @@ state_fill_end(StateFill *f)
  * position (1, 2, ...), below any position a later transaction hands out,
  * so a feed consumer starting from 0 sees the existing rows first.
  *
- * Rights.  The rows are read as the extension's owner (row-level security
- * must not hide any), by a statement that only fetches column values: no
- * cast, comparison or conversion of the table's types runs in it.  What
- * does run such code -- the state index's comparisons, and to_jsonb() of an
- * append-only table's rows -- runs as the table's owner, under
- * SECURITY_RESTRICTED_OPERATION, in C.
+ * Rights.  The rows are read in C, straight from the heap of every leaf
+ * (no statement: planning one runs code of the table's owner, and row
+ * security must not hide a row), and the work that runs code of the
+ * table's types -- the key state index's comparisons, to_jsonb() of an
+ * append-only table's rows -- as the table's owner, under
+ * SECURITY_RESTRICTED_OPERATION.
  */
 static void
 backfill_state(Relation rel, Oid staterel, int nkeys, AttrNumber *keyatts,
 			   const char *seqcol, bool soft)
 {
-	char	   *target = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-													RelationGetRelationName(rel));
-	const char *only = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
-	StringInfoData sql;
-	Portal		portal;
-	SPIPlanPtr	plan;
+	List	   *leaves;
+	ListCell   *lc;
 	int64		position = 0;
 	FmgrInfo	tojsonb;
+	OwnerSwitch sw;
+	StateFill	f;
+	Snapshot	snap;
+	TupleDesc	desc = RelationGetDescr(rel);
 	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_sequenced backfill",
 												 ALLOCSET_DEFAULT_SIZES);
 
-	initStringInfo(&sql);
+	leaves = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ?
+		find_all_inheritors(RelationGetRelid(rel), AccessShareLock, NULL) :
+		list_make1_oid(RelationGetRelid(rel));
+	catalog_begin_owner(RelationGetRelid(rel), &sw);
 	if (nkeys == 0)
-	{
-		appendStringInfo(&sql, "SELECT t.%s, t.tableoid, t.ctid, t FROM %s%s t",
-						 quote_identifier(seqcol), only, target);
 		setup_tojsonb(&tojsonb, rel->rd_rel->reltype, CurrentMemoryContext);
-	}
-	else
+	state_fill_begin(&f, staterel);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	foreach(lc, leaves)
 	{
-		appendStringInfoString(&sql, "SELECT ");
-		for (int i = 0; i < nkeys; i++)
-			appendStringInfo(&sql, "t.%s, ",
-							 quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel), keyatts[i] - 1)->attname)));
-		appendStringInfo(&sql, "t.%s, %s FROM %s%s t WHERE ", quote_identifier(seqcol),
-						 soft ? "t." SEQ_DELETED_AT_COLUMN " IS NOT NULL" : "false", only, target);
-		/* (a key column NULL: the row has no key to sequence) */
-		for (int i = 0; i < nkeys; i++)
-			appendStringInfo(&sql, "%st.%s IS NOT NULL", i ? " AND " : "",
-							 quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel), keyatts[i] - 1)->attname)));
-	}
-	plan = SPI_prepare(sql.data, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "failed to prepare the backfill of table %s: %s", target,
-			 SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	for (;;)
-	{
-		OwnerSwitch sw;
-		StateFill	f;
+		Relation	leaf = table_open(lfirst_oid(lc), AccessShareLock);
+		TupleDesc	ldesc = RelationGetDescr(leaf);
+		AttrNumber	lkeys[INDEX_MAX_KEYS];
+		AttrNumber	lseq = get_attnum(lfirst_oid(lc), seqcol);
+		AttrNumber	ldel = soft ? get_attnum(lfirst_oid(lc), SEQ_DELETED_AT_COLUMN) : InvalidAttrNumber;
+		TupleConversionMap *map = NULL;
+		TupleTableSlot *slot;
+		TableScanDesc scan;
 
-		SPI_cursor_fetch(portal, true, 10000);
-		if (SPI_processed == 0)
-			break;
-		catalog_begin_owner(RelationGetRelid(rel), &sw);
-		state_fill_begin(&f, staterel);
-		for (uint64 r = 0; r < SPI_processed; r++)
+		if (leaf->rd_rel->relkind != RELKIND_RELATION)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[r];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
+			table_close(leaf, AccessShareLock);
+			continue;
+		}
+		/* columns by name: a partition's attribute numbers may differ */
+		for (int i = 0; i < nkeys; i++)
+			lkeys[i] = get_attnum(lfirst_oid(lc), NameStr(TupleDescAttr(desc, keyatts[i] - 1)->attname));
+		if (nkeys == 0 && leaf != rel)
+			map = convert_tuples_by_name(ldesc, desc);
+		slot = table_slot_create(leaf, NULL);
+		scan = table_beginscan(leaf, snap, 0, NULL);
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
 			Datum	   *v = f.slot->tts_values;
 			bool	   *n = f.slot->tts_isnull;
 			MemoryContext old = MemoryContextSwitchTo(rowcxt);
+			bool		skip = false;
 
 			CHECK_FOR_INTERRUPTS();
 			ExecClearTuple(f.slot);
 			if (nkeys == 0)
 			{
-				bool		isnull;
-				Datum		row = SPI_getbinval(tup, desc, 4, &isnull);
+				HeapTuple	tup = ExecCopySlotHeapTuple(slot);
 
-				/* position, sequence, record, tableoid, tid */
+				if (map != NULL)
+					tup = execute_attr_map_tuple(tup, map);
+				/* position, sequence, record, row_table, row_tid */
 				v[0] = Int64GetDatum(++position);
 				n[0] = false;
-				v[1] = SPI_getbinval(tup, desc, 1, &n[1]);
-				v[2] = FunctionCall1(&tojsonb, row);
+				v[1] = slot_getattr(slot, lseq, &n[1]);
+				v[2] = FunctionCall1(&tojsonb, heap_copy_tuple_as_datum(tup, desc));
 				n[2] = false;
-				v[3] = SPI_getbinval(tup, desc, 2, &n[3]);
-				v[4] = SPI_getbinval(tup, desc, 3, &n[4]);
+				v[3] = ObjectIdGetDatum(RelationGetRelid(leaf));
+				n[3] = false;
+				v[4] = PointerGetDatum(&slot->tts_tid);
+				n[4] = false;
 			}
 			else
 			{
-				bool		isnull;
-
-				/* k1..kn, sequence, position, deleted */
-				for (int i = 0; i < nkeys + 1; i++)
-					v[i] = SPI_getbinval(tup, desc, i + 1, &n[i]);
-				v[nkeys + 1] = Int64GetDatum(++position);
+				/* k1..kn, sequence, position, deleted; a NULL key: no key to sequence */
+				for (int i = 0; i < nkeys; i++)
+				{
+					v[i] = slot_getattr(slot, lkeys[i], &n[i]);
+					skip |= n[i];
+				}
+				v[nkeys] = slot_getattr(slot, lseq, &n[nkeys]);
+				v[nkeys + 1] = Int64GetDatum(position + 1);
 				n[nkeys + 1] = false;
-				v[nkeys + 2] = SPI_getbinval(tup, desc, nkeys + 2, &isnull);
+				v[nkeys + 2] = BoolGetDatum(false);
+				if (ldel != InvalidAttrNumber)
+				{
+					bool		isnull;
+
+					(void) slot_getattr(slot, ldel, &isnull);
+					v[nkeys + 2] = BoolGetDatum(!isnull);
+				}
 				n[nkeys + 2] = false;
+				if (!skip)
+					position++;
 			}
-			state_fill_put(&f);
+			if (!skip)
+				state_fill_put(&f);
+			ExecClearTuple(f.slot);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(rowcxt);
 		}
-		state_fill_end(&f);
-		catalog_end_owner(&sw);
-		SPI_freetuptable(SPI_tuptable);
+		table_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		if (map != NULL)
+			free_conversion_map(map);
+		table_close(leaf, NoLock);
 	}
-	SPI_cursor_close(portal);
-	SPI_freeplan(plan);
+	UnregisterSnapshot(snap);
+	state_fill_end(&f);
+	catalog_end_owner(&sw);
 	MemoryContextDelete(rowcxt);
 }
 
@@ -1650,7 +1653,7 @@ ensure_truncate_trigger(Oid relid, bool present)
  *
  * The deleted keys are read from the state table as the extension's owner,
  * as plain values; whether the table holds a row for each is asked as the
- * caller (the table's owner), comparing with the equality of the state
+ * table's owner, comparing with the equality of the state
  * table's own key index (not the SeqTable's: the old key's index may be
  * gone, which is often why the key changes).  Only when every old key
  * column still has the type the state table copied: otherwise a comparison
@@ -1674,6 +1677,7 @@ has_tombstones(Relation rel, ConfigRow *cfg)
 	Oid			arrtype;
 	bool		result;
 	int			rc;
+	OwnerSwitch sw;
 
 	srel = relation_open(cfg->state_rel, AccessShareLock);
 	sdesc = RelationGetDescr(srel);
@@ -1729,7 +1733,11 @@ has_tombstones(Relation rel, ConfigRow *cfg)
 	if (!comparable)
 		return true;
 
-	/* as the caller: which of them have a row? */
+	/*
+	 * Which of them have a row?  Asked as the table's owner (registration's
+	 * caller, or a superuser: planning this statement runs code of the
+	 * table's owner, its index expressions and statistics, say).
+	 */
 	initStringInfo(&q);
 	appendStringInfo(&q, "SELECT 1 FROM pg_catalog.unnest($1) AS s WHERE NOT EXISTS (SELECT 1 FROM %s%s t WHERE ",
 					 rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
@@ -1740,7 +1748,9 @@ has_tombstones(Relation rel, ConfigRow *cfg)
 						 quote_identifier(lfirst(lc)), eqops[foreach_current_index(lc)],
 						 foreach_current_index(lc) + 1);
 	appendStringInfoString(&q, ") LIMIT 1");
+	catalog_begin_owner(RelationGetRelid(rel), &sw);
 	rc = SPI_execute_with_args(q.data, 1, &arrtype, &arr, NULL, true, 1);
+	catalog_end_owner(&sw);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "failed to look for tombstones of table \"%s\"", RelationGetRelationName(rel));
 	return SPI_processed > 0;
@@ -2013,7 +2023,7 @@ sequenced_unregister(PG_FUNCTION_ARGS)
 				 errmsg("target must not be null")));
 	relid = PG_GETARG_OID(0);
 	args[0] = ObjectIdGetDatum(relid);
-	table_close(catalog_open_target(relid, ShareRowExclusiveLock), NoLock);
+	table_close(catalog_open_table(relid, ShareRowExclusiveLock), NoLock);
 	check_owner(relid);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -2090,20 +2100,31 @@ sequenced_max_sequence(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(result);
 }
 
+/*
+ * Drop the tombstones older than before: deleted keys with no row at all
+ * (a soft-deleted row is a row), whatever the caller's row-level security
+ * would show -- so it is refused to a caller it limits, whose policies can
+ * judge no tombstone.  The key state is read and written straight through
+ * its heap, and each key looked up through the table's key index
+ * (keyprobe.c): no statement names the table.  A key a concurrent call is
+ * applying is left alone (its state row is locked: the purge waits for it,
+ * then finds it changed).
+ */
 Datum
 sequenced_purge_tombstones(PG_FUNCTION_ARGS)
 {
 	Oid			relid;
 	int64		before;
-	int			guclevel;
 	Relation	rel;
+	Relation	srel;
 	SeqTable   *st;
-	StringInfoData sql;
-	Oid			save_userid;
-	int			save_sec;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1];
 	int64		count = 0;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	KeyProbe   *kp;
+	Snapshot	snap;
+	Datum		keyvals[INDEX_MAX_KEYS];
+	CommandId	cid;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -2111,44 +2132,61 @@ sequenced_purge_tombstones(PG_FUNCTION_ARGS)
 				 errmsg("target and before_seq must not be null")));
 	relid = PG_GETARG_OID(0);
 	before = PG_GETARG_INT64(1);
-	args[0] = Int64GetDatum(before);
 
 	rel = catalog_open_target(relid, RowExclusiveLock);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	guclevel = catalog_guc_lockdown();
 	st = catalog_open(relid);
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_DELETE) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(rel->rd_rel->relkind),
 					   RelationGetRelationName(rel));
+	if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot purge the tombstones of table %s under row-level security", st->relname),
+				 errdetail("A tombstone has no row for the table's policies to judge."),
+				 errhint("Purge them as the table's owner, or as a role that bypasses row-level security.")));
 	if (st->nkeys > 0)
 	{
-		/*
-		 * As the extension's owner, so that a row the caller cannot see
-		 * (row-level security) still keeps its key's state.  The statement
-		 * compares values of one and the same type (build_seq_table checks
-		 * the state table's types) with their operator class' equality,
-		 * which only a superuser can create: no code of the table's owner
-		 * runs in it.
-		 */
-		initStringInfo(&sql);
-		appendStringInfo(&sql, "DELETE FROM %s s WHERE s.sequence OPERATOR(pg_catalog.<) $1 "
-						 "AND s.deleted AND NOT EXISTS (SELECT 1 FROM %s%s t WHERE ",
-						 st->state_qualname,
-						 rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
-						 st->qualname);
-		for (int i = 0; i < st->nkeys; i++)
-			appendStringInfo(&sql, "%st.%s %s s.k%d", i ? " AND " : "",
-							 quote_identifier(st->key_names[i]), st->keys[i].eqopr_sql, i + 1);
-		appendStringInfoChar(&sql, ')');
-		catalog_begin_internal(&save_userid, &save_sec);
-		if (SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, false, 0) == SPI_OK_DELETE)
-			count = SPI_processed;
-		catalog_end_internal(save_userid, save_sec);
+		PreventCommandIfReadOnly("sequenced_purge_tombstones()");
+		CommandCounterIncrement();
+		snap = RegisterSnapshot(GetLatestSnapshot());
+		cid = GetCurrentCommandId(true);
+		kp = keyprobe_begin(st);
+		srel = table_open(st->staterelid, RowExclusiveLock);
+		slot = table_slot_create(srel, NULL);
+		scan = table_beginscan(srel, snap, 0, NULL);
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			bool		isnull;
+			bool		deleted;
+			Datum		seq;
+
+			CHECK_FOR_INTERRUPTS();
+			/* k1..kn, sequence, position, deleted */
+			deleted = DatumGetBool(slot_getattr(slot, st->nkeys + 3, &isnull));
+			seq = slot_getattr(slot, st->nkeys + 1, &isnull);
+			if (!deleted || isnull || DatumGetInt64(seq) >= before)
+				continue;
+			for (int k = 0; k < st->nkeys; k++)
+				keyvals[k] = slot_getattr(slot, k + 1, &isnull);
+			if (!keyprobe_exists(kp, keyvals, snap))
+			{
+				TM_FailureData tmfd;
+
+				if (table_tuple_delete(srel, &slot->tts_tid, cid, snap, InvalidSnapshot,
+									   true, &tmfd, false) == TM_Ok)
+					count++;
+			}
+		}
+		table_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		table_close(srel, NoLock);
+		keyprobe_end(kp);
+		UnregisterSnapshot(snap);
 	}
 	catalog_close(st);
 	table_close(rel, NoLock);
-	AtEOXact_GUC(true, guclevel);
 	SPI_finish();
 	PG_RETURN_INT64(count);
 }

@@ -10,18 +10,8 @@
  * of every key whose position is above `after`.
  *
  * Why a consumer that resumes from the last position it saw never misses a
- * change.  Positions are handed out when a change is applied, but
- * transactions commit in any order, so "the highest position committed so
- * far" is not a safe cursor: a transaction that took a lower position may
- * still commit.  The feed therefore hands out only positions below a
- * watermark, (oldest transaction still running, per this read's snapshot)
- * << 24.  Every position below it belongs to a transaction that has ended,
- * so it is visible now or never will be; every transaction that has not
- * ended -- or has not begun -- has an id at or above the snapshot's xmin,
- * so all its positions are at or above the watermark, hence above anything
- * this read returns.  Late records that carry old source sequences do not
- * matter: positions are not source sequences.  The price: a long running
- * writing transaction holds the feed back until it ends.
+ * change: the feed hands out only positions below a watermark, computed
+ * before the snapshot it reads with is taken; positions.c has the proof.
  *
  * The read is two index-backed statements: positions above `after` from the
  * state table (as the extension's owner; LIMIT max_rows), then the current
@@ -46,6 +36,8 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "access/xact.h"
 #include "utils/typcache.h"
 
 #include "pg_sequenced.h"
@@ -160,8 +152,8 @@ filter_visible_appends(SeqTable *st, Change *changes, uint64 n)
  * reported gone.
  */
 static bool
-read_changes(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, bool limited, int64 max_rows,
-			 int64 max_emit, bool hidden_rls, int64 *last, int64 *emitted)
+read_changes(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, int64 watermark, bool limited,
+			 int64 max_rows, int64 max_emit, bool hidden_rls, int64 *last, int64 *emitted)
 {
 	StringInfoData sql;
 	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
@@ -181,13 +173,11 @@ read_changes(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, bool limited, int
 	else
 		appendStringInfoString(&sql, "false, s.record, s.row_table, s.row_tid");
 	appendStringInfo(&sql, " FROM %s s WHERE s.position OPERATOR(pg_catalog.>) $1 "
-					 "AND s.position OPERATOR(pg_catalog.<) ($3 OPERATOR(pg_catalog.+) "
-					 "(pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8 "
-					 "OPERATOR(pg_catalog.<<) 24)) "
+					 "AND s.position OPERATOR(pg_catalog.<) $3 "
 					 "ORDER BY s.position LIMIT $2", st->state_qualname);
 	args[0] = Int64GetDatum(after);
 	args[1] = Int64GetDatum(max_rows);
-	args[2] = Int64GetDatum(catalog_position_offset());
+	args[2] = Int64GetDatum(watermark);
 	if (!limited)
 		nulls[1] = 'n';
 
@@ -320,7 +310,13 @@ read_changes(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, bool limited, int
 		if (limited && *emitted >= max_emit)
 			return false;		/* what is left is read again from *last */
 		*last = changes[i].pos;
-		if ((norow && !changes[i].deleted && hidden_rls) || changes[i].hidden)
+		/*
+		 * Under row-level security a key without a row the caller may see is
+		 * left out: a live key whose row the policies hide is no delete, and
+		 * a tombstone has no row for the policies to judge, so its key is not
+		 * the caller's to see (README: use soft deletes with row security).
+		 */
+		if ((norow && hidden_rls) || changes[i].hidden)
 			continue;
 		values[0] = Int64GetDatum(changes[i].pos);
 		values[1] = Int64GetDatum(changes[i].seq);
@@ -350,6 +346,8 @@ sequenced_changes(PG_FUNCTION_ARGS)
 	bool		hidden_rls;
 	int64		emitted = 0;
 	MemoryContext passcxt;
+	int64		watermark;
+	Watermark	wm;
 
 	apply_init_srf(fcinfo);
 	if (PG_ARGISNULL(0))
@@ -376,10 +374,24 @@ sequenced_changes(PG_FUNCTION_ARGS)
 	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	st = s.st;
-	if (pg_class_aclcheck(st->relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(s.rel->rd_rel->relkind),
-					   RelationGetRelationName(s.rel));
+	catalog_check_read_privilege(st);
 	hidden_rls = check_enable_rls(st->relid, InvalidOid, false) == RLS_ENABLED;
+
+	/*
+	 * The watermark first, then the snapshot every read of this call uses
+	 * (positions.c): under READ COMMITTED a new one, which sees every
+	 * transaction that ended before the watermark was computed.
+	 */
+	if (IsolationUsesXactSnapshot())
+	{
+		watermark = positions_watermark(st->staterelid, GetTransactionSnapshot(), &wm);
+		PushActiveSnapshot(GetTransactionSnapshot());
+	}
+	else
+	{
+		watermark = positions_watermark(st->staterelid, NULL, &wm);
+		PushActiveSnapshot(GetLatestSnapshot());
+	}
 
 	/*
 	 * Changes left out for row-level security still count against a read's
@@ -400,7 +412,7 @@ sequenced_changes(PG_FUNCTION_ARGS)
 
 		if (hidden_rls && limited)
 			want = Max(want, SEQ_FEED_READ);
-		more = read_changes(rsinfo, st, after, limited, want, max_rows, hidden_rls, &last, &emitted);
+		more = read_changes(rsinfo, st, after, watermark, limited, want, max_rows, hidden_rls, &last, &emitted);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(passcxt);
 		if (!more || emitted >= max_rows)
@@ -409,6 +421,7 @@ sequenced_changes(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 	MemoryContextDelete(passcxt);
+	PopActiveSnapshot();
 	apply_session_end(&s);
 	PG_RETURN_NULL();
 }

@@ -42,6 +42,8 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/numeric.h"
 #include "utils/syscache.h"
 
@@ -687,6 +689,27 @@ sequenced_import(PG_FUNCTION_ARGS)
 		(void) LockAcquire(&tag, ExclusiveLock, false, false);
 		AcceptInvalidationMessages();
 		relid = get_relname_relid(relname, nspid);
+	}
+	if (OidIsValid(relid))
+	{
+		/*
+		 * Before any column is added to it; without a lock, so that the lock
+		 * ALTER TABLE takes is the first one taken (see below).
+		 */
+		Relation	rel = RelationIdGetRelation(relid);
+
+		if (RelationIsValid(rel))
+		{
+			PG_TRY();
+			{
+				catalog_refuse_citus(rel, "table");
+			}
+			PG_FINALLY();
+			{
+				RelationClose(rel);
+			}
+			PG_END_TRY();
+		}
 	}
 	if (!OidIsValid(relid))
 	{

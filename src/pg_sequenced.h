@@ -23,6 +23,7 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "utils/snapshot.h"
+#include "access/transam.h"
 #include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "storage/lockdefs.h"
@@ -154,7 +155,6 @@ typedef struct SeqTable
 	SPIPlanPtr	plan_softdelete;
 	SPIPlanPtr	plan_fixup_read;
 	SPIPlanPtr	plan_fixup_state;
-	SPIPlanPtr	plan_hidden;
 	SPIPlanPtr	plan_append;
 	SPIPlanPtr	plan_append_state;
 } SeqTable;
@@ -246,6 +246,8 @@ extern void catalog_close(SeqTable *st);
 extern Oid	catalog_owner(void);
 extern char *catalog_qualified_name(Oid relid);
 extern Relation catalog_open_target(Oid relid, LOCKMODE lockmode);
+extern Relation catalog_open_table(Oid relid, LOCKMODE lockmode);
+extern void catalog_refuse_citus(Relation rel, const char *what);
 extern const char *catalog_extension_schema(void);
 extern void catalog_begin_internal(Oid *save_userid, int *save_sec);
 extern void catalog_end_internal(Oid save_userid, int save_sec);
@@ -253,10 +255,22 @@ extern int	catalog_guc_lockdown(void);
 extern int	catalog_guc_lockdown_path(void);
 extern void catalog_pin_path(void);
 extern void catalog_guc_planner(void);
-extern int64 catalog_next_position(void);
-extern int64 catalog_position_offset(void);
 extern void catalog_check_privileges(SeqTable *st, bool need_delete);
+extern void catalog_check_read_privilege(SeqTable *st);
 extern void catalog_check_plans(SeqTable *st);
+
+/* positions.c */
+typedef struct Watermark
+{
+	FullTransactionId next;		/* the next id to be assigned, as it was read */
+	int			held_by_pid;	/* the backend holding the feed back, or 0 */
+	TransactionId held_by_xid;	/* ... or the prepared transaction */
+} Watermark;
+extern int64 positions_offset(void);
+extern void positions_reset_offset(void);
+extern void positions_lock(Oid staterelid);
+extern int64 positions_next(Oid staterelid);
+extern int64 positions_watermark(Oid staterelid, Snapshot snap, Watermark *wm);
 
 /* input.c */
 extern Batch *input_new_batch(SeqTable *st, int expected);
@@ -288,6 +302,12 @@ extern LeafProbe *leafprobe_begin(Relation heaprel, Relation irel, SeqKey *keys,
 extern LeafResult leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot,
 								ItemPointer tid, bool *exact, int64 *seq, bool *seqnull);
 extern void leafprobe_end(LeafProbe *lp);
+
+/* keyprobe.c */
+typedef struct KeyProbe KeyProbe;
+extern KeyProbe *keyprobe_begin(SeqTable *st);
+extern bool keyprobe_exists(KeyProbe *kp, Datum *keyvals, Snapshot snap);
+extern void keyprobe_end(KeyProbe *kp);
 
 /* dedup.c */
 extern void dedup_sort(Batch *b);

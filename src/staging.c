@@ -330,6 +330,7 @@ sequenced_apply_staging(PG_FUNCTION_ARGS)
 		keep = true;
 	}
 
+	catalog_refuse_citus(staging, "staging table");
 	/* the INSERT's own command id: its rows carry it as cmin */
 	cid = GetCurrentCommandId(false);
 	relid = resolve_target(trigger->tgargs[0], staging);

@@ -92,6 +92,40 @@ ALTER TABLE att.t6 ADD COLUMN m att.e;
 SELECT * FROM sequenced_upsert('att.t6', '{"id": 2, "m": "x"}', 2);
 SELECT key, record FROM sequenced_changes('att.t6') ORDER BY pos;
 SELECT key, deleted, record - '_sdc_deleted_at' AS record FROM sequenced_changes('att.t5') ORDER BY pos;
+
+-- 6. code the planner runs: immutable functions of index expressions,
+--    partial index predicates, extended statistics and partition
+--    constraints are folded by the planner of any statement naming the
+--    table.  No such statement runs as the extension's owner: registration
+--    (backfill, key-change check), purge and a delete's hidden-row check
+--    read the table in C.
+CREATE FUNCTION att.fold(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN PERFORM att.note('planner folds'); RETURN v; END $$;
+CREATE TABLE att.t7 (id int PRIMARY KEY, v int, w int);
+CREATE INDEX ON att.t7 ((id + att.fold(0)));
+CREATE INDEX ON att.t7 (w) WHERE w > att.fold(1);
+INSERT INTO att.t7 VALUES (1, 1, 1), (2, 2, 2);
+CREATE STATISTICS att.t7_st ON (v + att.fold(0)), id FROM att.t7;
+ANALYZE att.t7;
+SELECT sequenced_register('att.t7');
+SELECT * FROM sequenced_delete('att.t7', '[{"id": 1}, {"id": 3}]', 5);
+SELECT sequenced_purge_tombstones('att.t7', 10);
+SELECT sequenced_register('att.t7', '{v}');
+\echo :LAST_ERROR_SQLSTATE
+CREATE UNIQUE INDEX ON att.t7 (w);
+SELECT sequenced_register('att.t7', '{w}');
+ALTER TABLE att.t7 ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY everything ON att.t7 USING (true);
+SELECT * FROM sequenced_delete('att.t7', '[{"w": 2}, {"w": 9}]', 6);
+ALTER TABLE att.t7 NO FORCE ROW LEVEL SECURITY;
+SELECT sequenced_purge_tombstones('att.t7', 10);
+CREATE TABLE att.t8 (id int, v int, PRIMARY KEY (id)) PARTITION BY RANGE (id);
+CREATE TABLE att.t8a PARTITION OF att.t8 FOR VALUES FROM (0) TO (100);
+ALTER TABLE att.t8a ADD CONSTRAINT c CHECK (v > att.fold(-1));
+INSERT INTO att.t8 VALUES (1, 1);
+SELECT sequenced_register('att.t8');
+SELECT * FROM sequenced_delete('att.t8', '[{"id": 1}, {"id": 2}]', 3);
+SELECT sequenced_purge_tombstones('att.t8', 10);
 RESET ROLE;
 RESET search_path;
 -- a superuser's database-wide ANALYZE analyzes the key state as its owner
@@ -145,7 +179,37 @@ SET ROLE regress_attacker;
 SELECT sequenced_max_sequence('public.private_t');
 RESET ROLE;
 
-DROP TABLE events, private_t, attack_log;
+--
+-- 7. under row-level security: tombstones are not shown (their keys are
+-- no policy's to judge), the view shows max_sequence only to roles that
+-- may read the table, and tombstones are purged only by a role the
+-- policies do not limit
+--
+CREATE TABLE accounts (email text PRIMARY KEY, owner_name name, balance int);
+ALTER TABLE accounts OWNER TO regress_victim;
+ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own ON accounts USING (owner_name = current_user);
+GRANT SELECT, INSERT, UPDATE, DELETE ON accounts TO regress_attacker;
+REVOKE SELECT (id) ON private_t FROM regress_attacker;
+SET ROLE regress_victim;
+SELECT sequenced_register('accounts');
+SELECT count(*) FROM sequenced_upsert('accounts', '[{"email": "ceo@corp", "owner_name": "regress_victim"},
+                                                   {"email": "cfo@corp", "owner_name": "regress_victim"}]', 1);
+SELECT * FROM sequenced_delete('accounts', '{"email": "cfo@corp"}', 2);
+RESET ROLE;
+SET ROLE regress_attacker;
+SELECT count(*) FROM sequenced_upsert('accounts', '{"email": "me@corp", "owner_name": "regress_attacker"}', 3);
+SELECT key, deleted FROM sequenced_changes('public.accounts') ORDER BY pos;
+SELECT sequenced_purge_tombstones('public.accounts', 100);
+\echo :LAST_ERROR_SQLSTATE
+SELECT relid, max_sequence FROM sequenced_tables WHERE relid::text IN ('accounts', 'private_t') ORDER BY 1;
+RESET ROLE;
+SET ROLE regress_victim;
+SELECT key, deleted FROM sequenced_changes('accounts') ORDER BY pos;
+SELECT sequenced_purge_tombstones('accounts', 100);
+RESET ROLE;
+
+DROP TABLE events, private_t, attack_log, accounts;
 SET client_min_messages = warning;
 DROP SCHEMA att CASCADE;
 RESET client_min_messages;

@@ -184,7 +184,8 @@ RESET ROLE;
 SELECT * FROM sequenced_upsert('sec_rls', '{"id": 2, "tenant": "b", "v": "b2-2"}', 25);
 :rlsstate;
 -- the changes feed under row-level security: a live key whose row the
--- caller cannot see is left out (it is no delete); a tombstone is listed.
+-- caller cannot see is left out (it is no delete); so is a tombstone (no
+-- row for the policies to judge: its key is not the caller's to see).
 -- max_rows counts what is returned: a page of hidden rows is read past, so
 -- the consumer below, paging one row at a time, reaches the end (positions
 -- 1-2 are the registration's, the rest the calls' above)
@@ -223,6 +224,7 @@ RESET ROLE;
 
 --
 -- the catalog: readable by every role, writable only through the functions
+-- (max_sequence only for the tables the role may read)
 --
 SET ROLE regress_seq_nobody;
 SELECT relid, key_columns, sequence_column, on_equal, deletes, ordering, max_sequence
