@@ -181,10 +181,10 @@ read_changes(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, int64 watermark, 
 	if (!limited)
 		nulls[1] = 'n';
 
-	catalog_begin_internal(&save_userid, &save_sec);
+	rights_begin_internal(&save_userid, &save_sec);
 	if (SPI_execute_with_args(sql.data, 3, argtypes, args, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "failed to read the changes of table %s", st->relname);
-	catalog_end_internal(save_userid, save_sec);
+	rights_end_internal(save_userid, save_sec);
 
 	n = SPI_processed;
 	changes = MemoryContextAllocZero(callcxt, sizeof(Change) * Max(n, 1));
@@ -338,7 +338,7 @@ Datum
 sequenced_changes(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ApplySession s;
+	CallSession s;
 	SeqTable   *st;
 	int64		after = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
 	bool		limited = !PG_ARGISNULL(2);
@@ -349,7 +349,7 @@ sequenced_changes(PG_FUNCTION_ARGS)
 	int64		watermark;
 	Watermark	wm;
 
-	apply_init_srf(fcinfo);
+	call_init_srf(fcinfo);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -359,9 +359,9 @@ sequenced_changes(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_rows must not be negative")));
 
-	apply_session_begin(&s, PG_GETARG_OID(0), AccessShareLock);
-	catalog_pin_path();
-	catalog_guc_planner();		/* the reads below are planned */
+	call_begin(&s, PG_GETARG_OID(0), AccessShareLock);
+	rights_pin_path();
+	rights_guc_planner();		/* the reads below are planned */
 
 	/*
 	 * The positions are read in order from their index and the read stops
@@ -374,7 +374,7 @@ sequenced_changes(PG_FUNCTION_ARGS)
 	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	st = s.st;
-	catalog_check_read_privilege(st);
+	rights_check_read(st);
 	hidden_rls = check_enable_rls(st->relid, InvalidOid, false) == RLS_ENABLED;
 
 	/*
@@ -422,6 +422,6 @@ sequenced_changes(PG_FUNCTION_ARGS)
 	}
 	MemoryContextDelete(passcxt);
 	PopActiveSnapshot();
-	apply_session_end(&s);
+	call_end(&s);
 	PG_RETURN_NULL();
 }

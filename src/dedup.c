@@ -167,3 +167,50 @@ dedup_sort(Batch *b)
 	if (b->st->nkeys > 0 && b->nmsgs > 1)
 		qsort_arg(b->order, b->nmsgs, sizeof(int), compare_messages, b);
 }
+
+/*
+ * The winner of each key: sort the batch (dedup_sort), then in each run of
+ * equal keys the first message wins and the others are superseded; under
+ * on_equal 'error', two messages of one key sharing the highest sequence
+ * fail the call (21000).  Under ordering 'per_table', a winner not above the
+ * table's max_sequence as the call began (have_max, startmax) is stale.
+ * The remaining winners, in key order, go to cand[]; returns how many.
+ */
+int
+dedup_winners(Batch *b, int *cand, bool have_max, int64 startmax)
+{
+	SeqTable   *st = b->st;
+	int			ncand = 0;
+
+	dedup_sort(b);
+	for (int i = 0; i < b->nmsgs;)
+	{
+		Message    *w = &b->msgs[b->order[i]];
+		int			j = i + 1;
+
+		while (j < b->nmsgs &&
+			   (b->samekey != NULL ? b->samekey[j] :
+				dedup_compare_keys(st, w->values, b->msgs[b->order[j]].values) == 0))
+			j++;
+		if (st->on_equal == ON_EQUAL_ERROR && j > i + 1 &&
+			b->msgs[b->order[i + 1]].seq == w->seq)
+		{
+			Message    *o = &b->msgs[b->order[i + 1]];
+
+			ereport(ERROR,
+					(errcode(ERRCODE_CARDINALITY_VIOLATION),
+					 errmsg("records %d and %d have the same sequence " INT64_FORMAT " for key %s",
+							Min(w->ord, o->ord), Max(w->ord, o->ord), w->seq, input_key_text(st, w)),
+					 errdetail("Table %s is registered with on_equal => 'error'.", st->relname),
+					 record_errtable(st)));
+		}
+		for (int k = i + 1; k < j; k++)
+			b->msgs[b->order[k]].outcome = OUT_SUPERSEDED;
+		if (st->per_table && have_max && w->seq <= startmax)
+			w->outcome = OUT_STALE;
+		else
+			cand[ncand++] = b->order[i];
+		i = j;
+	}
+	return ncand;
+}

@@ -594,12 +594,11 @@ sequenced_import(PG_FUNCTION_ARGS)
 	int			guclevel;
 	StringInfoData sql;
 	char	   *qualname;
-	const char *extschema;
-	ApplySession s;
+	CallSession s;
 	Batch	   *b;
 	Jsonb	   *msgs;
 
-	apply_init_srf(fcinfo);
+	call_init_srf(fcinfo);
 	if (PG_ARGISNULL(0))
 		body_error("the batch must not be null", NULL);
 	body = PG_GETARG_JSONB_P(0);
@@ -662,14 +661,13 @@ sequenced_import(PG_FUNCTION_ARGS)
 	}
 	check_name("table", relname);
 	qualname = quote_qualified_identifier(get_namespace_name(nspid), relname);
-	extschema = catalog_extension_schema();
 
 	/* the messages, in the caller's memory: SPI's is gone after SPI_finish */
 	msgs = JsonbValueToJsonb(messages);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	guclevel = catalog_guc_lockdown();
+	guclevel = rights_lockdown();
 	initStringInfo(&sql);
 
 	/*
@@ -690,27 +688,12 @@ sequenced_import(PG_FUNCTION_ARGS)
 		AcceptInvalidationMessages();
 		relid = get_relname_relid(relname, nspid);
 	}
+	/*
+	 * Before any column is added to it, and without a lock, so that the lock
+	 * ALTER TABLE takes is the first one taken (see below).
+	 */
 	if (OidIsValid(relid))
-	{
-		/*
-		 * Before any column is added to it; without a lock, so that the lock
-		 * ALTER TABLE takes is the first one taken (see below).
-		 */
-		Relation	rel = RelationIdGetRelation(relid);
-
-		if (RelationIsValid(rel))
-		{
-			PG_TRY();
-			{
-				catalog_refuse_citus(rel, "table");
-			}
-			PG_FINALLY();
-			{
-				RelationClose(rel);
-			}
-			PG_END_TRY();
-		}
-	}
+		citus_refuse(relid, "table");
 	if (!OidIsValid(relid))
 	{
 		const char *sep = "";
@@ -777,7 +760,8 @@ sequenced_import(PG_FUNCTION_ARGS)
 							 errdetail("Column \"%s\" of table \"%s\" has type %s; the batch's schema says %s (%s).",
 									   props[i].name, relname, format_type_be(typid),
 									   prop_type_name(props[i].type), prop_sql_type(props[i].type)),
-							 errhint("Columns are never changed or split by an import.")));
+							 errhint("Columns are never changed or split by an import."),
+							 record_errrelcol(relid, props[i].name)));
 			}
 		}
 	}
@@ -795,14 +779,14 @@ sequenced_import(PG_FUNCTION_ARGS)
 		List	   *registered = NIL;
 		bool		found = false;
 
-		catalog_begin_internal(&save_userid, &save_sec);
+		rights_begin_internal(&save_userid, &save_sec);
 		if (SPI_execute_with_args("SELECT pg_catalog.unnest(key_columns) FROM _sequenced.config "
 								  "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
 								  "UNION ALL SELECT NULL FROM _sequenced.config "
 								  "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass",
 								  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "failed to read _sequenced.config");
-		catalog_end_internal(save_userid, save_sec);
+		rights_end_internal(save_userid, save_sec);
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
 			char	   *k = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
@@ -836,25 +820,15 @@ sequenced_import(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("key_names of the batch differ from the key of table \"%s\"", relname),
-						 errdetail("The table is registered with key (%s).", have.data)));
+						 errdetail("The table is registered with key (%s).", have.data),
+						 record_errrel(relid)));
 			}
 		}
 		else
 		{
-			Oid			rargtypes[2] = {OIDOID, TEXTARRAYOID};
-			Datum		rargs[2];
-			Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(keynames), 1));
-			int			ne = 0;
+			RegisterOptions opt = {false, keynames, SEQ_DEFAULT_SEQUENCE_COLUMN, "keep", "hard", "per_key"};
 
-			foreach(lc, keynames)
-				elems[ne++] = CStringGetTextDatum(lfirst(lc));
-			rargs[0] = ObjectIdGetDatum(relid);
-			rargs[1] = PointerGetDatum(construct_array(elems, ne, TEXTOID, -1, false, TYPALIGN_INT));
-			resetStringInfo(&sql);
-			appendStringInfo(&sql, "SELECT %s.sequenced_register($1::pg_catalog.oid::pg_catalog.regclass, $2)",
-							 extschema);
-			if (SPI_execute_with_args(sql.data, 2, rargtypes, rargs, NULL, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "failed to register table %s", qualname);
+			registry_register(relid, &opt);
 		}
 	}
 	CommandCounterIncrement();
@@ -863,19 +837,16 @@ sequenced_import(PG_FUNCTION_ARGS)
 	AtEOXact_GUC(true, guclevel);
 	SPI_finish();
 
-	apply_session_begin(&s, relid, RowExclusiveLock);
-	catalog_check_privileges(s.st, false);
-	b = input_new_batch(s.st, JsonContainerSize(messages->val.binary.data));
-	b->caller_path = s.caller_path;
+	call_begin_write(&s, relid, false);
+	b = call_new_batch(&s, JsonContainerSize(messages->val.binary.data));
 	{
-		int			level = apply_caller_path_begin(b);
+		int			level = call_caller_path_begin(b);
 
 		input_parse_messages(b, msgs);
-		apply_caller_path_end(level);
+		call_caller_path_end(level);
 	}
-	apply_check_deletes(b);
-	apply_batch(b);
-	apply_emit(b, fcinfo);
-	apply_session_end(&s);
+	call_apply(&s, b);
+	call_emit(b, fcinfo);
+	call_end(&s);
 	return (Datum) 0;
 }

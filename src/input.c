@@ -22,8 +22,8 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
-#include "utils/array.h"
 #include "mb/pg_wchar.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/jsonb.h"
@@ -32,48 +32,6 @@
 #include "utils/numeric.h"
 
 #include "pg_sequenced.h"
-
-/* where we are, for the error context */
-static int	err_ord = 0;
-static const char *err_column = NULL;
-
-static void
-input_error_context(void *arg)
-{
-	if (err_ord <= 0)
-		return;
-	if (err_column)
-		errcontext("record %d, column \"%s\"", err_ord, err_column);
-	else
-		errcontext("record %d", err_ord);
-}
-
-void
-input_set_error_position(int ord, const char *column)
-{
-	err_ord = ord;
-	err_column = column;
-}
-
-/* For other input paths (staging rows): the same "record N, column X" context */
-void
-input_push_context(ErrorContextCallback *cb)
-{
-	cb->callback = input_error_context;
-	cb->arg = NULL;
-	cb->previous = error_context_stack;
-	error_context_stack = cb;
-	err_ord = 0;
-	err_column = NULL;
-}
-
-void
-input_pop_context(ErrorContextCallback *cb)
-{
-	error_context_stack = cb->previous;
-	err_ord = 0;
-	err_column = NULL;
-}
 
 Batch *
 input_new_batch(SeqTable *st, int expected)
@@ -349,7 +307,7 @@ numeric_to_int64(Numeric num, int64 *out)
 	return true;
 }
 
-/* Convert one JSON value for a column; err_ord/err_column are set. */
+/* Convert one JSON value for a column, in the record context of its record and column. */
 static void
 convert_value(SeqTable *st, SeqColumn *col, JsonbValue *v, Datum *out, bool *isnull)
 {
@@ -590,8 +548,7 @@ parse_record(Batch *b, Message *m, JsonbContainer *obj)
 	JsonbValue	k;
 	JsonbValue	v;
 
-	err_ord = m->ord;
-	err_column = NULL;
+	record_context_at(m->ord, NULL);
 	object_walk_begin(&w, obj);
 	while (object_walk_next(&w, &k, &v))
 	{
@@ -603,12 +560,15 @@ parse_record(Batch *b, Message *m, JsonbContainer *obj)
 					 errmsg("record %d has property \"%s\", which is not a column of table %s",
 							m->ord, input_clip(k.val.string.val, k.val.string.len), st->relname)));
 		if (col->guard != COLGUARD_NONE)
+		{
+			record_context_at(m->ord, col->name);	/* (the error's column) */
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("record %d sets column \"%s\", which cannot be set from data",
 							m->ord, col->name),
 					 errdetail("%s", input_guard_reason(col->guard))));
-		err_column = col->name;
+		}
+		record_context_at(m->ord, col->name);
 		{
 			/*
 			 * Convert in the message's scratch context, keep only the
@@ -637,7 +597,7 @@ parse_record(Batch *b, Message *m, JsonbContainer *obj)
 			MemoryContextSwitchTo(old);
 		}
 		MSG_PRESENT(m, st->natts)[col->attnum - 1] = true;
-		err_column = NULL;
+		record_context_at(m->ord, NULL);
 	}
 	m->record = b->lazy ? obj : NULL;
 	MemoryContextSwitchTo(outer);
@@ -662,7 +622,7 @@ input_materialize(Batch *b, Message *m, MemoryContext cxt)
 
 	if (m->record == NULL)
 		return;
-	input_push_context(&errcb);
+	record_context_push(&errcb, b->st);
 	b->lazy = false;
 	b->valuecxt = cxt;
 	MemoryContextReset(b->scratch);
@@ -671,7 +631,7 @@ input_materialize(Batch *b, Message *m, MemoryContext cxt)
 	b->lazy = lazy;
 	b->valuecxt = NULL;
 	m->record = NULL;
-	input_pop_context(&errcb);
+	record_context_pop(&errcb);
 }
 
 /*
@@ -691,7 +651,8 @@ input_finish_message(Batch *b, Message *m)
 			ereport(ERROR,
 					(errcode(ERRCODE_NOT_NULL_VIOLATION),
 					 errmsg("record %d has no value for key column \"%s\"", m->ord, st->cols[i].name),
-					 errhint("Every record must carry all key columns of table %s.", st->relname)));
+					 errhint("Every record must carry all key columns of table %s.", st->relname),
+					 record_errcolumn(st, st->cols[i].name)));
 	}
 	if (m->action != MSG_UPSERT)
 		return;
@@ -705,12 +666,14 @@ input_finish_message(Batch *b, Message *m)
 			ereport(ERROR,
 					(errcode(ERRCODE_NOT_NULL_VIOLATION),
 					 errmsg("record %d has a null value for column \"%s\", which is NOT NULL",
-							m->ord, col->name)));
+							m->ord, col->name),
+					 record_errcolumn(st, col->name)));
 		if (!MSG_PRESENT(m, st->natts)[i] && !col->has_default)
 			ereport(ERROR,
 					(errcode(ERRCODE_NOT_NULL_VIOLATION),
 					 errmsg("record %d has no value for column \"%s\", which is NOT NULL and has no default",
-							m->ord, col->name)));
+							m->ord, col->name),
+					 record_errcolumn(st, col->name)));
 	}
 }
 
@@ -772,12 +735,7 @@ input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action)
 	ErrorContextCallback errcb;
 	MemoryContext old = MemoryContextSwitchTo(b->mcxt);
 
-	errcb.callback = input_error_context;
-	errcb.arg = NULL;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
-	err_ord = 0;
-	err_column = NULL;
+	record_context_push(&errcb, b->st);
 
 	if (JB_ROOT_IS_OBJECT(data))
 	{
@@ -804,8 +762,7 @@ input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action)
 			e = getIthJsonbValueFromContainer(&data->root, i);
 			MemoryContextSwitchTo(b->mcxt);
 
-			err_ord = i + 1;
-			err_column = NULL;
+			record_context_at(i + 1, NULL);
 			if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
 				shape_error(i + 1, psprintf("Element %d of the array is %s.", i + 1, input_json_type_name(e)));
 			m = input_add_message(b);
@@ -821,8 +778,7 @@ input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action)
 				 errmsg("record 1 is not a JSON object"),
 				 errdetail("Expected a JSON object or an array of objects, got a scalar.")));
 
-	error_context_stack = errcb.previous;
-	err_ord = 0;
+	record_context_pop(&errcb);
 	MemoryContextSwitchTo(old);
 }
 
@@ -908,12 +864,7 @@ input_parse_messages(Batch *b, Jsonb *messages)
 				 errdetail("Got %s.", JB_ROOT_IS_OBJECT(messages) ? "an object" : "a scalar"),
 				 errhint("Pass [{\"action\": \"upsert\", \"sequence\": 1, \"data\": {...}}, ...].")));
 
-	errcb.callback = input_error_context;
-	errcb.arg = NULL;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
-	err_ord = 0;
-	err_column = NULL;
+	record_context_push(&errcb, b->st);
 
 	n = JB_ROOT_COUNT(messages);
 	input_expect(b, n);
@@ -949,8 +900,7 @@ input_parse_messages(Batch *b, Jsonb *messages)
 			MemoryContextSwitchTo(b->scratch);
 
 			/* every error about this element carries "record N" */
-			err_ord = ord;
-			err_column = NULL;
+			record_context_at(ord, NULL);
 			if (e.type != jbvBinary || !JsonContainerIsObject(e.val.binary.data))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1008,8 +958,7 @@ input_parse_messages(Batch *b, Jsonb *messages)
 	}
 	MemoryContextReset(b->scratch);
 
-	error_context_stack = errcb.previous;
-	err_ord = 0;
+	record_context_pop(&errcb);
 	MemoryContextSwitchTo(old);
 }
 
@@ -1130,6 +1079,15 @@ one_pair_jsonb(const char *key, uint32 keylen, JsonbValue *v)
 	else if (v->type == jbvNumeric)
 		memcpy(p, v->val.numeric, vlen);
 	return res;
+}
+
+/* The message's key as JSON text, for messages */
+char *
+input_key_text(SeqTable *st, Message *m)
+{
+	Jsonb	   *jb = input_key_jsonb(st, m);
+
+	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 }
 
 /* The message's key as a JSON object, encoded as to_jsonb() would. */

@@ -30,6 +30,9 @@
 #include "utils/jsonb.h"
 #include "utils/rel.h"
 #include "utils/sortsupport.h"
+#include "access/tableam.h"
+#include "nodes/execnodes.h"
+#include "utils/array.h"
 
 #define SEQ_DEFAULT_SEQUENCE_COLUMN "_sdc_sequence"
 #define SEQ_DELETED_AT_COLUMN "_sdc_deleted_at"
@@ -128,7 +131,9 @@ typedef struct SeqTable
 	int			refcount;		/* calls using this entry right now */
 	MemoryContext mcxt;
 
-	char	   *relname;		/* for messages */
+	char	   *relname;		/* for messages: "name" */
+	char	   *nspname;		/* for error fields: the schema's name */
+	char	   *tablename;		/* ... and the table's */
 	char	   *qualname;		/* quoted, schema-qualified */
 	char	   *state_qualname;
 
@@ -231,6 +236,35 @@ typedef struct Batch
 #define SEQ_WRITE_CHUNK 10000
 
 /* catalog.c */
+typedef struct ConfigRow
+{
+	bool		found;
+	List	   *key_columns;	/* of char * */
+	char	   *sequence_column;
+	char	   *on_equal;
+	char	   *deletes;
+	char	   *ordering;
+	Oid			state_rel;
+} ConfigRow;
+extern SeqTable *catalog_open(Oid relid);
+extern void catalog_close(SeqTable *st);
+extern Oid	catalog_owner(void);
+extern char *catalog_qualified_name(Oid relid);
+extern Relation catalog_open_target(Oid relid, LOCKMODE lockmode);
+extern Relation catalog_open_table(Oid relid, LOCKMODE lockmode);
+extern ConfigRow catalog_read_config(Oid relid);
+extern void catalog_not_registered(Oid relid) pg_attribute_noreturn();
+extern List *catalog_text_array_to_list(ArrayType *arr);
+extern void catalog_key_index_column(Oid indexoid, AttrNumber attnum, Oid *opclass, Oid *collation);
+extern char *catalog_qualified_operator(Oid opno);
+extern Oid	catalog_find_key_index(Relation rel, int nkeys, const AttrNumber *attnums, bool *deferrable);
+extern void catalog_setup_tojsonb(FmgrInfo *finfo, Oid typid, MemoryContext mcxt);
+extern void catalog_check_plans(SeqTable *st);
+extern uint64 catalog_generation(void);
+extern bool catalog_is_registered(Oid relid);
+extern void catalog_free_plans(SeqTable *st);
+
+/* rights.c */
 typedef struct OwnerSwitch
 {
 	Oid			owner;
@@ -238,26 +272,29 @@ typedef struct OwnerSwitch
 	int			save_sec;
 	int			save_nest;
 } OwnerSwitch;
-extern void catalog_begin_owner(Oid relid, OwnerSwitch *sw);
-extern void catalog_end_owner(OwnerSwitch *sw);
-extern Oid	catalog_rel_owner(Oid relid);
-extern SeqTable *catalog_open(Oid relid);
-extern void catalog_close(SeqTable *st);
-extern Oid	catalog_owner(void);
-extern char *catalog_qualified_name(Oid relid);
-extern Relation catalog_open_target(Oid relid, LOCKMODE lockmode);
-extern Relation catalog_open_table(Oid relid, LOCKMODE lockmode);
-extern void catalog_refuse_citus(Relation rel, const char *what);
-extern const char *catalog_extension_schema(void);
-extern void catalog_begin_internal(Oid *save_userid, int *save_sec);
-extern void catalog_end_internal(Oid save_userid, int save_sec);
-extern int	catalog_guc_lockdown(void);
-extern int	catalog_guc_lockdown_path(void);
-extern void catalog_pin_path(void);
-extern void catalog_guc_planner(void);
-extern void catalog_check_privileges(SeqTable *st, bool need_delete);
-extern void catalog_check_read_privilege(SeqTable *st);
-extern void catalog_check_plans(SeqTable *st);
+extern void rights_begin_internal(Oid *save_userid, int *save_sec);
+extern void rights_end_internal(Oid save_userid, int save_sec);
+extern void rights_begin_owner(Oid relid, OwnerSwitch *sw);
+extern void rights_end_owner(OwnerSwitch *sw);
+extern Oid	rights_rel_owner(Oid relid);
+extern void rights_check_write(SeqTable *st, bool need_delete);
+extern void rights_check_read(SeqTable *st);
+extern void rights_pin_path(void);
+extern void rights_guc_planner(void);
+extern int	rights_lockdown_path(void);
+extern int	rights_lockdown(void);
+
+/* citus.c */
+extern void citus_refuse(Oid relid, const char *what);
+
+/* record_context.c */
+extern void record_context_push(ErrorContextCallback *cb, SeqTable *st);
+extern void record_context_at(int ord, const char *column);
+extern void record_context_pop(ErrorContextCallback *cb);
+extern int	record_errtable(SeqTable *st);
+extern int	record_errcolumn(SeqTable *st, const char *column);
+extern int	record_errrel(Oid relid);
+extern int	record_errrelcol(Oid relid, const char *column);
 
 /* positions.c */
 typedef struct Watermark
@@ -272,6 +309,25 @@ extern void positions_lock(Oid staterelid);
 extern int64 positions_next(Oid staterelid);
 extern int64 positions_watermark(Oid staterelid, Snapshot snap, Watermark *wm);
 
+/* call.c */
+typedef struct CallSession
+{
+	Relation	rel;
+	SeqTable   *st;
+	int			guclevel;
+	char	   *caller_path;	/* search_path as the call began */
+} CallSession;
+extern void call_begin(CallSession *s, Oid relid, LOCKMODE lockmode);
+extern void call_begin_write(CallSession *s, Oid relid, bool deletes);
+extern void call_apply(CallSession *s, Batch *b);
+extern void call_emit(Batch *b, FunctionCallInfo fcinfo);
+extern void call_end(CallSession *s);
+extern Batch *call_new_batch(CallSession *s, int expected);
+extern int	call_caller_path_begin(Batch *b);
+extern void call_caller_path_end(int level);
+extern void call_init_srf(FunctionCallInfo fcinfo);
+extern const char *call_outcome_name(Outcome o);
+
 /* input.c */
 extern Batch *input_new_batch(SeqTable *st, int expected);
 extern Message *input_add_message(Batch *b);
@@ -281,13 +337,20 @@ extern void input_finish_message(Batch *b, Message *m);
 extern void input_materialize(Batch *b, Message *m, MemoryContext cxt);
 extern Jsonb *input_key_jsonb(SeqTable *st, Message *m);
 extern Jsonb *input_keyvals_jsonb(SeqTable *st, Datum *keyvals);
-extern void input_set_error_position(int ord, const char *column);
-extern void input_push_context(ErrorContextCallback *cb);
+extern char *input_key_text(SeqTable *st, Message *m);
 extern SeqColumn *input_lookup_column(SeqTable *st, const char *name, int len);
 extern const char *input_guard_reason(ColGuard g);
 extern const char *input_json_type_name(JsonbValue *v);
 extern char *input_clip(const char *s, int len);
-extern void input_pop_context(ErrorContextCallback *cb);
+
+/* dedup.c */
+extern void dedup_sort(Batch *b);
+extern int	dedup_compare_keys(SeqTable *st, Datum *a, Datum *b);
+extern int	dedup_winners(Batch *b, int *cand, bool have_max, int64 startmax);
+
+/* apply.c */
+extern void apply_batch(Batch *b);
+extern void apply_sql_ready(Batch *b);
 
 /* probe.c */
 typedef struct LeafProbe LeafProbe;
@@ -303,33 +366,46 @@ extern LeafResult leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot
 								ItemPointer tid, bool *exact, int64 *seq, bool *seqnull);
 extern void leafprobe_end(LeafProbe *lp);
 
+/* keystate.c */
+extern int	keystate_probe(Batch *b, int *cand, int ncand);
+extern void keystate_lock(Batch *b, int *cand, int ncand);
+extern bool keystate_message_wins(SeqTable *st, int64 seq, int64 stored, bool stored_null);
+extern bool keystate_insert_speculative(Relation rel, ResultRelInfo *rri, EState *estate,
+										TupleTableSlot *slot, CommandId cid, List *arbiters);
+extern TM_Result keystate_update_row(Relation rel, ItemPointer tid, ResultRelInfo *rri, EState *estate,
+									 TupleTableSlot *slot, CommandId cid, Snapshot snap);
+extern void keystate_serialization_failure(void) pg_attribute_noreturn();
+
 /* keyprobe.c */
 typedef struct KeyProbe KeyProbe;
 extern KeyProbe *keyprobe_begin(SeqTable *st);
 extern bool keyprobe_exists(KeyProbe *kp, Datum *keyvals, Snapshot snap);
 extern void keyprobe_end(KeyProbe *kp);
 
-/* dedup.c */
-extern void dedup_sort(Batch *b);
-extern int	dedup_compare_keys(SeqTable *st, Datum *a, Datum *b);
+/* target.c */
+extern bool target_direct_ok(SeqTable *st, Relation rel);
+extern void target_write(Batch *b, int *cand, int ncand);
+extern void target_append(Batch *b, bool have_max, int64 startmax);
+extern bool target_col_written(SeqColumn *c);
 
-/* apply.c */
-typedef struct ApplySession
+/* blame.c */
+extern int	blame_record(Batch *b, ErrorData *edata, Datum *rows, int *msgidx, int n);
+
+/* registry.c */
+typedef struct RegisterOptions
 {
-	Relation	rel;
-	SeqTable   *st;
-	int			guclevel;
-	char	   *caller_path;	/* search_path as the call began */
-} ApplySession;
+	bool		primary_key;	/* the key is the primary key's columns ... */
+	List	   *keys;			/* ... else these (of char *; NIL: append-only) */
+	char	   *seqcol;
+	char	   *on_equal;
+	char	   *deletes;
+	char	   *ordering;
+} RegisterOptions;
+extern void registry_register(Oid relid, RegisterOptions *opt);
 
-extern void apply_session_begin(ApplySession *s, Oid relid, LOCKMODE lockmode);
-extern void apply_session_end(ApplySession *s);
-extern int	apply_caller_path_begin(Batch *b);
-extern void apply_caller_path_end(int level);
-extern void apply_check_deletes(Batch *b);
-extern void apply_init_srf(FunctionCallInfo fcinfo);
-extern void apply_batch(Batch *b);
-extern void apply_emit(Batch *b, FunctionCallInfo fcinfo);
-extern const char *apply_outcome_name(Outcome o);
+/* maxlog.c */
+extern bool maxlog_read(Oid relid, int64 *max);
+extern void maxlog_raise(SeqTable *st, int64 callmax);
+extern void maxlog_forget(Oid relid);
 
 #endif							/* PG_SEQUENCED_H */

@@ -133,7 +133,7 @@ positions_offset(void)
 		return pos_offset;
 	snprintf(sysid, sizeof(sysid), UINT64_FORMAT, GetSystemIdentifier());
 
-	catalog_begin_internal(&save_userid, &save_sec);
+	rights_begin_internal(&save_userid, &save_sec);
 	if (SPI_execute("SELECT system_identifier, position_offset FROM _sequenced.settings", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "failed to read _sequenced.settings");
 	if (SPI_processed == 1 &&
@@ -195,7 +195,7 @@ positions_offset(void)
 			}
 		}
 	}
-	catalog_end_internal(save_userid, save_sec);
+	rights_end_internal(save_userid, save_sec);
 	pos_offset_valid = true;
 	return pos_offset;
 }
@@ -394,7 +394,7 @@ positions_watermark(Oid staterelid, Snapshot snap, Watermark *wm)
 Datum
 sequenced_feed_status(PG_FUNCTION_ARGS)
 {
-	ApplySession s;
+	CallSession s;
 	Watermark	wm;
 	int64		watermark;
 	Datum		values[4];
@@ -409,19 +409,19 @@ sequenced_feed_status(PG_FUNCTION_ARGS)
 				 errmsg("target must not be null")));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	apply_session_begin(&s, PG_GETARG_OID(0), AccessShareLock);
-	catalog_check_read_privilege(s.st);
-	catalog_pin_path();
+	call_begin(&s, PG_GETARG_OID(0), AccessShareLock);
+	rights_check_read(s.st);
+	rights_pin_path();
 	watermark = positions_watermark(s.st->staterelid,
 									IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : NULL, &wm);
 	values[0] = Int64GetDatum(watermark);
 
 	/* the highest position there is, under a snapshot taken now */
-	catalog_begin_internal(&save_userid, &save_sec);
+	rights_begin_internal(&save_userid, &save_sec);
 	if (SPI_execute(psprintf("SELECT pg_catalog.max(position) FROM %s", s.st->state_qualname),
 					false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "failed to read the positions of table %s", s.st->relname);
-	catalog_end_internal(save_userid, save_sec);
+	rights_end_internal(save_userid, save_sec);
 	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &nulls[1]);
 
 	if (wm.held_by_pid != 0 || TransactionIdIsValid(wm.held_by_xid))
@@ -441,6 +441,6 @@ sequenced_feed_status(PG_FUNCTION_ARGS)
 								  2, argtypes, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 			values[3] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &nulls[3]);
 	}
-	apply_session_end(&s);
+	call_end(&s);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

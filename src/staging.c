@@ -132,7 +132,8 @@ build_map(SeqTable *st, Relation staging)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATATYPE_MISMATCH),
 						 errmsg("column \"%s\" of staging table \"%s\" must be boolean",
-								name, RelationGetRelationName(staging))));
+								name, RelationGetRelationName(staging)),
+						 record_errrelcol(RelationGetRelid(staging), name)));
 			sc->role = SROLE_DELETED;
 			continue;
 		}
@@ -142,7 +143,8 @@ build_map(SeqTable *st, Relation staging)
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" of staging table \"%s\" is not a column of table %s",
 							name, RelationGetRelationName(staging), st->relname),
-					 errhint("A staging table has some or all of the target's data columns, its sequence column, and optionally _sdc_deleted boolean.")));
+					 errhint("A staging table has some or all of the target's data columns, its sequence column, and optionally _sdc_deleted boolean."),
+					 record_errrelcol(RelationGetRelid(staging), name)));
 		if (sc->target->attnum == st->seqatt)
 		{
 			sc->role = SROLE_SEQUENCE;
@@ -153,7 +155,8 @@ build_map(SeqTable *st, Relation staging)
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" of staging table \"%s\" cannot be applied to table %s",
 							name, RelationGetRelationName(staging), st->relname),
-					 errdetail("%s", input_guard_reason(sc->target->guard))));
+					 errdetail("%s", input_guard_reason(sc->target->guard)),
+					 record_errrelcol(RelationGetRelid(staging), name)));
 		else
 			sc->role = SROLE_DATA;
 
@@ -174,7 +177,8 @@ build_map(SeqTable *st, Relation staging)
 				 errmsg("staging table \"%s\" has no column \"%s\"",
 						RelationGetRelationName(staging),
 						st->cols[st->seqatt - 1].name),
-				 errhint("A staging table must carry the sequence column of table %s.", st->relname)));
+				 errhint("A staging table must carry the sequence column of table %s.", st->relname),
+				 record_errrel(RelationGetRelid(staging))));
 	return map;
 }
 
@@ -205,7 +209,7 @@ add_row(Batch *b, StagingMap *map, Datum *values, bool *nulls)
 	Message    *m = input_add_message(b);
 
 	m->action = MSG_UPSERT;
-	input_set_error_position(m->ord, NULL);
+	record_context_at(m->ord, NULL);
 	for (int i = 0; i < map->natts; i++)
 	{
 		StagingColumn *sc = &map->cols[i];
@@ -219,7 +223,7 @@ add_row(Batch *b, StagingMap *map, Datum *values, bool *nulls)
 					m->action = MSG_DELETE;
 				break;
 			case SROLE_SEQUENCE:
-				input_set_error_position(m->ord, sc->target->name);
+				record_context_at(m->ord, sc->target->name);
 				if (nulls[i])
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -235,7 +239,7 @@ add_row(Batch *b, StagingMap *map, Datum *values, bool *nulls)
 					MSG_ISNULL(m, b->st->natts)[a] = nulls[i];
 					if (nulls[i])
 						break;
-					input_set_error_position(m->ord, sc->target->name);
+					record_context_at(m->ord, sc->target->name);
 					if (sc->same_type)
 						m->values[a] = datumCopy(values[i], sc->typbyval, sc->typlen);
 					else
@@ -246,7 +250,7 @@ add_row(Batch *b, StagingMap *map, Datum *values, bool *nulls)
 				break;
 		}
 	}
-	input_set_error_position(m->ord, NULL);
+	record_context_at(m->ord, NULL);
 	input_finish_message(b, m);
 }
 
@@ -273,7 +277,7 @@ consume_staging(Relation staging, CommandId cid, uint64 nrows)
 	sql = psprintf("DELETE FROM %s%s WHERE xmin OPERATOR(pg_catalog.=) $1 AND cmin OPERATOR(pg_catalog.=) $2",
 				   staging->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
 				   catalog_qualified_name(RelationGetRelid(staging)));
-	catalog_pin_path();
+	rights_pin_path();
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(staging->rd_rel->relowner,
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
@@ -296,7 +300,7 @@ sequenced_apply_staging(PG_FUNCTION_ARGS)
 	bool		keep = false;
 	bool		row_level;
 	Oid			relid;
-	ApplySession s;
+	CallSession s;
 	StagingMap *map;
 	Batch	   *b;
 	ErrorContextCallback errcb;
@@ -330,23 +334,21 @@ sequenced_apply_staging(PG_FUNCTION_ARGS)
 		keep = true;
 	}
 
-	catalog_refuse_citus(staging, "staging table");
+	citus_refuse(RelationGetRelid(staging), "staging table");
 	/* the INSERT's own command id: its rows carry it as cmin */
 	cid = GetCurrentCommandId(false);
 	relid = resolve_target(trigger->tgargs[0], staging);
-	apply_session_begin(&s, relid, RowExclusiveLock);
-	catalog_check_privileges(s.st, false);
+	call_begin_write(&s, relid, false);
 	map = build_map(s.st, staging);
 	desc = RelationGetDescr(staging);
 	values = palloc(sizeof(Datum) * desc->natts);
 	nulls = palloc(sizeof(bool) * desc->natts);
 
-	b = input_new_batch(s.st, row_level ? 1 : 1024);
-	b->caller_path = s.caller_path;
-	input_push_context(&errcb);
+	b = call_new_batch(&s, row_level ? 1 : 1024);
+	record_context_push(&errcb, b->st);
 	{
 		MemoryContext old = MemoryContextSwitchTo(b->mcxt);
-		int			level = apply_caller_path_begin(b);
+		int			level = call_caller_path_begin(b);
 
 		if (row_level)
 		{
@@ -369,16 +371,15 @@ sequenced_apply_staging(PG_FUNCTION_ARGS)
 			}
 			ExecDropSingleTupleTableSlot(slot);
 		}
-		apply_caller_path_end(level);
+		call_caller_path_end(level);
 		MemoryContextSwitchTo(old);
 	}
-	input_pop_context(&errcb);
+	record_context_pop(&errcb);
 
-	apply_check_deletes(b);
-	apply_batch(b);
+	call_apply(&s, b);
 	if (!row_level && !keep)
 		consume_staging(staging, cid, b->nmsgs);
-	apply_session_end(&s);
+	call_end(&s);
 
 	/* row level: applied, and stored only as an audit log ('keep') */
 	if (row_level && keep)

@@ -377,4 +377,56 @@ SELECT * FROM sequenced_upsert('err_t', jsonb_build_array(jsonb_build_object('ac
 SELECT * FROM sequenced_upsert('err_t', jsonb_build_object('id', 1, repeat('p', 1000), 1), 30);
 \echo :LAST_ERROR_SQLSTATE
 
+--
+-- the error's fields: schema, table and column, as PostgreSQL's own
+-- constraint errors carry them (clients read them from the error object:
+-- diag.table_name, err.column), read back with GET STACKED DIAGNOSTICS;
+-- the record number stays in the message and CONTEXT
+--
+CREATE TABLE err_fields_inbox (id int, n text, _sdc_sequence bigint, stray int);
+CREATE FUNCTION err_fields(call text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    state text; sch text; tbl text; col text; msg text; ctx text;
+BEGIN
+    EXECUTE call;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, sch = SCHEMA_NAME, tbl = TABLE_NAME,
+                            col = COLUMN_NAME, msg = MESSAGE_TEXT, ctx = PG_EXCEPTION_CONTEXT;
+    ctx := split_part(ctx, E'\n', 1);
+    RETURN format('%s schema=%s table=%s column=%s | %s | %s', state, coalesce(nullif(sch, ''), '-'),
+                  coalesce(nullif(tbl, ''), '-'), coalesce(nullif(col, ''), '-'), msg,
+                  CASE WHEN ctx LIKE 'record%' THEN ctx ELSE '-' END);
+END $$;
+-- a value the column's type rejects (the type's own error, under the record's context)
+SELECT err_fields($$SELECT * FROM sequenced_upsert('err_t', '[{"id": 5}, {"id": 6, "n": "six"}]', 40)$$);
+-- a key column missing or null
+SELECT err_fields($$SELECT * FROM sequenced_upsert('err_t', '[{"id": 5}, {"name": "no key"}]', 40)$$);
+-- a property that is no column; one that may not be set
+SELECT err_fields($$SELECT * FROM sequenced_upsert('err_t', '[{"id": 5, "nope": 1}]', 40)$$);
+SELECT err_fields($$SELECT * FROM sequenced_upsert('err_t', '[{"id": 5, "g": 1}]', 40)$$);
+-- the wrong JSON shape, a bad sequence, an unknown action
+SELECT err_fields($$SELECT * FROM sequenced_upsert('err_t', '[{"id": 5}, 7]', 40)$$);
+SELECT err_fields($$SELECT * FROM sequenced_upsert('err_t', '[{"sequence": "x", "data": {"id": 5}}]')$$);
+SELECT err_fields($$SELECT * FROM sequenced_upsert('err_t', '[{"action": "merge", "sequence": 1, "data": {"id": 5}}]')$$);
+-- not registered; equal sequences under on_equal 'error'; a delete sent to an append-only table
+SELECT err_fields($$SELECT * FROM sequenced_upsert('err_unreg', '{"id": 1}', 1)$$);
+SELECT err_fields($$SELECT * FROM sequenced_upsert('err_eq', '[{"sequence": 40, "data": {"id": 9}}, {"sequence": 40, "data": {"id": 9}}]')$$);
+-- a CHECK violation: the constraint's own error (with its own fields) and the record
+ALTER TABLE err_ck ADD CONSTRAINT v_short CHECK (length(v) < 5);
+SELECT err_fields($$SELECT * FROM sequenced_upsert('err_ck', '[{"a": 1, "b": "x", "v": "ok"}, {"a": 7, "b": "x", "v": "too long"}]', 90)$$);
+-- registration: a key column that is not there; a sequence column of the wrong type
+SELECT err_fields($$SELECT sequenced_register('err_unreg', '{nope}')$$);
+SELECT err_fields($$SELECT sequenced_register('err_unreg', sequence_column => 'name')$$);
+-- staging: a column the target lacks (the staging table's), a value the target's type rejects
+CREATE TRIGGER apply AFTER INSERT ON err_fields_inbox REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION sequenced_apply_staging('err_t');
+SELECT err_fields($$INSERT INTO err_fields_inbox VALUES (5, '1', 1, 1)$$);
+ALTER TABLE err_fields_inbox DROP COLUMN stray;
+SELECT err_fields($$INSERT INTO err_fields_inbox VALUES (5, 'five', 1)$$);
+-- import: a property whose type differs from its column's
+SELECT err_fields($$SELECT * FROM sequenced_import('{"table_name": "err_t", "key_names": ["id"], "schema": {"properties": {"id": {"type": "integer"}, "name": {"type": "integer"}}}, "messages": [{"sequence": 1, "data": {"id": 1, "name": 1}}]}')$$);
+DROP FUNCTION err_fields(text);
+DROP TABLE err_fields_inbox;
+
 DROP TABLE err_t, err_unreg, err_was, err_ck, err_soft, err_eq;
