@@ -429,6 +429,9 @@ meta system_so_md5_end "$(md5sum "$SYS_LIB/pg_sequenced.so" | cut -c1-12)"
 meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta seconds_total "$(($(date +%s) - T0))"
 python3 "$BENCH_DIR/report.py" "$WORK" "$OUT"
+# the pictures (bench/plot.py), next to $OUT unless BENCH_PLOT_DIR says; never fails the run
+BENCH_PLOT_DIR=${BENCH_PLOT_DIR:-$(dirname "$OUT")} python3 "$BENCH_DIR/plot.py" "$WORK" >&2 ||
+    log "plot.py failed: no pictures"
 log "wrote $OUT"
 if grep -q '^failed=1' "$WORK/verdict.txt" 2>/dev/null; then
     log "FAILED: a final table differs from the reference (see $OUT)"

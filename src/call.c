@@ -144,9 +144,9 @@ typedef enum CallKind
  * target, connect SPI, pin search_path, open the cached table description.
  */
 void
-call_begin(CallSession *s, Oid relid, LOCKMODE lockmode)
+call_begin(CallSession *s, Oid relid, LOCKMODE lockmode, RightsNeed need)
 {
-	s->rel = catalog_open_target(relid, lockmode);
+	s->rel = catalog_open_target(relid, lockmode, need);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	s->guclevel = NewGUCNestLevel();	/* search_path is pinned before the first statement */
@@ -220,7 +220,7 @@ call_check_deletes(Batch *b)
 void
 call_begin_write(CallSession *s, Oid relid, bool deletes)
 {
-	call_begin(s, relid, RowExclusiveLock);
+	call_begin(s, relid, RowExclusiveLock, RIGHTS_WRITE);
 	rights_check_write(s->st, deletes && !s->st->soft_deletes);
 }
 
@@ -289,7 +289,7 @@ run_call(FunctionCallInfo fcinfo, CallKind kind)
 	}
 	input = PG_GETARG_JSONB_P(1);
 
-	call_begin(&s, PG_GETARG_OID(0), RowExclusiveLock);
+	call_begin(&s, PG_GETARG_OID(0), RowExclusiveLock, RIGHTS_WRITE);
 	if (kind == CALL_DELETE && s.st->nkeys == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

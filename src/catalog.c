@@ -92,12 +92,13 @@ static void free_seq_table(SeqTable *st);
 /*
  * Open a table the caller named by regclass.  A regclass can hold any oid
  * (e.g. 12345::regclass): that is the caller's mistake, 42P01, not an
- * internal error.  A table that Citus manages is refused (0A000).
+ * internal error.  need: the rights the caller must have, checked before the
+ * lock is taken.  A table that Citus manages is refused (0A000).
  */
 Relation
-catalog_open_target(Oid relid, LOCKMODE lockmode)
+catalog_open_target(Oid relid, LOCKMODE lockmode, RightsNeed need)
 {
-	Relation	rel = catalog_open_table(relid, lockmode);
+	Relation	rel = catalog_open_table(relid, lockmode, need);
 
 	citus_refuse(relid, "table");
 	return rel;
@@ -105,9 +106,12 @@ catalog_open_target(Oid relid, LOCKMODE lockmode)
 
 /* catalog_open_target, without the Citus check (to unregister) */
 Relation
-catalog_open_table(Oid relid, LOCKMODE lockmode)
+catalog_open_table(Oid relid, LOCKMODE lockmode, RightsNeed need)
 {
-	Relation	rel = try_relation_open(relid, lockmode);
+	Relation	rel;
+
+	rights_precheck(relid, need);	/* before the lock (rights.c) */
+	rel = try_relation_open(relid, lockmode);
 
 	if (rel == NULL)
 		ereport(ERROR,

@@ -82,7 +82,9 @@ sort_row_ids(const void *a, const void *b, void *arg)
 /*
  * Mark the append-only changes whose rows the caller cannot see: the rows
  * are looked up by (tableoid, ctid) as the caller, so that row-level
- * security applies to them as to a SELECT.
+ * security applies to them as to a SELECT, and must still hold what was
+ * inserted (a change whose row was since updated, deleted or moved is left
+ * out).
  */
 static void
 filter_visible_appends(SeqTable *st, Change *changes, uint64 n)
@@ -110,7 +112,13 @@ filter_visible_appends(SeqTable *st, Change *changes, uint64 n)
 	qsort_arg(byrow, m, sizeof(int), sort_row_ids, changes);
 	args[0] = PointerGetDatum(construct_array(oids, m, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 	args[1] = PointerGetDatum(construct_array(tids, m, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT));
-	sql = psprintf("SELECT t.tableoid, t.ctid FROM %s%s AS t WHERE t.ctid OPERATOR(pg_catalog.=) ANY ($2) "
+	/*
+	 * The row at that place must still be the row that was inserted: a
+	 * place is reused (VACUUM frees it, VACUUM FULL and CLUSTER renumber
+	 * rows), and another row found there is not the one this change is of.
+	 */
+	sql = psprintf("SELECT t.tableoid, t.ctid, pg_catalog.to_jsonb(t.*) FROM %s%s AS t "
+				   "WHERE t.ctid OPERATOR(pg_catalog.=) ANY ($2) "
 				   "AND t.tableoid OPERATOR(pg_catalog.=) ANY ($1)",
 				   get_rel_relkind(st->relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
 				   st->qualname);
@@ -136,7 +144,15 @@ filter_visible_appends(SeqTable *st, Change *changes, uint64 n)
 				hi = mid;
 		}
 		if (lo < (uint64) m && compare_row_ids(&changes[byrow[lo]], toid, tid) == 0)
-			changes[byrow[lo]].hidden = false;
+		{
+			bool		recnull;
+			Datum		rec = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &recnull);
+			Change	   *c = &changes[byrow[lo]];
+
+			if (!recnull && c->record != (Datum) 0 &&
+				DatumGetBool(DirectFunctionCall2(jsonb_eq, rec, c->record)))
+				c->hidden = false;
+		}
 	}
 	SPI_freetuptable(SPI_tuptable);
 }
@@ -359,7 +375,7 @@ sequenced_changes(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_rows must not be negative")));
 
-	call_begin(&s, PG_GETARG_OID(0), AccessShareLock);
+	call_begin(&s, PG_GETARG_OID(0), AccessShareLock, RIGHTS_READ);
 	rights_pin_path();
 	rights_guc_planner();		/* the reads below are planned */
 

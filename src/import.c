@@ -39,6 +39,7 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/inval.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -649,6 +650,9 @@ sequenced_import(PG_FUNCTION_ARGS)
 		check_name("schema", nspname);
 		check_name("table", relname);
 		nspid = get_namespace_oid(nspname, false);
+		/* as a qualified name in a query: the schema needs USAGE */
+		if (pg_namespace_aclcheck(nspid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_SCHEMA, nspname);
 		relid = get_relname_relid(relname, nspid);
 	}
 	else
@@ -733,6 +737,8 @@ sequenced_import(PG_FUNCTION_ARGS)
 		for (int i = 0; i < nprops; i++)
 			if (get_attnum(relid, props[i].name) == InvalidAttrNumber)
 			{
+				/* (ALTER TABLE's own check, before its lock: see rights.c) */
+				rights_precheck(relid, RIGHTS_OWNER);
 				LockRelationOid(relid, AccessExclusiveLock);
 				break;
 			}

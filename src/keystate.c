@@ -190,7 +190,7 @@ keystate_probe(Batch *b, int *cand, int ncand)
 	scan->xs_want_itup = covering;
 	/* keys come sorted: most are answered on the leaf page of the one before */
 	if (covering)
-		lp = leafprobe_begin(srel, irel, st->keys, st->nkeys, GetActiveSnapshot());
+		lp = leafprobe_begin(srel, irel, st->keys, st->nkeys, GetActiveSnapshot(), seqattno, seqattno);
 	for (int i = 0; i < ncand; i++)
 	{
 		Message    *m = &b->msgs[cand[i]];
@@ -224,6 +224,7 @@ keystate_probe(Batch *b, int *cand, int ncand)
 
 			CHECK_FOR_INTERRUPTS();
 			r = leafprobe_get(lp, keyvals, slot, &m->tid, &m->exact, &stored, &isnull);
+			ExecClearTuple(slot);
 			if (r == LEAF_FOUND)
 			{
 				d = Int64GetDatum(stored);

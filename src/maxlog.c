@@ -289,7 +289,7 @@ sequenced_max_sequence(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("target must not be null")));
 	relid = PG_GETARG_OID(0);
-	table_close(catalog_open_target(relid, AccessShareLock), NoLock);
+	table_close(catalog_open_target(relid, AccessShareLock, RIGHTS_READ), NoLock);
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
 		pg_attribute_aclcheck_all(relid, GetUserId(), ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)),

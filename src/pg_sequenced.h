@@ -235,6 +235,15 @@ typedef struct Batch
 /* Candidates are locked and written this many at a time (apply.c) */
 #define SEQ_WRITE_CHUNK 10000
 
+/* rights.c */
+typedef enum RightsNeed
+{
+	RIGHTS_READ,				/* SELECT on the table, or on a column */
+	RIGHTS_WRITE,				/* SELECT, INSERT and UPDATE */
+	RIGHTS_DELETE,				/* DELETE */
+	RIGHTS_OWNER				/* to be its owner */
+} RightsNeed;
+
 /* catalog.c */
 typedef struct ConfigRow
 {
@@ -250,8 +259,8 @@ extern SeqTable *catalog_open(Oid relid);
 extern void catalog_close(SeqTable *st);
 extern Oid	catalog_owner(void);
 extern char *catalog_qualified_name(Oid relid);
-extern Relation catalog_open_target(Oid relid, LOCKMODE lockmode);
-extern Relation catalog_open_table(Oid relid, LOCKMODE lockmode);
+extern Relation catalog_open_target(Oid relid, LOCKMODE lockmode, RightsNeed need);
+extern Relation catalog_open_table(Oid relid, LOCKMODE lockmode, RightsNeed need);
 extern ConfigRow catalog_read_config(Oid relid);
 extern void catalog_not_registered(Oid relid) pg_attribute_noreturn();
 extern List *catalog_text_array_to_list(ArrayType *arr);
@@ -272,6 +281,7 @@ typedef struct OwnerSwitch
 	int			save_sec;
 	int			save_nest;
 } OwnerSwitch;
+extern void rights_precheck(Oid relid, RightsNeed need);
 extern void rights_begin_internal(Oid *save_userid, int *save_sec);
 extern void rights_end_internal(Oid save_userid, int save_sec);
 extern void rights_begin_owner(Oid relid, OwnerSwitch *sw);
@@ -317,7 +327,7 @@ typedef struct CallSession
 	int			guclevel;
 	char	   *caller_path;	/* search_path as the call began */
 } CallSession;
-extern void call_begin(CallSession *s, Oid relid, LOCKMODE lockmode);
+extern void call_begin(CallSession *s, Oid relid, LOCKMODE lockmode, RightsNeed need);
 extern void call_begin_write(CallSession *s, Oid relid, bool deletes);
 extern void call_apply(CallSession *s, Batch *b);
 extern void call_emit(Batch *b, FunctionCallInfo fcinfo);
@@ -361,7 +371,7 @@ typedef enum LeafResult
 	LEAF_UNSURE					/* ask an ordinary index scan */
 } LeafResult;
 extern LeafProbe *leafprobe_begin(Relation heaprel, Relation irel, SeqKey *keys, int nkeys,
-								  Snapshot snapshot);
+								  Snapshot snapshot, AttrNumber seq_index_att, AttrNumber seq_heap_att);
 extern LeafResult leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot,
 								ItemPointer tid, bool *exact, int64 *seq, bool *seqnull);
 extern void leafprobe_end(LeafProbe *lp);

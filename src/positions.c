@@ -409,7 +409,7 @@ sequenced_feed_status(PG_FUNCTION_ARGS)
 				 errmsg("target must not be null")));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	call_begin(&s, PG_GETARG_OID(0), AccessShareLock);
+	call_begin(&s, PG_GETARG_OID(0), AccessShareLock, RIGHTS_READ);
 	rights_check_read(s.st);
 	rights_pin_path();
 	watermark = positions_watermark(s.st->staterelid,

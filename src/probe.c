@@ -55,7 +55,8 @@ struct LeafProbe
 								 * without the generic _bt_compare */
 	Datum	   *args;			/* the key being probed */
 	int			intlen;			/* 4 or 8: one integer key compared inline */
-	AttrNumber	seqatt;			/* the INCLUDEd sequence, in the index */
+	AttrNumber	seqatt;			/* the INCLUDEd sequence, in the index, or 0 */
+	AttrNumber	heapseqatt;		/* the sequence, in the heap */
 	BTScanInsertData key;
 	Buffer		buf;			/* last leaf, pinned but not locked */
 	Buffer		pbuf;			/* its parent (level 1), pinned, or invalid */
@@ -69,7 +70,8 @@ struct LeafProbe
  * ordinary scans only.
  */
 LeafProbe *
-leafprobe_begin(Relation heaprel, Relation irel, SeqKey *keys, int nkeys, Snapshot snapshot)
+leafprobe_begin(Relation heaprel, Relation irel, SeqKey *keys, int nkeys, Snapshot snapshot,
+				AttrNumber seq_index_att, AttrNumber seq_heap_att)
 {
 	LeafProbe  *lp;
 	bool		heapkeyspace;
@@ -77,7 +79,7 @@ leafprobe_begin(Relation heaprel, Relation irel, SeqKey *keys, int nkeys, Snapsh
 
 	if (irel->rd_rel->relam != BTREE_AM_OID ||
 		IndexRelationGetNumberOfKeyAttributes(irel) != nkeys ||
-		IndexRelationGetNumberOfAttributes(irel) <= nkeys ||
+		(seq_index_att != 0 && IndexRelationGetNumberOfAttributes(irel) < seq_index_att) ||
 		IsolationIsSerializable() || old_snapshot_threshold >= 0 ||
 		!IsMVCCSnapshot(snapshot))
 		return NULL;
@@ -94,7 +96,8 @@ leafprobe_begin(Relation heaprel, Relation irel, SeqKey *keys, int nkeys, Snapsh
 	lp->snapshot = snapshot;
 	lp->nkeys = nkeys;
 	lp->keys = keys;
-	lp->seqatt = nkeys + 1;
+	lp->seqatt = seq_index_att;
+	lp->heapseqatt = seq_heap_att;
 	lp->key.heapkeyspace = true;
 	lp->key.allequalimage = allequalimage;
 	lp->key.anynullkeys = false;
@@ -467,10 +470,10 @@ leafprobe_locate(LeafProbe *lp)
 
 /*
  * The stored state of one key.  keys: the key's values, in index order.
- * On LEAF_FOUND, *tid is the row version (*exact), or its index entry when
- * the heap page is all-visible (which may point at the root of a HOT chain:
- * not a tuple to lock), and *seq / *seqnull the stored sequence; slot is
- * scratch space for a heap fetch.
+ * On LEAF_FOUND, *tid is the row version (*exact: it is then in slot too,
+ * which the caller clears), or its index entry when the index INCLUDEs the
+ * sequence and the heap page is all-visible (which may point at the root of
+ * a HOT chain: not a tuple to lock), and *seq / *seqnull the sequence.
  */
 LeafResult
 leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot,
@@ -516,7 +519,8 @@ leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot,
 			break;
 		}
 		found = itup->t_tid;
-		fseq = DatumGetInt64(index_getattr(itup, lp->seqatt, RelationGetDescr(lp->irel), &fnull));
+		if (lp->seqatt != 0)
+			fseq = DatumGetInt64(index_getattr(itup, lp->seqatt, RelationGetDescr(lp->irel), &fnull));
 	}
 	/* ran off the page: equal entries may go on in the right sibling */
 	if (!unsure && off > maxoff && !P_RIGHTMOST(opaque) &&
@@ -530,7 +534,8 @@ leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot,
 		return LEAF_ABSENT;
 
 	/* as an index-only scan: an all-visible heap page needs no visit */
-	if (VM_ALL_VISIBLE(lp->heaprel, ItemPointerGetBlockNumber(&found), &lp->vmbuffer))
+	if (lp->seqatt != 0 &&
+		VM_ALL_VISIBLE(lp->heaprel, ItemPointerGetBlockNumber(&found), &lp->vmbuffer))
 	{
 		*tid = found;
 		*exact = false;
@@ -545,12 +550,12 @@ leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot,
 
 		if (table_index_fetch_tuple(lp->fetch, &htid, lp->snapshot, slot, &call_again, &all_dead))
 		{
-			Datum		d = slot_getattr(slot, lp->seqatt, seqnull);
+			Datum		d = slot_getattr(slot, lp->heapseqatt, seqnull);
 
+			/* (the row version stays in slot, for the caller) */
 			*seq = *seqnull ? 0 : DatumGetInt64(d);
 			*tid = slot->tts_tid;
 			*exact = true;
-			ExecClearTuple(slot);
 			return LEAF_FOUND;
 		}
 		/* a dead entry: let the ordinary scan see it and mark it so */

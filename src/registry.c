@@ -55,6 +55,7 @@
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "commands/tablespace.h"
 #include "executor/executor.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -377,6 +378,17 @@ create_state_table(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex,
 
 	initStringInfo(&sql);
 	rights_begin_internal(&save_userid, &save_sec);
+	/*
+	 * The session's settings for new tables are the caller's, not ours: the
+	 * key state goes into the table's own tablespace (where its owner may
+	 * create), as a heap.  (Undone with registration's settings.)
+	 */
+	(void) set_config_option("default_tablespace",
+							 OidIsValid(rel->rd_rel->reltablespace) ?
+							 get_tablespace_name(rel->rd_rel->reltablespace) : "",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("default_table_access_method", "heap",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	if (nkeys == 0)
 		spi_execf(SPI_OK_UTILITY, "CREATE TABLE %s (position pg_catalog.int8 NOT NULL, "
 				  "sequence pg_catalog.int8, record pg_catalog.jsonb, "
@@ -750,7 +762,7 @@ registry_register(Oid relid, RegisterOptions *opt)
 				 errmsg("sequence_column must not be empty")));
 
 	/* no writes while the state table is built; ALTER TABLE may upgrade */
-	rel = catalog_open_target(relid, ShareRowExclusiveLock);
+	rel = catalog_open_target(relid, ShareRowExclusiveLock, RIGHTS_OWNER);
 	relkind = rel->rd_rel->relkind;
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -958,7 +970,7 @@ sequenced_unregister(PG_FUNCTION_ARGS)
 				 errmsg("target must not be null")));
 	relid = PG_GETARG_OID(0);
 	args[0] = ObjectIdGetDatum(relid);
-	table_close(catalog_open_table(relid, ShareRowExclusiveLock), NoLock);
+	table_close(catalog_open_table(relid, ShareRowExclusiveLock, RIGHTS_OWNER), NoLock);
 	check_owner(relid);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -1018,7 +1030,7 @@ sequenced_purge_tombstones(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	before = PG_GETARG_INT64(1);
 
-	rel = catalog_open_target(relid, RowExclusiveLock);
+	rel = catalog_open_target(relid, RowExclusiveLock, RIGHTS_DELETE);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	st = catalog_open(relid);

@@ -260,3 +260,48 @@ rights_rel_owner(Oid relid)
 	ReleaseSysCache(tup);
 	return owner;
 }
+
+/*
+ * The rights a function needs on a table, checked before the table is
+ * locked, as LOCK and ALTER TABLE check them: a role must not be able to
+ * queue a lock on a table it has no business with (a catalog, another
+ * role's table), blocking everyone behind it while it waits.  Checked again
+ * after the lock is taken (rights_check_write, rights_check_read, the
+ * ownership checks of registration), against what the table is then.
+ */
+void
+rights_precheck(Oid relid, RightsNeed need)
+{
+	Oid			roleid = GetUserId();
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	switch (need)
+	{
+		case RIGHTS_OWNER:
+			if (!pg_class_ownercheck(relid, roleid))
+				aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)),
+							   get_rel_name(relid));
+			break;
+		case RIGHTS_READ:
+			if (pg_class_aclcheck(relid, roleid, ACL_SELECT) != ACLCHECK_OK &&
+				pg_attribute_aclcheck_all(relid, roleid, ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
+				aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)),
+							   get_rel_name(relid));
+			break;
+		case RIGHTS_WRITE:
+		case RIGHTS_DELETE:
+			{
+				AclMode		modes[4] = {ACL_SELECT, ACL_INSERT, ACL_UPDATE, ACL_DELETE};
+
+				for (int i = need == RIGHTS_DELETE ? 3 : 0; i < (need == RIGHTS_DELETE ? 4 : 3); i++)
+					if (pg_class_aclcheck(relid, roleid, modes[i]) != ACLCHECK_OK &&
+						pg_attribute_aclcheck_all(relid, roleid, modes[i], ACLMASK_ALL) != ACLCHECK_OK)
+						aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)),
+									   get_rel_name(relid));
+			}
+			break;
+	}
+}

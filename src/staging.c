@@ -97,7 +97,12 @@ resolve_target(const char *name, Relation staging)
 		Oid			relid = get_relname_relid(strVal(linitial(names)),
 											  RelationGetNamespace(staging));
 
-		if (OidIsValid(relid))
+		/*
+		 * Only a table of the staging table's owner: in a schema where
+		 * others may create tables, another role's table of that name must
+		 * not catch the rows (and run its triggers as the inserting role).
+		 */
+		if (OidIsValid(relid) && rights_rel_owner(relid) == staging->rd_rel->relowner)
 			return relid;
 	}
 	return RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, false);
@@ -284,6 +289,17 @@ consume_staging(Relation staging, CommandId cid, uint64 nrows)
 	if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "failed to remove applied rows from the staging table");
 	SetUserIdAndSecContext(save_userid, save_sec);
+	/*
+	 * More rows than were applied would be rows the statement did not insert
+	 * (rows it updated too, in a data-modifying WITH): never delete those.
+	 */
+	if (SPI_processed > nrows)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the statement changed " UINT64_FORMAT " rows of staging table \"%s\", not only the " UINT64_FORMAT " it inserted",
+						(uint64) SPI_processed, RelationGetRelationName(staging), nrows),
+				 errhint("Insert into a staging table in a statement of its own, or use the trigger's 'keep' option."),
+				 record_errrel(RelationGetRelid(staging))));
 	if (SPI_processed != nrows)
 		ereport(WARNING,
 				(errmsg("removed " UINT64_FORMAT " of the " UINT64_FORMAT " applied rows from staging table \"%s\"",

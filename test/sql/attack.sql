@@ -209,7 +209,96 @@ SELECT key, deleted FROM sequenced_changes('accounts') ORDER BY pos;
 SELECT sequenced_purge_tombstones('accounts', 100);
 RESET ROLE;
 
-DROP TABLE events, private_t, attack_log, accounts;
+--
+-- 8. places are reused: an append-only feed under row-level security shows
+-- a change only while its row still holds what was inserted (VACUUM FULL
+-- renumbers rows: another tenant's row must not be found at the place)
+--
+CREATE TABLE diary (tenant name, body text);
+ALTER TABLE diary OWNER TO regress_victim;
+ALTER TABLE diary ENABLE ROW LEVEL SECURITY;
+CREATE POLICY mine ON diary USING (tenant = current_user);
+GRANT SELECT, INSERT, UPDATE, DELETE ON diary TO regress_attacker;
+SET ROLE regress_victim;
+SELECT sequenced_register('diary', key_columns => '{}');
+RESET ROLE;
+SET ROLE regress_attacker;
+SELECT count(*) FROM sequenced_upsert('public.diary', '{"tenant": "regress_attacker", "body": "placeholder"}', 1);
+RESET ROLE;
+SET ROLE regress_victim;
+SELECT count(*) FROM sequenced_upsert('diary', '{"tenant": "regress_victim", "body": "secret"}', 2);
+RESET ROLE;
+SET ROLE regress_attacker;
+DELETE FROM diary;
+RESET ROLE;
+VACUUM FULL diary;
+SET ROLE regress_attacker;
+SELECT count(*) FROM sequenced_upsert('public.diary', '{"tenant": "regress_attacker", "body": "again"}', 3);
+SELECT seq, record->>'body' AS body FROM sequenced_changes('public.diary') ORDER BY pos;
+RESET ROLE;
+
+--
+-- 9. a caller's settings for new tables do not place the key state: it
+-- goes into the table's tablespace, not into one the caller may not use
+--
+SET allow_in_place_tablespaces = on;
+CREATE TABLESPACE regress_attack_ts LOCATION '';
+CREATE TABLE att_ts (id int PRIMARY KEY);
+ALTER TABLE att_ts OWNER TO regress_attacker;
+SET ROLE regress_attacker;
+SET default_tablespace = regress_attack_ts;
+SELECT sequenced_register('public.att_ts');
+RESET default_tablespace;
+RESET ROLE;
+SELECT count(*) AS state_in_that_tablespace FROM pg_class
+ WHERE reltablespace = (SELECT oid FROM pg_tablespace WHERE spcname = 'regress_attack_ts');
+
+--
+-- 10. an unqualified staging target names a table of the staging table's
+-- owner: another role's table of that name in the staging table's schema
+-- (where others may create tables) does not catch the rows
+--
+CREATE SCHEMA shared_inbox;
+GRANT CREATE, USAGE ON SCHEMA shared_inbox TO PUBLIC;
+CREATE SCHEMA victim_app AUTHORIZATION regress_victim;
+GRANT USAGE ON SCHEMA victim_app TO regress_attacker;
+SET ROLE regress_attacker;
+CREATE TABLE shared_inbox.customers (id int PRIMARY KEY, v text, _sdc_sequence bigint);
+GRANT ALL ON shared_inbox.customers TO PUBLIC;
+CREATE FUNCTION att.att_catch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM att.note('staging caught'); RETURN NEW; END $$;
+CREATE TRIGGER catch BEFORE INSERT ON shared_inbox.customers FOR EACH ROW EXECUTE FUNCTION att.att_catch();
+RESET ROLE;
+SET ROLE regress_victim;
+CREATE TABLE victim_app.customers (id int PRIMARY KEY, v text);
+SELECT sequenced_register('victim_app.customers');
+CREATE TABLE shared_inbox.customers_inbox (id int, v text, _sdc_sequence bigint);
+CREATE TRIGGER apply AFTER INSERT ON shared_inbox.customers_inbox REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION sequenced_apply_staging('customers');
+SET search_path = victim_app, public;
+INSERT INTO shared_inbox.customers_inbox VALUES (1, 'mine', 1);
+SELECT * FROM victim_app.customers;
+RESET ROLE;
+SELECT count(*) AS caught FROM shared_inbox.customers;
+-- and a statement that also updates staging rows (a data-modifying WITH)
+-- may not have them deleted as applied
+SET ROLE regress_victim;
+ALTER TABLE shared_inbox.customers_inbox DISABLE TRIGGER apply;
+INSERT INTO shared_inbox.customers_inbox VALUES (2, 'kept', 1);
+ALTER TABLE shared_inbox.customers_inbox ENABLE TRIGGER apply;
+WITH u AS (UPDATE shared_inbox.customers_inbox SET v = v || '!' RETURNING 1)
+INSERT INTO shared_inbox.customers_inbox SELECT 3, 'new', 2;
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM shared_inbox.customers_inbox ORDER BY id;
+RESET search_path;
+RESET ROLE;
+
+DROP TABLE events, private_t, attack_log, accounts, diary, att_ts;
+SET client_min_messages = warning;
+DROP SCHEMA shared_inbox CASCADE;
+DROP SCHEMA victim_app CASCADE;
+RESET client_min_messages;
+DROP TABLESPACE regress_attack_ts;
 SET client_min_messages = warning;
 DROP SCHEMA att CASCADE;
 RESET client_min_messages;
