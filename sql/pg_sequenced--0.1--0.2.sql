@@ -1,6 +1,14 @@
 /* pg_sequenced 0.1 -> 0.2 (see README.md, "Upgrades") */
 \echo Use "ALTER EXTENSION pg_sequenced UPDATE TO '0.2'" to load this file. \quit
 
+-- 0.2's catalog columns: the change log, and the options of sections 6
+-- and 7 of the SPEC (a 0.1 table keeps the defaults)
+ALTER TABLE _sequenced.config
+    ADD COLUMN log_rel pg_catalog.regclass,
+    ADD COLUMN unchanged pg_catalog.text NOT NULL DEFAULT 'write',
+    ADD COLUMN history pg_catalog.bool NOT NULL DEFAULT false,
+    ADD COLUMN history_rel pg_catalog.regclass;
+
 /*
  * Rights: each registered table's key state belongs to that table's owner
  * (src/catalog.c, "Rights"); append-only state remembers where each row was
@@ -29,15 +37,16 @@ AS $$
 DECLARE
     r record;
 BEGIN
-    FOR r IN SELECT c.state_rel, t.relowner
+    FOR r IN SELECT s.oid::pg_catalog.regclass AS rel, t.relowner
                FROM _sequenced.config c
                JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) c.relid::pg_catalog.oid
-               JOIN pg_catalog.pg_class s ON s.oid OPERATOR(pg_catalog.=) c.state_rel::pg_catalog.oid
+               JOIN pg_catalog.pg_class s ON s.oid OPERATOR(pg_catalog.=) ANY
+                    (ARRAY[c.state_rel::pg_catalog.oid, c.log_rel::pg_catalog.oid])
               WHERE s.relowner OPERATOR(pg_catalog.<>) t.relowner
                 AND c.relid::pg_catalog.oid IN (SELECT objid FROM pg_catalog.pg_event_trigger_ddl_commands()
                                                  WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass)
     LOOP
-        EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %I', r.state_rel, pg_catalog.pg_get_userbyid(r.relowner));
+        EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %I', r.rel, pg_catalog.pg_get_userbyid(r.relowner));
     END LOOP;
 END
 $$;
@@ -65,5 +74,86 @@ CREATE OR REPLACE VIEW sequenced_tables AS
 SELECT c.relid, c.key_columns, c.sequence_column, c.on_equal, c.deletes, c.ordering,
        CASE WHEN pg_catalog.has_any_column_privilege(c.relid::pg_catalog.oid, 'SELECT')
             THEN (SELECT pg_catalog.max(m.seq) FROM _sequenced.max_log m
-                   WHERE m.relid OPERATOR(pg_catalog.=) c.relid) END AS max_sequence
+                   WHERE m.relid OPERATOR(pg_catalog.=) c.relid) END AS max_sequence,
+       c.unchanged, c.history
   FROM _sequenced.config c;
+
+-- sequenced_register takes the options of sections 6 and 7 (appended:
+-- named arguments keep working)
+DROP FUNCTION sequenced_register(pg_catalog.regclass, pg_catalog.text[], pg_catalog.text,
+                                 pg_catalog.text, pg_catalog.text, pg_catalog.text);
+CREATE FUNCTION sequenced_register(target pg_catalog.regclass,
+                                   key_columns pg_catalog.text[] DEFAULT NULL,
+                                   sequence_column pg_catalog.text DEFAULT '_sdc_sequence',
+                                   on_equal pg_catalog.text DEFAULT 'keep',
+                                   deletes pg_catalog.text DEFAULT 'hard',
+                                   ordering pg_catalog.text DEFAULT 'per_key',
+                                   unchanged pg_catalog.text DEFAULT 'write',
+                                   history pg_catalog.bool DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sequenced_register' LANGUAGE C;
+
+-- Dropping or truncating a registered table drops or truncates its change
+-- log too.
+CREATE OR REPLACE FUNCTION _sequenced.on_sql_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    dropped pg_catalog.oid;
+    state pg_catalog.oid;
+    log pg_catalog.oid;
+BEGIN
+    FOR dropped IN SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects()
+                    WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                      AND objsubid OPERATOR(pg_catalog.=) 0
+    LOOP
+        FOR state, log IN DELETE FROM _sequenced.config
+                      WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) dropped
+                  RETURNING state_rel::pg_catalog.oid, log_rel::pg_catalog.oid
+        LOOP
+            DELETE FROM _sequenced.max_log WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) dropped;
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) state) THEN
+                EXECUTE pg_catalog.format('DROP TABLE %s', state::pg_catalog.regclass);
+            END IF;
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) log) THEN
+                EXECUTE pg_catalog.format('DROP TABLE %s', log::pg_catalog.regclass);
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _sequenced.on_truncate()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    state pg_catalog.regclass;
+    log pg_catalog.regclass;
+BEGIN
+    SELECT c.state_rel, c.log_rel INTO state, log FROM _sequenced.config c
+     WHERE c.relid::pg_catalog.oid OPERATOR(pg_catalog.=) TG_RELID;
+    IF state IS NOT NULL THEN
+        EXECUTE pg_catalog.format('TRUNCATE %s', state);
+    END IF;
+    IF log IS NOT NULL THEN
+        EXECUTE pg_catalog.format('TRUNCATE %s', log);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+/*
+ * The key state of every table with a key becomes 0.2's: a change log made
+ * from its positions, its indexes made again without sequence and
+ * position, and, where a table's rows say a key's state themselves, no key
+ * state row for it (src/statetable.c, sequenced_upgrade_state).
+ */
+CREATE FUNCTION _sequenced.upgrade_state(pg_catalog.regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sequenced_upgrade_state' LANGUAGE C;
+SELECT _sequenced.upgrade_state(relid) FROM _sequenced.config
+ WHERE pg_catalog.cardinality(key_columns) OPERATOR(pg_catalog.>) 0
+ ORDER BY relid::pg_catalog.oid;
+DROP FUNCTION _sequenced.upgrade_state(pg_catalog.regclass);

@@ -14,6 +14,10 @@ REVOKE ALL ON SCHEMA _sequenced FROM PUBLIC;
 
 -- One row per registered table.  state_rel is the table's key state table
 -- (tombstones, change positions, the per-key lock), created by registration.
+-- state_rel: the key state (tombstones, the key's stored sequence and the
+-- position of its change where its row cannot say them, the per-key lock);
+-- log_rel: the change log (which key changed at which position), none for
+-- an append-only table; history_rel: <table>_history, once history is on.
 CREATE TABLE _sequenced.config (
     relid           pg_catalog.regclass PRIMARY KEY,
     key_columns     pg_catalog.text[] NOT NULL,
@@ -21,7 +25,11 @@ CREATE TABLE _sequenced.config (
     on_equal        pg_catalog.text NOT NULL,
     deletes         pg_catalog.text NOT NULL,
     ordering        pg_catalog.text NOT NULL,
-    state_rel       pg_catalog.regclass NOT NULL
+    state_rel       pg_catalog.regclass NOT NULL,
+    log_rel         pg_catalog.regclass,
+    unchanged       pg_catalog.text NOT NULL DEFAULT 'write',
+    history         pg_catalog.bool NOT NULL DEFAULT false,
+    history_rel     pg_catalog.regclass
 );
 
 -- max_sequence is kept as an insert-only log: a call that raises a table's
@@ -60,7 +68,8 @@ CREATE VIEW sequenced_tables AS
 SELECT c.relid, c.key_columns, c.sequence_column, c.on_equal, c.deletes, c.ordering,
        CASE WHEN pg_catalog.has_any_column_privilege(c.relid::pg_catalog.oid, 'SELECT')
             THEN (SELECT pg_catalog.max(m.seq) FROM _sequenced.max_log m
-                   WHERE m.relid OPERATOR(pg_catalog.=) c.relid) END AS max_sequence
+                   WHERE m.relid OPERATOR(pg_catalog.=) c.relid) END AS max_sequence,
+       c.unchanged, c.history
   FROM _sequenced.config c;
 REVOKE ALL ON sequenced_tables FROM PUBLIC;
 GRANT SELECT ON sequenced_tables TO PUBLIC;
@@ -70,7 +79,9 @@ CREATE FUNCTION sequenced_register(target pg_catalog.regclass,
                                    sequence_column pg_catalog.text DEFAULT '_sdc_sequence',
                                    on_equal pg_catalog.text DEFAULT 'keep',
                                    deletes pg_catalog.text DEFAULT 'hard',
-                                   ordering pg_catalog.text DEFAULT 'per_key')
+                                   ordering pg_catalog.text DEFAULT 'per_key',
+                                   unchanged pg_catalog.text DEFAULT 'write',
+                                   history pg_catalog.bool DEFAULT false)
 RETURNS void
 AS 'MODULE_PATHNAME', 'sequenced_register' LANGUAGE C;
 
@@ -131,18 +142,22 @@ AS $$
 DECLARE
     dropped pg_catalog.oid;
     state pg_catalog.oid;
+    log pg_catalog.oid;
 BEGIN
     FOR dropped IN SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects()
                     WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
                       AND objsubid OPERATOR(pg_catalog.=) 0
     LOOP
-        FOR state IN DELETE FROM _sequenced.config
+        FOR state, log IN DELETE FROM _sequenced.config
                       WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) dropped
-                  RETURNING state_rel::pg_catalog.oid
+                  RETURNING state_rel::pg_catalog.oid, log_rel::pg_catalog.oid
         LOOP
             DELETE FROM _sequenced.max_log WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) dropped;
             IF EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) state) THEN
                 EXECUTE pg_catalog.format('DROP TABLE %s', state::pg_catalog.regclass);
+            END IF;
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) log) THEN
+                EXECUTE pg_catalog.format('DROP TABLE %s', log::pg_catalog.regclass);
             END IF;
         END LOOP;
     END LOOP;
@@ -160,11 +175,15 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     state pg_catalog.regclass;
+    log pg_catalog.regclass;
 BEGIN
-    SELECT c.state_rel INTO state FROM _sequenced.config c
+    SELECT c.state_rel, c.log_rel INTO state, log FROM _sequenced.config c
      WHERE c.relid::pg_catalog.oid OPERATOR(pg_catalog.=) TG_RELID;
     IF state IS NOT NULL THEN
         EXECUTE pg_catalog.format('TRUNCATE %s', state);
+    END IF;
+    IF log IS NOT NULL THEN
+        EXECUTE pg_catalog.format('TRUNCATE %s', log);
     END IF;
     RETURN NULL;
 END
@@ -180,15 +199,16 @@ AS $$
 DECLARE
     r record;
 BEGIN
-    FOR r IN SELECT c.state_rel, t.relowner
+    FOR r IN SELECT s.oid::pg_catalog.regclass AS rel, t.relowner
                FROM _sequenced.config c
                JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) c.relid::pg_catalog.oid
-               JOIN pg_catalog.pg_class s ON s.oid OPERATOR(pg_catalog.=) c.state_rel::pg_catalog.oid
+               JOIN pg_catalog.pg_class s ON s.oid OPERATOR(pg_catalog.=) ANY
+                    (ARRAY[c.state_rel::pg_catalog.oid, c.log_rel::pg_catalog.oid])
               WHERE s.relowner OPERATOR(pg_catalog.<>) t.relowner
                 AND c.relid::pg_catalog.oid IN (SELECT objid FROM pg_catalog.pg_event_trigger_ddl_commands()
                                                  WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass)
     LOOP
-        EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %I', r.state_rel, pg_catalog.pg_get_userbyid(r.relowner));
+        EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %I', r.rel, pg_catalog.pg_get_userbyid(r.relowner));
     END LOOP;
 END
 $$;

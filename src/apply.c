@@ -122,7 +122,7 @@ apply_batch(Batch *b)
 	}
 	/* read now: it may run statements, and positions are handed out in loops over SPI results */
 	(void) positions_offset();
-	positions_lock(st->staterelid);
+	positions_lock(SEQ_POSREL(st));
 	if (st->per_table)
 	{
 		apply_sql_ready(b);
@@ -141,23 +141,35 @@ apply_batch(Batch *b)
 	}
 	else
 	{
+		bool		deletes = false;
+
 		cand = palloc(sizeof(int) * b->nmsgs);
 		ncand = dedup_winners(b, cand, have_max, startmax);
-		if (ncand > 0)
+		for (int i = 0; i < ncand && !deletes; i++)
+			deletes = b->msgs[cand[i]].action == MSG_DELETE;
+		{
+			Relation	rel = table_open(st->relid, NoLock);	/* locked by the call */
+
+			b->direct = ncand > 0 && target_direct_ok(st, rel, deletes);
+			table_close(rel, NoLock);
+		}
+		/* rows written by statements: what is stale leaves first (a direct call probes as it goes) */
+		if (ncand > 0 && !b->direct)
 			ncand = keystate_probe(b, cand, ncand);
 		if (ncand > 0)
 		{
 			MemoryContext chunkcxt = AllocSetContextCreate(b->mcxt, "pg_sequenced chunk",
 														   ALLOCSET_DEFAULT_SIZES);
+			ChangeLog  *cl = changelog_begin(st);
 
-			/* the state table is written directly: refuse as INSERT would */
-			PreventCommandIfReadOnly("pg_sequenced writes");
-			apply_sql_ready(b);
+			/*
+			 * The key state is written directly: refuse as INSERT would (a
+			 * direct call refuses at its first message that is not stale)
+			 */
+			if (!b->direct)
 			{
-				Relation	rel = table_open(st->relid, NoLock);	/* locked by the session */
-
-				b->direct = target_direct_ok(st, rel);
-				table_close(rel, NoLock);
+				PreventCommandIfReadOnly("pg_sequenced writes");
+				apply_sql_ready(b);
 			}
 
 			/*
@@ -165,23 +177,43 @@ apply_batch(Batch *b)
 			 * still (so the one lock order holds): what writing needs (the
 			 * values of a lazy batch, formed rows, statement results) then
 			 * exists for one chunk at a time, not for a million records.
+			 * Each chunk's changes go into the log as one row.
 			 */
 			for (int off = 0; off < ncand; off += SEQ_WRITE_CHUNK)
 			{
 				int			n = Min(SEQ_WRITE_CHUNK, ncand - off);
 				MemoryContext old = MemoryContextSwitchTo(chunkcxt);
-				int			level = call_caller_path_begin(b);
 
-				for (int i = off; i < off + n; i++)
-					if (b->msgs[cand[i]].action == MSG_UPSERT)
-						input_materialize(b, &b->msgs[cand[i]], chunkcxt);
-				call_caller_path_end(level);
-				keystate_lock(b, cand + off, n);
-				target_write(b, cand + off, n);
-				SPI_freetuptable(SPI_tuptable);
+				if (b->direct)
+					direct_apply(b, cand + off, n, cl);
+				else
+				{
+					int			level = call_caller_path_begin(b);
+
+					for (int i = off; i < off + n; i++)
+						if (b->msgs[cand[i]].action == MSG_UPSERT)
+							input_materialize(b, &b->msgs[cand[i]], chunkcxt);
+					call_caller_path_end(level);
+					keystate_lock(b, cand + off, n);
+					target_write(b, cand + off, n);
+					SPI_freetuptable(SPI_tuptable);
+					for (int i = off; i < off + n; i++)
+					{
+						Message    *m = &b->msgs[cand[i]];
+						Datum		keyvals[INDEX_MAX_KEYS];
+
+						if (m->pos == 0)
+							continue;
+						for (int k = 0; k < st->nkeys; k++)
+							keyvals[k] = m->values[st->keys[k].attnum - 1];
+						changelog_add(cl, m->pos, keyvals, m->seq);
+					}
+				}
+				changelog_flush(cl);
 				MemoryContextSwitchTo(old);
 				MemoryContextReset(chunkcxt);
 			}
+			changelog_end(cl);
 			MemoryContextDelete(chunkcxt);
 		}
 	}

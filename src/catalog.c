@@ -410,7 +410,8 @@ catalog_read_config(Oid relid)
 	int			rc;
 
 	rights_begin_internal(&save_userid, &save_sec);
-	rc = SPI_execute_with_args("SELECT key_columns, sequence_column, on_equal, deletes, ordering, state_rel::pg_catalog.oid "
+	rc = SPI_execute_with_args("SELECT key_columns, sequence_column, on_equal, deletes, ordering, state_rel::pg_catalog.oid, "
+							   "log_rel::pg_catalog.oid, unchanged, history, history_rel::pg_catalog.oid "
 							   "FROM _sequenced.config WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass",
 							   1, argtypes, args, NULL, false, 1);
 	rights_end_internal(save_userid, save_sec);
@@ -429,6 +430,14 @@ catalog_read_config(Oid relid)
 		row.deletes = SPI_getvalue(tup, desc, 4);
 		row.ordering = SPI_getvalue(tup, desc, 5);
 		row.state_rel = DatumGetObjectId(SPI_getbinval(tup, desc, 6, &isnull));
+		row.log_rel = DatumGetObjectId(SPI_getbinval(tup, desc, 7, &isnull));
+		if (isnull)
+			row.log_rel = InvalidOid;
+		row.unchanged = SPI_getvalue(tup, desc, 8);
+		row.history = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+		row.history_rel = DatumGetObjectId(SPI_getbinval(tup, desc, 10, &isnull));
+		if (isnull)
+			row.history_rel = InvalidOid;
 	}
 	return row;
 }
@@ -602,6 +611,10 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 	st->mcxt = mcxt;
 	st->relid = RelationGetRelid(rel);
 	st->staterelid = cfg->state_rel;
+	st->logrelid = cfg->log_rel;
+	st->skip_unchanged = strcmp(cfg->unchanged, "skip") == 0;
+	st->history = cfg->history;
+	st->historyrelid = cfg->history_rel;
 	st->reltype = rel->rd_rel->reltype;
 	st->relarraytype = get_array_type(st->reltype);
 	st->statetype = get_rel_type_id(cfg->state_rel);
@@ -762,6 +775,35 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 	}
 
 	/*
+	 * The target's key index, column by column in its own order (the probe
+	 * of rows walks it), and whether the key state holds only what the rows
+	 * cannot say (keystate.c): not for a partitioned table (its rows are
+	 * written by statements and its keys probed in the key state only), nor
+	 * under unchanged => 'skip' (every writer of a key takes its key state
+	 * row first, so that an unchanged message needs no lock on the row).
+	 */
+	if (nkeys > 0)
+	{
+		Relation	irel = index_open(st->keyindexid, AccessShareLock);
+
+		st->ikeys = palloc0(sizeof(SeqKey) * nkeys);
+		for (int c = 0; c < nkeys; c++)
+		{
+			AttrNumber	att = irel->rd_index->indkey.values[c];
+
+			for (k = 0; k < nkeys; k++)
+				if (st->keys[k].attnum == att)
+					break;
+			if (k == nkeys)
+				elog(ERROR, "the key index of table %s does not cover its key", st->relname);
+			st->ikeyof[c] = k;
+			st->ikeys[c] = st->keys[k];
+		}
+		index_close(irel, AccessShareLock);
+		st->sparse = rel->rd_rel->relkind == RELKIND_RELATION && !st->skip_unchanged;
+	}
+
+	/*
 	 * The state table copies the key columns' types at registration; a key
 	 * or sequence column whose type changed since would hand it Datums of
 	 * another type.
@@ -808,6 +850,42 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 			list_free(indexes);
 			if (!OidIsValid(st->stateindexid))
 				ok = false;
+		}
+		/* the key state: k1..kn, sequence, position, deleted */
+		if (nkeys > 0 &&
+			(sdesc->natts != nkeys + 3 ||
+			 TupleDescAttr(sdesc, nkeys)->atttypid != INT8OID ||
+			 TupleDescAttr(sdesc, nkeys + 1)->atttypid != INT8OID ||
+			 TupleDescAttr(sdesc, nkeys + 2)->atttypid != BOOLOID))
+			ok = false;
+		/* the log: first, last, positions, seqs, then an array per key column */
+		if (nkeys > 0)
+		{
+			Relation	lrel = OidIsValid(st->logrelid) ? try_relation_open(st->logrelid, AccessShareLock) : NULL;
+
+			if (lrel == NULL)
+				ok = false;
+			else
+			{
+				TupleDesc	ldesc = RelationGetDescr(lrel);
+				List	   *lindexes = RelationGetIndexList(lrel);
+
+				if (ldesc->natts != 4 + nkeys ||
+					TupleDescAttr(ldesc, 0)->atttypid != INT8OID ||
+					TupleDescAttr(ldesc, 1)->atttypid != INT8OID ||
+					TupleDescAttr(ldesc, 2)->atttypid != INT8ARRAYOID ||
+					TupleDescAttr(ldesc, 3)->atttypid != INT8ARRAYOID ||
+					list_length(lindexes) != 1 || lrel->rd_rel->relowner != rel->rd_rel->relowner)
+					ok = false;
+				for (k = 0; ok && k < nkeys; k++)
+					if (TupleDescAttr(ldesc, 4 + k)->atttypid !=
+						get_array_type(TupleDescAttr(desc, st->keys[k].attnum - 1)->atttypid))
+						ok = false;
+				if (ok)
+					st->logindexid = linitial_oid(lindexes);
+				list_free(lindexes);
+				relation_close(lrel, AccessShareLock);
+			}
 		}
 		/* (code of the key's types runs as the state table's owner: see create_state_table) */
 		if (srel->rd_rel->relowner != rel->rd_rel->relowner)

@@ -24,6 +24,11 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "executor/tuptable.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -56,6 +61,13 @@ typedef struct Change
 	Datum		key;			/* jsonb, or 0 */
 	Datum		record;			/* jsonb, or 0 */
 	Datum		staterow;		/* for the row lookup */
+	int64		eseq;			/* keyed: the log entry's sequence */
+	bool		sfound;			/* keyed: the key state row's ... */
+	int64		sseq;
+	bool		sseqnull;
+	int64		spos;
+	bool		sposnull;
+	bool		sdeleted;
 	Datum		tableoid;		/* append-only: where the row was inserted */
 	ItemPointerData tid;
 	bool		tidnull;
@@ -158,20 +170,194 @@ filter_visible_appends(SeqTable *st, Change *changes, uint64 n)
 }
 
 /*
- * One read: the changes above `after` (at most max_rows of them when
- * limited), with their current rows, appended to the result until *emitted
- * reaches max_emit (when limited).  *last is the highest position passed
- * over.  True: the read was limited and took all it asked for, so more may
- * follow.  hidden_rls: row-level security applies to the caller, so a live
- * key whose row this caller cannot see is left out (it is no delete, and
- * its row is not theirs to see), where otherwise a key with no row is
- * reported gone.
+ * The key state row of each change's key (keystate.c), read in C: its
+ * position decides which change is current (changelog.c).
+ */
+static void
+lookup_states(SeqTable *st, Change *changes, uint64 n, Datum *keys)
+{
+	Relation	srel = table_open(st->staterelid, AccessShareLock);
+	Relation	sirel = index_open(st->stateindexid, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(srel, NULL);
+	IndexScanDesc scan = index_beginscan(srel, sirel, GetActiveSnapshot(), st->nkeys, 0);
+	ScanKeyData skeys[INDEX_MAX_KEYS];
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		for (int k = 0; k < st->nkeys; k++)
+			ScanKeyEntryInitializeWithInfo(&skeys[k], 0, k + 1, BTEqualStrategyNumber,
+										   InvalidOid, st->keys[k].ssup.ssup_collation,
+										   &st->keys[k].eqproc, keys[i * st->nkeys + k]);
+		index_rescan(scan, skeys, st->nkeys, NULL, 0);
+		if (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			bool		isnull;
+			Datum		d;
+
+			changes[i].sfound = true;
+			d = slot_getattr(slot, st->nkeys + 1, &changes[i].sseqnull);
+			changes[i].sseq = changes[i].sseqnull ? 0 : DatumGetInt64(d);
+			d = slot_getattr(slot, st->nkeys + 2, &changes[i].sposnull);
+			changes[i].spos = changes[i].sposnull ? 0 : DatumGetInt64(d);
+			changes[i].sdeleted = DatumGetBool(slot_getattr(slot, st->nkeys + 3, &isnull));
+			ExecClearTuple(slot);
+		}
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(sirel, NoLock);
+	table_close(srel, NoLock);
+}
+
+/*
+ * One read of a keyed table's feed: the log's entries above `after` and
+ * below the watermark (at least want of them, when limited), each kept only
+ * when it is its key's current state -- the key state row's position, when
+ * it has one, else the row's sequence (changelog.c) -- with the key's
+ * current row, read as the caller (privileges and row-level security
+ * apply: a live key whose row the caller cannot see is left out).  Emitted
+ * until *emitted reaches max_emit (when limited); *last: the highest
+ * position passed over.  True: more may follow.
  */
 static bool
-read_changes(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, int64 watermark, bool limited,
+read_keyed(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, int64 watermark, bool limited,
+		   int64 want, int64 max_emit, bool hidden_rls, int64 *last, int64 *emitted)
+{
+	LogEntry   *e;
+	bool		more;
+	int			n;
+	Change	   *changes;
+	Datum	   *keys;
+	TupleDesc	sdesc;
+	StringInfoData sql;
+	Datum	   *rows;
+	Oid			argtype = st->statearraytype;
+	Datum		arg;
+	const char *seqcol = quote_identifier(st->cols[st->seqatt - 1].name);
+
+	n = changelog_read(st, after, watermark, limited ? (int) Min(want, INT_MAX) : 0,
+					   GetActiveSnapshot(), &e, &more);
+	if (n == 0)
+		return false;
+	changes = palloc0(sizeof(Change) * n);
+	keys = palloc(sizeof(Datum) * n * st->nkeys);
+	rows = palloc(sizeof(Datum) * n);
+	sdesc = lookup_rowtype_tupdesc(st->statetype, -1);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		v[INDEX_MAX_KEYS + 3];
+		bool		nl[INDEX_MAX_KEYS + 3] = {0};
+
+		changes[i].pos = e[i].pos;
+		changes[i].eseq = e[i].seq;
+		for (int k = 0; k < st->nkeys; k++)
+			v[k] = keys[i * st->nkeys + k] = e[i].keys[k];
+		/* (for the join below: k1..kn, sequence, position = the entry's index) */
+		v[st->nkeys] = Int64GetDatum(e[i].seq);
+		v[st->nkeys + 1] = Int64GetDatum(i);
+		v[st->nkeys + 2] = BoolGetDatum(false);
+		rows[i] = HeapTupleGetDatum(heap_form_tuple(sdesc, v, nl));
+		/* the key, as JSON, as the caller (rights.c) */
+		changes[i].key = JsonbPGetDatum(input_keyvals_jsonb(st, e[i].keys));
+	}
+	ReleaseTupleDesc(sdesc);
+	lookup_states(st, changes, n, keys);
+
+	/* the current rows of those keys, as the caller */
+	arg = PointerGetDatum(construct_array(rows, n, st->statetype, -1, false, TYPALIGN_DOUBLE));
+	initStringInfo(&sql);
+	/*
+	 * One look-up of the key index per entry (OFFSET 0 keeps the subquery
+	 * apart, so the plan is a nested loop over the entries, whatever the
+	 * estimates: a hash join would read the whole table for a page of ten)
+	 */
+	appendStringInfo(&sql, "SELECT r.position, t.s, t.d, t.j FROM pg_catalog.unnest($1) AS r, "
+					 "LATERAL (SELECT t.%s AS s, %s AS d, pg_catalog.to_jsonb(t.*) AS j FROM %s%s AS t WHERE ",
+					 seqcol,
+					 st->delatt ? psprintf("t.%s IS NOT NULL", quote_identifier(SEQ_DELETED_AT_COLUMN)) : "false",
+					 get_rel_relkind(st->relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+					 st->qualname);
+	for (int k = 0; k < st->nkeys; k++)
+		appendStringInfo(&sql, "%st.%s %s r.k%d", k ? " AND " : "",
+						 quote_identifier(st->key_names[k]), st->keys[k].eqopr_sql, k + 1);
+	appendStringInfoString(&sql, " OFFSET 0) AS t");
+	if (SPI_execute_with_args(sql.data, 1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "failed to read the rows of table %s", st->relname);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		i = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		Datum		d = SPI_getbinval(tup, desc, 2, &changes[i].seqnull);
+		Datum		rec;
+
+		changes[i].seq = changes[i].seqnull ? 0 : DatumGetInt64(d);
+		changes[i].deleted = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+		rec = SPI_getbinval(tup, desc, 4, &isnull);
+		if (!isnull)
+			changes[i].record = PointerGetDatum(PG_DETOAST_DATUM_COPY(rec));
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	for (int i = 0; i < n; i++)
+	{
+		Change	   *c = &changes[i];
+		Datum		values[5];
+		bool		isnull[5] = {false, false, false, false, false};
+		bool		row = c->record != (Datum) 0;
+		bool		current;
+
+		if (limited && *emitted >= max_emit)
+			return true;		/* what is left is read again from *last */
+		*last = c->pos;
+		if (c->sfound && !c->sposnull)
+			current = c->spos == c->pos;
+		else
+			current = row && (c->seqnull ? PG_INT64_MIN : c->seq) == c->eseq;
+		/*
+		 * Under row-level security a key without a row the caller may see is
+		 * left out: a live key whose row the policies hide is no delete, and
+		 * a tombstone has no row for the policies to judge, so its key is not
+		 * the caller's to see (README: use soft deletes with row security).
+		 */
+		if (!current || (!row && hidden_rls))
+			continue;
+		values[0] = Int64GetDatum(c->pos);
+		if (row)
+		{
+			values[1] = Int64GetDatum(c->seq);
+			isnull[1] = c->seqnull;
+		}
+		else
+		{
+			/* a tombstone's, or a key whose row was removed around the functions */
+			values[1] = Int64GetDatum(c->sseq);
+			isnull[1] = c->sseqnull;
+		}
+		values[2] = c->key;
+		values[3] = BoolGetDatum(!row || c->deleted);
+		values[4] = c->record;
+		isnull[4] = !row;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
+		(*emitted)++;
+	}
+	return more;
+}
+
+/*
+ * One read of an append-only table's feed: the changes above `after` and
+ * below the watermark (at most max_rows of them, when limited), each with
+ * the record as inserted, appended to the result until *emitted reaches
+ * max_emit (when limited).  *last is the highest position passed over.
+ * True: the read was limited and took all it asked for, so more may
+ * follow.  Under row-level security, only the rows the caller may see now
+ * (filter_visible_appends).
+ */
+static bool
+read_appends(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, int64 watermark, bool limited,
 			 int64 max_rows, int64 max_emit, bool hidden_rls, int64 *last, int64 *emitted)
 {
-	StringInfoData sql;
 	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
 	Datum		args[3];
 	char		nulls[3] = {' ', ' ', ' '};
@@ -181,24 +367,17 @@ read_changes(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, int64 watermark, 
 	uint64		n;
 	MemoryContext callcxt = CurrentMemoryContext;
 
-	/* 1. positions above `after` and below the watermark, as the owner */
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT s.position, s.sequence, ");
-	if (st->nkeys > 0)
-		appendStringInfoString(&sql, "s.deleted, s");
-	else
-		appendStringInfoString(&sql, "false, s.record, s.row_table, s.row_tid");
-	appendStringInfo(&sql, " FROM %s s WHERE s.position OPERATOR(pg_catalog.>) $1 "
-					 "AND s.position OPERATOR(pg_catalog.<) $3 "
-					 "ORDER BY s.position LIMIT $2", st->state_qualname);
 	args[0] = Int64GetDatum(after);
 	args[1] = Int64GetDatum(max_rows);
 	args[2] = Int64GetDatum(watermark);
 	if (!limited)
 		nulls[1] = 'n';
-
 	rights_begin_internal(&save_userid, &save_sec);
-	if (SPI_execute_with_args(sql.data, 3, argtypes, args, nulls, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(psprintf("SELECT s.position, s.sequence, s.record, s.row_table, s.row_tid "
+									   "FROM %s s WHERE s.position OPERATOR(pg_catalog.>) $1 "
+									   "AND s.position OPERATOR(pg_catalog.<) $3 "
+									   "ORDER BY s.position LIMIT $2", st->state_qualname),
+							  3, argtypes, args, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "failed to read the changes of table %s", st->relname);
 	rights_end_internal(save_userid, save_sec);
 
@@ -210,137 +389,36 @@ read_changes(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, int64 watermark, 
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		Datum		d;
-		MemoryContext old;
 
 		changes[i].pos = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		d = SPI_getbinval(tup, desc, 2, &changes[i].seqnull);
 		changes[i].seq = changes[i].seqnull ? 0 : DatumGetInt64(d);
-		changes[i].deleted = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-		old = MemoryContextSwitchTo(callcxt);
-		d = SPI_getbinval(tup, desc, 4, &isnull);
-		if (st->nkeys == 0)
-		{
-			changes[i].record = isnull ? (Datum) 0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
-			changes[i].tableoid = SPI_getbinval(tup, desc, 5, &isnull);
-			d = SPI_getbinval(tup, desc, 6, &changes[i].tidnull);
-			if (!changes[i].tidnull)
-				changes[i].tid = *(ItemPointer) DatumGetPointer(d);
-		}
-		else
-			changes[i].staterow = datumCopy(d, false, -1);
-		MemoryContextSwitchTo(old);
+		d = SPI_getbinval(tup, desc, 3, &isnull);
+		changes[i].record = isnull ? (Datum) 0 :
+			PointerGetDatum(DatumGetJsonbPCopy(d));
+		changes[i].tableoid = SPI_getbinval(tup, desc, 4, &isnull);
+		d = SPI_getbinval(tup, desc, 5, &changes[i].tidnull);
+		if (!changes[i].tidnull)
+			changes[i].tid = *(ItemPointer) DatumGetPointer(d);
 	}
 	SPI_freetuptable(SPI_tuptable);
-
-	/*
-	 * The keys, as JSON, built here as the caller: a cast to json of a key's
-	 * type is its owner's code (catalog.c, "Rights").
-	 */
-	if (st->nkeys > 0 && n > 0)
-	{
-		TupleDesc	sdesc = lookup_rowtype_tupdesc(st->statetype, -1);
-		HeapTupleData stup;
-		Datum		keyvals[INDEX_MAX_KEYS];
-		bool		isnull;
-
-		for (uint64 i = 0; i < n; i++)
-		{
-			HeapTupleHeader th = DatumGetHeapTupleHeader(changes[i].staterow);
-
-			stup.t_len = HeapTupleHeaderGetDatumLength(th);
-			ItemPointerSetInvalid(&stup.t_self);
-			stup.t_tableOid = InvalidOid;
-			stup.t_data = th;
-			for (int k = 0; k < st->nkeys; k++)
-				keyvals[k] = heap_getattr(&stup, k + 1, sdesc, &isnull);
-			changes[i].key = JsonbPGetDatum(input_keyvals_jsonb(st, keyvals));
-		}
-		ReleaseTupleDesc(sdesc);
-	}
-
-	/*
-	 * Append-only rows under row-level security: only those the caller can
-	 * see now, found again by their row version (a row since updated or
-	 * moved by VACUUM FULL is not found, and left out).
-	 */
-	if (st->nkeys == 0 && n > 0 && hidden_rls)
+	if (n > 0 && hidden_rls)
 		filter_visible_appends(st, changes, n);
-
-	/* 2. the current rows of those keys, as the caller */
-	if (st->nkeys > 0 && n > 0)
-	{
-		Datum	   *rows = MemoryContextAlloc(callcxt, sizeof(Datum) * n);
-		ArrayType  *arr;
-		Oid			argtype = st->statearraytype;
-		Datum		arg;
-
-		for (uint64 i = 0; i < n; i++)
-			rows[i] = changes[i].staterow;
-		arr = construct_array(rows, n, st->statetype, -1, false, TYPALIGN_DOUBLE);
-		arg = PointerGetDatum(arr);
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "SELECT r.position, pg_catalog.to_jsonb(t.*) FROM pg_catalog.unnest($1) AS r "
-						 "JOIN %s%s AS t ON ",
-						 get_rel_relkind(st->relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
-						 st->qualname);
-		for (int k = 0; k < st->nkeys; k++)
-			appendStringInfo(&sql, "%st.%s %s r.k%d", k ? " AND " : "",
-							 quote_identifier(st->key_names[k]), st->keys[k].eqopr_sql, k + 1);
-		if (SPI_execute_with_args(sql.data, 1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "failed to read the rows of table %s", st->relname);
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			bool		isnull;
-			int64		pos = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-			Datum		rec = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull);
-			uint64		lo = 0,
-						hi = n;
-
-			/* changes[] is in position order */
-			while (lo < hi)
-			{
-				uint64		mid = (lo + hi) / 2;
-
-				if (changes[mid].pos < pos)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			if (lo < n && changes[lo].pos == pos && !isnull)
-			{
-				MemoryContext old = MemoryContextSwitchTo(callcxt);
-
-				changes[lo].record = PointerGetDatum(PG_DETOAST_DATUM_COPY(rec));
-				MemoryContextSwitchTo(old);
-			}
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
 
 	for (uint64 i = 0; i < n; i++)
 	{
 		Datum		values[5];
-		bool		isnull[5] = {false, false, false, false, false};
-		bool		norow = st->nkeys > 0 && changes[i].record == (Datum) 0;
+		bool		isnull[5] = {false, false, true, false, false};
 
 		if (limited && *emitted >= max_emit)
 			return false;		/* what is left is read again from *last */
 		*last = changes[i].pos;
-		/*
-		 * Under row-level security a key without a row the caller may see is
-		 * left out: a live key whose row the policies hide is no delete, and
-		 * a tombstone has no row for the policies to judge, so its key is not
-		 * the caller's to see (README: use soft deletes with row security).
-		 */
-		if ((norow && hidden_rls) || changes[i].hidden)
+		if (changes[i].hidden)
 			continue;
 		values[0] = Int64GetDatum(changes[i].pos);
 		values[1] = Int64GetDatum(changes[i].seq);
 		isnull[1] = changes[i].seqnull;
-		values[2] = changes[i].key;
-		isnull[2] = changes[i].key == (Datum) 0;
-		/* a key with no row (removed around the functions) is gone */
-		values[3] = BoolGetDatum(changes[i].deleted || norow);
+		values[3] = BoolGetDatum(false);
 		values[4] = changes[i].record;
 		isnull[4] = changes[i].record == (Datum) 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
@@ -400,12 +478,12 @@ sequenced_changes(PG_FUNCTION_ARGS)
 	 */
 	if (IsolationUsesXactSnapshot())
 	{
-		watermark = positions_watermark(st->staterelid, GetTransactionSnapshot(), &wm);
+		watermark = positions_watermark(SEQ_POSREL(st), GetTransactionSnapshot(), &wm);
 		PushActiveSnapshot(GetTransactionSnapshot());
 	}
 	else
 	{
-		watermark = positions_watermark(st->staterelid, NULL, &wm);
+		watermark = positions_watermark(SEQ_POSREL(st), NULL, &wm);
 		PushActiveSnapshot(GetLatestSnapshot());
 	}
 
@@ -419,16 +497,26 @@ sequenced_changes(PG_FUNCTION_ARGS)
 	 */
 	passcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_sequenced changes read",
 									ALLOCSET_DEFAULT_SIZES);
-	for (;;)
+	for (int pass = 0;; pass++)
 	{
 		int64		last = after;
 		int64		want = limited ? max_rows - emitted : 0;
 		MemoryContext old = MemoryContextSwitchTo(passcxt);
 		bool		more;
 
-		if (hidden_rls && limited)
+		/*
+		 * A keyed table's log has entries its keys have moved on from: the
+		 * first read takes a few more than are wanted, and reads after it
+		 * (the page was not filled) a thousand at least.
+		 */
+		if (limited && (hidden_rls || pass > 0))
 			want = Max(want, SEQ_FEED_READ);
-		more = read_changes(rsinfo, st, after, watermark, limited, want, max_rows, hidden_rls, &last, &emitted);
+		else if (limited && st->nkeys > 0)
+			want = want + want / 8 + 4;
+		if (st->nkeys > 0)
+			more = read_keyed(rsinfo, st, after, watermark, limited, want, max_rows, hidden_rls, &last, &emitted);
+		else
+			more = read_appends(rsinfo, st, after, watermark, limited, want, max_rows, hidden_rls, &last, &emitted);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(passcxt);
 		if (!more || emitted >= max_rows)

@@ -832,7 +832,7 @@ sequenced_import(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			RegisterOptions opt = {false, keynames, SEQ_DEFAULT_SEQUENCE_COLUMN, "keep", "hard", "per_key"};
+			RegisterOptions opt = {false, keynames, SEQ_DEFAULT_SEQUENCE_COLUMN, "keep", "hard", "per_key", "write", false};
 
 			registry_register(relid, &opt);
 		}

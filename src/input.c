@@ -617,7 +617,7 @@ parse_record(Batch *b, Message *m, JsonbContainer *obj)
 void
 input_materialize(Batch *b, Message *m, MemoryContext cxt)
 {
-	ErrorContextCallback errcb;
+	RecordContext errcb;
 	bool		lazy = b->lazy;
 
 	if (m->record == NULL)
@@ -732,7 +732,7 @@ input_json_type_name(JsonbValue *v)
 void
 input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action)
 {
-	ErrorContextCallback errcb;
+	RecordContext errcb;
 	MemoryContext old = MemoryContextSwitchTo(b->mcxt);
 
 	record_context_push(&errcb, b->st);
@@ -853,7 +853,7 @@ out_of_range:
 void
 input_parse_messages(Batch *b, Jsonb *messages)
 {
-	ErrorContextCallback errcb;
+	RecordContext errcb;
 	MemoryContext old = MemoryContextSwitchTo(b->mcxt);
 	int			n;
 

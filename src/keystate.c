@@ -104,7 +104,7 @@ keystate_serialization_failure(void)
  */
 bool
 keystate_insert_speculative(Relation rel, ResultRelInfo *rri, EState *estate, TupleTableSlot *slot,
-				   CommandId cid, List *arbiters)
+							CommandId cid, List *arbiters)
 {
 	TransactionId xid = GetCurrentTransactionId();
 	uint32		token = SpeculativeInsertionLockAcquire(xid);
@@ -120,7 +120,7 @@ keystate_insert_speculative(Relation rel, ResultRelInfo *rri, EState *estate, Tu
 /* Update the row version at tid to slot, waiting for a concurrent writer, and its index entries */
 TM_Result
 keystate_update_row(Relation rel, ItemPointer tid, ResultRelInfo *rri, EState *estate, TupleTableSlot *slot,
-		   CommandId cid, Snapshot snap)
+					CommandId cid, Snapshot snap)
 {
 	TM_FailureData tmfd;
 	LockTupleMode lockmode;
@@ -146,150 +146,250 @@ keystate_message_wins(SeqTable *st, int64 seq, int64 stored, bool stored_null)
 }
 
 /*
- * Step 0: read each candidate's stored state straight from the state table's
- * unique index, under a fresh snapshot, locking and writing nothing.  A
- * message already older than what is stored is stale for good (a key's
- * stored sequence never goes down), so it leaves the batch here: a stale
- * message costs one index probe and no statement at all.  The others are
- * decided again, under lock, by keystate_lock.  Returns how many remain.
+ * What a key has stored, from what stateprobe_get found: the higher of its
+ * row's sequence and its key state row's (NULL: older than any message).
+ * False: the key has neither.
+ */
+bool
+keystate_stored(KeyFound *kf, int64 *stored, bool *stored_null)
+{
+	bool		have = false;
+
+	*stored = 0;
+	*stored_null = true;
+	if (kf->rfound && !kf->rseqnull)
+	{
+		*stored = kf->rseq;
+		*stored_null = false;
+	}
+	if (kf->sfound && !kf->sseqnull && (*stored_null || kf->sseq > *stored))
+	{
+		*stored = kf->sseq;
+		*stored_null = false;
+	}
+	have = kf->rfound || kf->sfound;
+	return have;
+}
+
+/*
+ * Probing keys, in key order: the key state row (its unique index, leaf by
+ * leaf: probe.c; an ordinary scan where that cannot answer exactly) and,
+ * where rows are probed, the table's row (its key index, likewise).  Both
+ * under snap; the row versions found are left in p->sslot and p->rslot.
+ */
+void
+stateprobe_begin(StateProbe *p, SeqTable *st, bool rows, Snapshot snap)
+{
+	memset(p, 0, sizeof(StateProbe));
+	p->st = st;
+	p->snap = snap;
+	p->srel = table_open(st->staterelid, RowExclusiveLock);
+	p->sirel = index_open(st->stateindexid, RowExclusiveLock);
+	p->sslot = table_slot_create(p->srel, NULL);
+	p->slp = leafprobe_begin(p->srel, p->sirel, st->keys, st->nkeys, snap, 0, st->nkeys + 1);
+	p->sscan = index_beginscan(p->srel, p->sirel, snap, st->nkeys, 0);
+	for (int k = 0; k < st->nkeys; k++)
+		ScanKeyEntryInitializeWithInfo(&p->sskeys[k], 0, k + 1, BTEqualStrategyNumber,
+									   InvalidOid, st->keys[k].ssup.ssup_collation,
+									   &st->keys[k].eqproc, (Datum) 0);
+	if (rows)
+	{
+		p->rrel = table_open(st->relid, NoLock);	/* locked by the call */
+		p->rirel = index_open(st->keyindexid, RowExclusiveLock);
+		p->rslot = table_slot_create(p->rrel, NULL);
+		p->rlp = leafprobe_begin(p->rrel, p->rirel, st->ikeys, st->nkeys, snap, 0, st->seqatt);
+		p->rscan = index_beginscan(p->rrel, p->rirel, snap, st->nkeys, 0);
+		for (int c = 0; c < st->nkeys; c++)
+			ScanKeyEntryInitializeWithInfo(&p->rskeys[c], 0, c + 1, BTEqualStrategyNumber,
+										   InvalidOid, st->ikeys[c].ssup.ssup_collation,
+										   &st->ikeys[c].eqproc, (Datum) 0);
+	}
+}
+
+/* A new snapshot for what follows (READ COMMITTED, after a concurrent writer) */
+void
+stateprobe_resnap(StateProbe *p, Snapshot snap)
+{
+	SeqTable   *st = p->st;
+
+	p->snap = snap;
+	index_endscan(p->sscan);
+	leafprobe_end(p->slp);
+	p->slp = leafprobe_begin(p->srel, p->sirel, st->keys, st->nkeys, snap, 0, st->nkeys + 1);
+	p->sscan = index_beginscan(p->srel, p->sirel, snap, st->nkeys, 0);
+	if (p->rrel != NULL)
+	{
+		index_endscan(p->rscan);
+		leafprobe_end(p->rlp);
+		p->rlp = leafprobe_begin(p->rrel, p->rirel, st->ikeys, st->nkeys, snap, 0, st->seqatt);
+		p->rscan = index_beginscan(p->rrel, p->rirel, snap, st->nkeys, 0);
+	}
+}
+
+/* One relation's row version for a key: leaf probe, else an index scan */
+static bool
+probe_one(LeafProbe *lp, IndexScanDesc scan, ScanKey skeys, int nkeys, Datum *vals,
+		  TupleTableSlot *slot, AttrNumber seqatt, ItemPointer tid, int64 *seq, bool *seqnull)
+{
+	LeafResult	r = LEAF_UNSURE;
+	bool		exact = false;
+
+	ExecClearTuple(slot);
+	if (lp != NULL)
+	{
+		CHECK_FOR_INTERRUPTS();
+		r = leafprobe_get(lp, vals, slot, tid, &exact, seq, seqnull);
+		if (r == LEAF_FOUND)
+			return true;
+		if (r == LEAF_ABSENT)
+			return false;
+	}
+	for (int k = 0; k < nkeys; k++)
+		skeys[k].sk_argument = vals[k];
+	index_rescan(scan, skeys, nkeys, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		Datum		d = slot_getattr(slot, seqatt, seqnull);
+
+		*seq = *seqnull ? 0 : DatumGetInt64(d);
+		*tid = slot->tts_tid;
+		return true;
+	}
+	return false;
+}
+
+/* What the key (keyvals[k]: key column k) has: its key state row, its row */
+void
+stateprobe_get(StateProbe *p, Datum *keyvals, KeyFound *kf)
+{
+	SeqTable   *st = p->st;
+
+	memset(kf, 0, sizeof(KeyFound));
+	kf->sfound = probe_one(p->slp, p->sscan, p->sskeys, st->nkeys, keyvals, p->sslot,
+						   st->nkeys + 1, &kf->stid, &kf->sseq, &kf->sseqnull);
+	if (kf->sfound)
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(p->sslot, st->nkeys + 2, &kf->sposnull);
+
+		kf->spos = kf->sposnull ? 0 : DatumGetInt64(d);
+		kf->sdeleted = DatumGetBool(slot_getattr(p->sslot, st->nkeys + 3, &isnull));
+	}
+	if (p->rrel != NULL)
+	{
+		Datum		ivals[INDEX_MAX_KEYS];
+
+		for (int c = 0; c < st->nkeys; c++)
+			ivals[c] = keyvals[st->ikeyof[c]];
+		kf->rfound = probe_one(p->rlp, p->rscan, p->rskeys, st->nkeys, ivals, p->rslot,
+							   st->seqatt, &kf->rtid, &kf->rseq, &kf->rseqnull);
+		if (kf->rfound && st->delatt != InvalidAttrNumber)
+		{
+			bool		notdeleted;
+
+			(void) slot_getattr(p->rslot, st->delatt, &notdeleted);
+			kf->rsoftdeleted = !notdeleted;
+		}
+	}
+}
+
+void
+stateprobe_end(StateProbe *p)
+{
+	ExecDropSingleTupleTableSlot(p->sslot);
+	leafprobe_end(p->slp);
+	index_endscan(p->sscan);
+	index_close(p->sirel, NoLock);
+	table_close(p->srel, NoLock);
+	if (p->rrel != NULL)
+	{
+		ExecDropSingleTupleTableSlot(p->rslot);
+		leafprobe_end(p->rlp);
+		index_endscan(p->rscan);
+		index_close(p->rirel, NoLock);
+		table_close(p->rrel, NoLock);
+	}
+}
+
+/*
+ * The probe of a call whose rows are written by statements: each
+ * candidate's stored state under a fresh snapshot, in key order, locking and
+ * writing nothing.  A key's stored sequence never goes down, so a message
+ * older than what the probe saw is stale for good: it leaves the batch here,
+ * having cost a probe.  The others are decided again, under lock, by
+ * keystate_lock.  Returns how many remain.  (A call that writes rows
+ * directly probes as it goes: direct.c.)
  */
 int
 keystate_probe(Batch *b, int *cand, int ncand)
 {
 	SeqTable   *st = b->st;
-	Relation	srel;
-	Relation	irel;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	ScanKeyData skeys[INDEX_MAX_KEYS];
-	AttrNumber	seqattno = st->nkeys + 1;	/* k1..kn, sequence, ... */
+	StateProbe	p;
 	int			nkept = 0;
-	bool		covering;
-	Buffer		vmbuffer = InvalidBuffer;
-	LeafProbe  *lp = NULL;
 	Datum		keyvals[INDEX_MAX_KEYS];
 
 	/* see what earlier statements of this transaction wrote */
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	srel = table_open(st->staterelid, RowExclusiveLock);
-	irel = index_open(st->stateindexid, RowExclusiveLock);
-	slot = table_slot_create(srel, NULL);
-	scan = index_beginscan(srel, irel, GetActiveSnapshot(), st->nkeys, 0);
-	for (int k = 0; k < st->nkeys; k++)
-		ScanKeyEntryInitializeWithInfo(&skeys[k], 0, k + 1, BTEqualStrategyNumber,
-									   InvalidOid, st->keys[k].ssup.ssup_collation,
-									   &st->keys[k].eqproc, (Datum) 0);
-	/*
-	 * With the sequence in the index (INCLUDE), a key whose heap page is
-	 * all-visible is answered by the index alone, as an index-only scan
-	 * does: after a VACUUM, a replay touches no heap page at all.
-	 */
-	covering = irel->rd_index->indnatts > st->nkeys &&
-		irel->rd_index->indkey.values[st->nkeys] == seqattno;
-	scan->xs_want_itup = covering;
-	/* keys come sorted: most are answered on the leaf page of the one before */
-	if (covering)
-		lp = leafprobe_begin(srel, irel, st->keys, st->nkeys, GetActiveSnapshot(), seqattno, seqattno);
+	stateprobe_begin(&p, st, st->sparse, GetActiveSnapshot());
 	for (int i = 0; i < ncand; i++)
 	{
 		Message    *m = &b->msgs[cand[i]];
-		bool		stale = false;
-		bool		isnull = true;
-		Datum		d = (Datum) 0;
-		ItemPointer tid;
-		LeafResult	r = LEAF_UNSURE;
+		KeyFound	kf;
+		int64		stored;
+		bool		stored_null;
+		bool		have;
 
 #ifdef __GNUC__
-
 		/*
 		 * Candidates come in key order, their messages in input order: ask
 		 * for the message a few keys ahead, and for its key values once the
-		 * message itself has had time to arrive, so that the probe does not
-		 * wait on them.
+		 * message itself has had time to arrive.
 		 */
 		if (i + 8 < ncand)
 			__builtin_prefetch(&b->msgs[cand[i + 8]]);
 		if (i + 4 < ncand)
 			__builtin_prefetch(&b->msgs[cand[i + 4]].values[st->keys[0].attnum - 1]);
 #endif
-
 		for (int k = 0; k < st->nkeys; k++)
 			keyvals[k] = m->values[st->keys[k].attnum - 1];
-		m->found = false;
-		m->exact = false;
-		if (lp != NULL)
-		{
-			int64		stored;
-
-			CHECK_FOR_INTERRUPTS();
-			r = leafprobe_get(lp, keyvals, slot, &m->tid, &m->exact, &stored, &isnull);
-			ExecClearTuple(slot);
-			if (r == LEAF_FOUND)
-			{
-				d = Int64GetDatum(stored);
-				m->found = true;
-			}
-		}
-		if (r == LEAF_UNSURE)
-		{
-			for (int k = 0; k < st->nkeys; k++)
-				skeys[k].sk_argument = keyvals[k];
-			index_rescan(scan, skeys, st->nkeys, NULL, 0);
-		}
-		while (r == LEAF_UNSURE && (tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
-		{
-			if (covering && VM_ALL_VISIBLE(srel, ItemPointerGetBlockNumber(tid), &vmbuffer))
-			{
-				d = index_getattr(scan->xs_itup, st->nkeys + 1, scan->xs_itupdesc, &isnull);
-				m->tid = *tid;
-				m->exact = false;
-				m->found = true;
-				break;
-			}
-			if (index_fetch_heap(scan, slot))
-			{
-				d = slot_getattr(slot, seqattno, &isnull);
-				m->tid = slot->tts_tid;
-				m->exact = true;
-				m->found = true;
-				break;
-			}
-		}
+		stateprobe_get(&p, keyvals, &kf);
+		ExecClearTuple(p.sslot);
+		if (p.rslot)
+			ExecClearTuple(p.rslot);
+		have = keystate_stored(&kf, &stored, &stored_null);
+		m->found = kf.sfound;
+		m->exact = kf.sfound;
+		m->tid = kf.stid;
+		/* the key's row: updated first by the statements (else inserted) */
+		m->fresh = st->sparse ? !kf.rfound : !kf.sfound;
+		m->wins = kf.sfound && keystate_message_wins(st, m->seq, kf.sseq, kf.sseqnull);
 		/* ties under 'error' are decided (and raised) under lock */
-		m->wins = m->found && keystate_message_wins(st, m->seq, DatumGetInt64(d), isnull);
-		if (m->found && !m->wins &&
-			!(st->on_equal == ON_EQUAL_ERROR && DatumGetInt64(d) == m->seq))
-			stale = true;
-		ExecClearTuple(slot);
-		if (stale)
+		if (have && !keystate_message_wins(st, m->seq, stored, stored_null) &&
+			!(st->on_equal == ON_EQUAL_ERROR && !stored_null && stored == m->seq))
 			m->outcome = OUT_STALE;
 		else
 			cand[nkept++] = cand[i];
 	}
-	if (vmbuffer != InvalidBuffer)
-		ReleaseBuffer(vmbuffer);
-	leafprobe_end(lp);
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(irel, NoLock);
-	table_close(srel, NoLock);
+	stateprobe_end(&p);
 	PopActiveSnapshot();
 	return nkept;
 }
 
 /*
- * Step 1: take the per-key locks and decide against the stored state.
- * Accepted candidates keep OUT_NONE; the others become stale.
- *
- * This is INSERT ... ON CONFLICT DO UPDATE ... WHERE on the state table,
- * done straight on the heap and its indexes with the executor's own
- * building blocks, for every candidate in key order (the one lock order
- * every call shares).  A key the probe found is locked through the tuple
- * the probe saw; a key it did not find is inserted speculatively, as ON
- * CONFLICT does, so that two calls inserting one new key never raise a
- * unique violation: the loser sees a conflict, forgets its tuple and starts
- * over on the winner's.  Only a lost race pays the pre-check probe.
+ * The per-key locks of a call whose rows are written by statements: every
+ * candidate's key state row, in key order -- INSERT ... ON CONFLICT DO
+ * UPDATE ... WHERE on the key state, done straight on its heap and index
+ * with the executor's own building blocks.  A key the probe found is
+ * updated through the row version it saw (a lock is a WAL record of its
+ * own; should another transaction have changed it since, the update says
+ * so, having waited, and the key is looked up again and locked); a key it
+ * did not find is inserted speculatively, as ON CONFLICT does, so that two
+ * calls inserting one new key never raise a unique violation: the loser
+ * sees the conflict, forgets its tuple and starts over on the winner's.
+ * Accepted candidates keep OUT_NONE and get their position (m->pos); the
+ * others become stale.  The row's own stored sequence is the statements'
+ * guard (target.c): what they refuse, the fix-up corrects.
  */
 void
 keystate_lock(Batch *b, int *cand, int ncand)
@@ -303,7 +403,7 @@ keystate_lock(Batch *b, int *cand, int ncand)
 	List	   *arbiters = list_make1_oid(st->stateindexid);
 	CommandId	cid = GetCurrentCommandId(true);
 	Snapshot	snap;
-	ErrorContextCallback errcb;
+	RecordContext errcb;
 	int			seqno = st->nkeys;	/* 0-based: k1..kn, sequence, position, deleted */
 
 	/* an error here (an oversized key, say) is about the record at hand */
@@ -319,16 +419,11 @@ keystate_lock(Batch *b, int *cand, int ncand)
 	for (int i = 0; i < ncand; i++)
 	{
 		Message    *m = &b->msgs[cand[i]];
-
-		/*
-		 * Only a row version itself is locked; an index entry (an
-		 * index-only answer) is looked up again, like a lost race.
-		 */
-		bool		from_probe = m->found && m->exact;
-		bool		precheck = m->found && !m->exact;
+		bool		from_probe = m->found;
+		bool		precheck = false;
 
 		record_context_at(m->ord, NULL);
-		m->pos = positions_next(st->staterelid);
+		m->pos = 0;
 		for (;;)
 		{
 			ItemPointerData conflict;
@@ -347,28 +442,22 @@ keystate_lock(Batch *b, int *cand, int ncand)
 			}
 			slot->tts_values[seqno] = Int64GetDatum(m->seq);
 			slot->tts_isnull[seqno] = false;
-			slot->tts_values[seqno + 1] = Int64GetDatum(m->pos);
+			slot->tts_values[seqno + 1] = (Datum) 0;	/* the position, once decided */
 			slot->tts_isnull[seqno + 1] = false;
 			slot->tts_values[seqno + 2] = BoolGetDatum(m->action == MSG_DELETE);
 			slot->tts_isnull[seqno + 2] = false;
-			ExecStoreVirtualTuple(slot);
 
 			if (from_probe && m->wins)
 			{
-				/*
-				 * The probe saw this row version and the message beats it:
-				 * update it without locking it first (a lock is a WAL record
-				 * of its own).  If another transaction changed it since, the
-				 * update says so (having waited for it) and the key is looked
-				 * up again and locked, as below.
-				 */
+				/* the probe saw this row version and the message beats it: update it */
 				from_probe = false;
+				if (m->pos == 0)
+					m->pos = positions_next(st->logrelid);
+				slot->tts_values[seqno + 1] = Int64GetDatum(m->pos);
+				ExecStoreVirtualTuple(slot);
 				res = keystate_update_row(srel, &m->tid, rri, estate, slot, cid, snap);
 				if (res == TM_Ok)
-				{
-					m->fresh = false;
 					break;
-				}
 				if (res != TM_Updated && res != TM_Deleted)
 					elog(ERROR, "failed to update the state of a key of table %s (%d)", st->relname, (int) res);
 				if (IsolationUsesXactSnapshot())
@@ -382,17 +471,25 @@ keystate_lock(Batch *b, int *cand, int ncand)
 				conflict = m->tid;
 				from_probe = false;
 			}
-			else if (!precheck || ExecCheckIndexConstraints(rri, slot, estate, &conflict, arbiters))
+			else
 			{
-				/* no row for the key, as far as anyone can tell: insert it */
-				if (!keystate_insert_speculative(srel, rri, estate, slot, cid, arbiters))
+				ExecStoreVirtualTuple(slot);
+				if (!precheck || ExecCheckIndexConstraints(rri, slot, estate, &conflict, arbiters))
 				{
-					/* lost the race: from the top, where the pre-check finds the winner */
-					precheck = true;
-					continue;
+					/* no key state row for the key, as far as anyone can tell: insert it */
+					if (m->pos == 0)
+						m->pos = positions_next(st->logrelid);
+					ExecClearTuple(slot);
+					slot->tts_values[seqno + 1] = Int64GetDatum(m->pos);
+					ExecStoreVirtualTuple(slot);
+					if (!keystate_insert_speculative(srel, rri, estate, slot, cid, arbiters))
+					{
+						/* lost the race: from the top, where the pre-check finds the winner */
+						precheck = true;
+						continue;
+					}
+					break;
 				}
-				m->fresh = true;	/* a key never seen: its upsert goes straight to INSERT */
-				break;
 			}
 
 			res = table_tuple_lock(srel, &conflict, snap, existing, cid,
@@ -431,13 +528,17 @@ keystate_lock(Batch *b, int *cand, int ncand)
 							 record_errtable(st)));
 				}
 				m->outcome = OUT_STALE; /* the row stays locked, as under ON CONFLICT */
+				m->pos = 0;
 				ExecClearTuple(existing);
 				break;
 			}
+			if (m->pos == 0)
+				m->pos = positions_next(st->logrelid);
+			slot->tts_values[seqno + 1] = Int64GetDatum(m->pos);
+			ExecStoreVirtualTuple(slot);
 			res = keystate_update_row(srel, &existing->tts_tid, rri, estate, slot, cid, snap);
 			if (res != TM_Ok)
 				elog(ERROR, "failed to update the state of a key of table %s (%d)", st->relname, (int) res);
-			m->fresh = false;
 			ExecClearTuple(existing);
 			break;
 		}

@@ -18,6 +18,8 @@
 #include "postgres.h"
 
 #include "access/attnum.h"
+#include "access/genam.h"
+#include "access/skey.h"
 #include "storage/itemptr.h"
 #include "storage/block.h"
 #include "executor/spi.h"
@@ -120,8 +122,11 @@ typedef struct SeqKey
 typedef struct SeqTable
 {
 	Oid			relid;
-	Oid			staterelid;
-	Oid			stateindexid;	/* the state table's unique key index */
+	Oid			staterelid;		/* the key state (keystate.c) */
+	Oid			stateindexid;	/* ... its unique key index */
+	Oid			logrelid;		/* the change log (changelog.c) */
+	Oid			logindexid;		/* ... its index on "last" */
+	Oid			historyrelid;	/* <table>_history, or InvalidOid */
 	Oid			keyindexid;		/* the target's unique index over the key */
 	Oid			reltype;		/* the target's row type */
 	Oid			relarraytype;	/* ... and its array type */
@@ -145,12 +150,17 @@ typedef struct SeqTable
 	int			nkeys;			/* 0: append-only */
 	SeqKey	   *keys;
 	char	  **key_names;
+	SeqKey	   *ikeys;			/* the key index's columns, in its order ... */
+	int			ikeyof[INDEX_MAX_KEYS];	/* ... each key column number k */
+	bool		sparse;			/* key state rows only where a row cannot say */
 
 	AttrNumber	seqatt;
 	AttrNumber	delatt;			/* _sdc_deleted_at, or 0 */
 	OnEqual		on_equal;
 	bool		soft_deletes;
 	bool		per_table;
+	bool		skip_unchanged; /* unchanged => 'skip' */
+	bool		history;		/* history => true */
 
 	/* SPI plans, prepared lazily (see apply.c), for this state table size */
 	BlockNumber planned_blocks;
@@ -205,6 +215,12 @@ typedef struct Message
 #define MSG_ISNULL(m, natts)	((bool *) ((m)->values + (natts)))
 #define MSG_PRESENT(m, natts)	(MSG_ISNULL(m, natts) + (natts))
 
+/*
+ * The relation whose lock every call that hands out positions of a table
+ * holds (positions.c): its change log, or an append-only table's state.
+ */
+#define SEQ_POSREL(st)	(OidIsValid((st)->logrelid) ? (st)->logrelid : (st)->staterelid)
+
 /* Records' first properties whose columns are remembered (input.c) */
 #define SEQ_PROPHINTS 32
 
@@ -254,6 +270,10 @@ typedef struct ConfigRow
 	char	   *deletes;
 	char	   *ordering;
 	Oid			state_rel;
+	Oid			log_rel;		/* InvalidOid for an append-only table */
+	char	   *unchanged;
+	bool		history;
+	Oid			history_rel;	/* InvalidOid until history is first on */
 } ConfigRow;
 extern SeqTable *catalog_open(Oid relid);
 extern void catalog_close(SeqTable *st);
@@ -298,9 +318,24 @@ extern int	rights_lockdown(void);
 extern void citus_refuse(Oid relid, const char *what);
 
 /* record_context.c */
-extern void record_context_push(ErrorContextCallback *cb, SeqTable *st);
+typedef struct RecordContext
+{
+	ErrorContextCallback cb;
+	int			ord;			/* what the enclosing stretch had at hand */
+	const char *column;
+	SeqTable   *table;
+	struct RecordContext *outer;
+} RecordContext;
+extern void record_context_push(RecordContext *rc, SeqTable *st);
 extern void record_context_at(int ord, const char *column);
-extern void record_context_pop(ErrorContextCallback *cb);
+extern void record_context_pop(RecordContext *rc);
+typedef struct RecordAt
+{
+	int			ord;
+	const char *column;
+} RecordAt;
+extern RecordAt record_context_now(void);
+extern void record_context_back(RecordAt at);
 extern int	record_errtable(SeqTable *st);
 extern int	record_errcolumn(SeqTable *st, const char *column);
 extern int	record_errrel(Oid relid);
@@ -362,6 +397,7 @@ extern int	dedup_winners(Batch *b, int *cand, bool have_max, int64 startmax);
 extern void apply_batch(Batch *b);
 extern void apply_sql_ready(Batch *b);
 
+
 /* probe.c */
 typedef struct LeafProbe LeafProbe;
 typedef enum LeafResult
@@ -377,6 +413,43 @@ extern LeafResult leafprobe_get(LeafProbe *lp, Datum *keys, TupleTableSlot *slot
 extern void leafprobe_end(LeafProbe *lp);
 
 /* keystate.c */
+typedef struct KeyFound
+{
+	bool		sfound;			/* a key state row ... */
+	ItemPointerData stid;		/* ... this version of it */
+	int64		sseq;
+	bool		sseqnull;
+	int64		spos;
+	bool		sposnull;
+	bool		sdeleted;
+	bool		rfound;			/* a row of the table ... */
+	ItemPointerData rtid;		/* ... this version of it */
+	int64		rseq;
+	bool		rseqnull;
+	bool		rsoftdeleted;	/* marked deleted (_sdc_deleted_at) */
+} KeyFound;
+typedef struct StateProbe
+{
+	SeqTable   *st;
+	Snapshot	snap;
+	Relation	srel;
+	Relation	sirel;
+	TupleTableSlot *sslot;
+	LeafProbe  *slp;
+	IndexScanDesc sscan;
+	ScanKeyData sskeys[INDEX_MAX_KEYS];
+	Relation	rrel;			/* NULL: rows are not probed */
+	Relation	rirel;
+	TupleTableSlot *rslot;
+	LeafProbe  *rlp;
+	IndexScanDesc rscan;
+	ScanKeyData rskeys[INDEX_MAX_KEYS];
+} StateProbe;
+extern void stateprobe_begin(StateProbe *p, SeqTable *st, bool rows, Snapshot snap);
+extern void stateprobe_resnap(StateProbe *p, Snapshot snap);
+extern void stateprobe_get(StateProbe *p, Datum *keyvals, KeyFound *kf);
+extern void stateprobe_end(StateProbe *p);
+extern bool keystate_stored(KeyFound *kf, int64 *stored, bool *stored_null);
 extern int	keystate_probe(Batch *b, int *cand, int ncand);
 extern void keystate_lock(Batch *b, int *cand, int ncand);
 extern bool keystate_message_wins(SeqTable *st, int64 seq, int64 stored, bool stored_null);
@@ -392,14 +465,53 @@ extern KeyProbe *keyprobe_begin(SeqTable *st);
 extern bool keyprobe_exists(KeyProbe *kp, Datum *keyvals, Snapshot snap);
 extern void keyprobe_end(KeyProbe *kp);
 
+/* changelog.c */
+typedef struct ChangeLog ChangeLog;
+typedef struct LogEntry
+{
+	int64		pos;
+	int64		seq;
+	Datum		keys[INDEX_MAX_KEYS];	/* by key column number */
+} LogEntry;
+extern ChangeLog *changelog_begin(SeqTable *st);
+extern void changelog_add(ChangeLog *cl, int64 pos, Datum *keyvals, int64 seq);
+extern void changelog_flush(ChangeLog *cl);
+extern void changelog_end(ChangeLog *cl);
+extern int64 changelog_compact(SeqTable *st, Snapshot snap);
+extern int	changelog_read(SeqTable *st, int64 after, int64 below, int max, Snapshot snap,
+						   LogEntry **out, bool *more);
+
 /* target.c */
-extern bool target_direct_ok(SeqTable *st, Relation rel);
+typedef struct DefaultState
+{
+	EState	   *estate;
+	ExprContext *econtext;
+	ExprState **exprs;			/* by attnum - 1, NULL: no default */
+	bool		ready;
+} DefaultState;
+extern void target_defaults_init(DefaultState *ds, SeqTable *st);
+extern void target_defaults_done(DefaultState *ds);
+extern void target_values(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, bool keys_only,
+						  Datum *values, bool *nulls);
+extern bool target_direct_ok(SeqTable *st, Relation rel, bool deletes);
 extern void target_write(Batch *b, int *cand, int ncand);
 extern void target_append(Batch *b, bool have_max, int64 startmax);
 extern bool target_col_written(SeqColumn *c);
 
+/* direct.c */
+extern void direct_apply(Batch *b, int *cand, int ncand, ChangeLog *cl);
+
 /* blame.c */
 extern int	blame_record(Batch *b, ErrorData *edata, Datum *rows, int *msgidx, int n);
+
+/* statetable.c */
+extern void spi_exec(const char *sql, int expected);
+extern void spi_execf(int expected, const char *fmt,...) pg_attribute_printf(2, 3);
+extern Oid	create_state_table(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex,
+							   const char *seqcol, bool soft, bool sparse, Oid *logrel);
+extern void drop_state_table(Oid staterel, Oid logrel);
+extern void fill_missing_state(Relation rel, Oid staterel, int nkeys, AttrNumber *keyatts,
+							   const char *seqcol, bool soft);
 
 /* registry.c */
 typedef struct RegisterOptions
@@ -410,6 +522,8 @@ typedef struct RegisterOptions
 	char	   *on_equal;
 	char	   *deletes;
 	char	   *ordering;
+	char	   *unchanged;
+	bool		history;
 } RegisterOptions;
 extern void registry_register(Oid relid, RegisterOptions *opt);
 

@@ -412,13 +412,16 @@ sequenced_feed_status(PG_FUNCTION_ARGS)
 	call_begin(&s, PG_GETARG_OID(0), AccessShareLock, RIGHTS_READ);
 	rights_check_read(s.st);
 	rights_pin_path();
-	watermark = positions_watermark(s.st->staterelid,
+	watermark = positions_watermark(SEQ_POSREL(s.st),
 									IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : NULL, &wm);
 	values[0] = Int64GetDatum(watermark);
 
 	/* the highest position there is, under a snapshot taken now */
 	rights_begin_internal(&save_userid, &save_sec);
-	if (SPI_execute(psprintf("SELECT pg_catalog.max(position) FROM %s", s.st->state_qualname),
+	if (SPI_execute(s.st->nkeys > 0 ?
+					psprintf("SELECT pg_catalog.max(last) FROM _sequenced.%s",
+							 quote_identifier(get_rel_name(s.st->logrelid))) :
+					psprintf("SELECT pg_catalog.max(position) FROM %s", s.st->state_qualname),
 					false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "failed to read the positions of table %s", s.st->relname);
 	rights_end_internal(save_userid, save_sec);

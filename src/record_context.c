@@ -38,6 +38,7 @@
 static int	err_ord = 0;
 static const char *err_column = NULL;
 static SeqTable *err_table = NULL;
+static RecordContext *err_current = NULL;	/* the innermost stretch */
 
 /*
  * The CONTEXT line, and the error's table fields when it has none of its
@@ -49,8 +50,8 @@ static SeqTable *err_table = NULL;
 static void
 record_context_callback(void *arg)
 {
-	if (err_ord <= 0)
-		return;
+	if (err_ord <= 0 || arg != (void *) err_current)
+		return;					/* (an outer stretch: the inner one speaks) */
 	if (err_column)
 		errcontext("record %d, column \"%s\"", err_ord, err_column);
 	else
@@ -64,14 +65,24 @@ record_context_callback(void *arg)
 	}
 }
 
-/* Start a stretch of work on the records of a call to table st */
+/*
+ * Start a stretch of work on the records of a call to table st.  Stretches
+ * nest (a record converted again while it is written): the inner one's end
+ * gives back what the outer one had at hand, so an error after it still
+ * names its record.
+ */
 void
-record_context_push(ErrorContextCallback *cb, SeqTable *st)
+record_context_push(RecordContext *rc, SeqTable *st)
 {
-	cb->callback = record_context_callback;
-	cb->arg = NULL;
-	cb->previous = error_context_stack;
-	error_context_stack = cb;
+	rc->ord = err_ord;
+	rc->column = err_column;
+	rc->table = err_table;
+	rc->outer = err_current;
+	rc->cb.callback = record_context_callback;
+	rc->cb.arg = rc;
+	rc->cb.previous = error_context_stack;
+	error_context_stack = &rc->cb;
+	err_current = rc;
 	err_ord = 0;
 	err_column = NULL;
 	err_table = st;
@@ -85,13 +96,30 @@ record_context_at(int ord, const char *column)
 	err_column = column;
 }
 
-void
-record_context_pop(ErrorContextCallback *cb)
+/* What is at hand, to give back after a detour (record_context_back) */
+RecordAt
+record_context_now(void)
 {
-	error_context_stack = cb->previous;
-	err_ord = 0;
-	err_column = NULL;
-	err_table = NULL;
+	RecordAt	at = {err_ord, err_column};
+
+	return at;
+}
+
+void
+record_context_back(RecordAt at)
+{
+	err_ord = at.ord;
+	err_column = at.column;
+}
+
+void
+record_context_pop(RecordContext *rc)
+{
+	error_context_stack = rc->cb.previous;
+	err_ord = rc->ord;
+	err_column = rc->column;
+	err_table = rc->table;
+	err_current = rc->outer;
 }
 
 /* The error fields of a table (for ereport), as errtable() sets them */

@@ -146,337 +146,6 @@ check_choice(const char *name, const char *value, const char *a, const char *b, 
 }
 
 static void
-spi_exec(const char *sql, int expected)
-{
-	int			rc = SPI_execute(sql, false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "statement failed (%s): %s", SPI_result_code_string(rc), sql);
-}
-
-/* spi_exec of a formatted statement */
-static void spi_execf(int expected, const char *fmt,...) pg_attribute_printf(2, 3);
-
-static void
-spi_execf(int expected, const char *fmt,...)
-{
-	StringInfoData sql;
-
-	initStringInfo(&sql);
-	for (;;)
-	{
-		va_list		args;
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&sql, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&sql, needed);
-	}
-	spi_exec(sql.data, expected);
-	pfree(sql.data);
-}
-
-/*
- * A state table written straight through its heap and indexes (as the
- * apply functions write it), for registration's backfill.
- */
-typedef struct StateFill
-{
-	Relation	rel;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	TupleTableSlot *slot;
-	CommandId	cid;
-} StateFill;
-
-static void
-state_fill_begin(StateFill *f, Oid staterel)
-{
-	CommandCounterIncrement();	/* see the indexes just made */
-	f->rel = table_open(staterel, RowExclusiveLock);
-	f->estate = CreateExecutorState();
-	f->cid = GetCurrentCommandId(true);
-	f->estate->es_output_cid = f->cid;
-	f->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(f->rri, f->rel, 0, NULL, 0);
-	ExecOpenIndices(f->rri, false);
-	f->slot = table_slot_create(f->rel, NULL);
-}
-
-static void
-state_fill_put(StateFill *f)
-{
-	ExecStoreVirtualTuple(f->slot);
-	table_tuple_insert(f->rel, f->slot, f->cid, 0, NULL);
-	list_free(ExecInsertIndexTuples(f->rri, f->slot, f->estate, false, false, NULL, NIL));
-	ExecClearTuple(f->slot);
-	ResetPerTupleExprContext(f->estate);
-}
-
-static void
-state_fill_end(StateFill *f)
-{
-	ExecDropSingleTupleTableSlot(f->slot);
-	ExecCloseIndices(f->rri);
-	FreeExecutorState(f->estate);
-	table_close(f->rel, NoLock);
-}
-
-/*
- * Fill the state table from the rows already in the table: each gets a
- * position (1, 2, ...), below any position a later transaction hands out,
- * so a feed consumer starting from 0 sees the existing rows first.
- *
- * Rights.  The rows are read in C, straight from the heap of every leaf
- * (no statement: planning one runs code of the table's owner, and row
- * security must not hide a row), and the work that runs code of the
- * table's types -- the key state index's comparisons, to_jsonb() of an
- * append-only table's rows -- as the table's owner, under
- * SECURITY_RESTRICTED_OPERATION.
- */
-static void
-backfill_state(Relation rel, Oid staterel, int nkeys, AttrNumber *keyatts,
-			   const char *seqcol, bool soft)
-{
-	List	   *leaves;
-	ListCell   *lc;
-	int64		position = 0;
-	FmgrInfo	tojsonb;
-	OwnerSwitch sw;
-	StateFill	f;
-	Snapshot	snap;
-	TupleDesc	desc = RelationGetDescr(rel);
-	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_sequenced backfill",
-												 ALLOCSET_DEFAULT_SIZES);
-
-	leaves = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ?
-		find_all_inheritors(RelationGetRelid(rel), AccessShareLock, NULL) :
-		list_make1_oid(RelationGetRelid(rel));
-	rights_begin_owner(RelationGetRelid(rel), &sw);
-	if (nkeys == 0)
-		catalog_setup_tojsonb(&tojsonb, rel->rd_rel->reltype, CurrentMemoryContext);
-	state_fill_begin(&f, staterel);
-	snap = RegisterSnapshot(GetLatestSnapshot());
-	foreach(lc, leaves)
-	{
-		Relation	leaf = table_open(lfirst_oid(lc), AccessShareLock);
-		TupleDesc	ldesc = RelationGetDescr(leaf);
-		AttrNumber	lkeys[INDEX_MAX_KEYS];
-		AttrNumber	lseq = get_attnum(lfirst_oid(lc), seqcol);
-		AttrNumber	ldel = soft ? get_attnum(lfirst_oid(lc), SEQ_DELETED_AT_COLUMN) : InvalidAttrNumber;
-		TupleConversionMap *map = NULL;
-		TupleTableSlot *slot;
-		TableScanDesc scan;
-
-		if (leaf->rd_rel->relkind != RELKIND_RELATION)
-		{
-			table_close(leaf, AccessShareLock);
-			continue;
-		}
-		/* columns by name: a partition's attribute numbers may differ */
-		for (int i = 0; i < nkeys; i++)
-			lkeys[i] = get_attnum(lfirst_oid(lc), NameStr(TupleDescAttr(desc, keyatts[i] - 1)->attname));
-		if (nkeys == 0 && leaf != rel)
-			map = convert_tuples_by_name(ldesc, desc);
-		slot = table_slot_create(leaf, NULL);
-		scan = table_beginscan(leaf, snap, 0, NULL);
-		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-		{
-			Datum	   *v = f.slot->tts_values;
-			bool	   *n = f.slot->tts_isnull;
-			MemoryContext old = MemoryContextSwitchTo(rowcxt);
-			bool		skip = false;
-
-			CHECK_FOR_INTERRUPTS();
-			ExecClearTuple(f.slot);
-			if (nkeys == 0)
-			{
-				HeapTuple	tup = ExecCopySlotHeapTuple(slot);
-
-				if (map != NULL)
-					tup = execute_attr_map_tuple(tup, map);
-				/* position, sequence, record, row_table, row_tid */
-				v[0] = Int64GetDatum(++position);
-				n[0] = false;
-				v[1] = slot_getattr(slot, lseq, &n[1]);
-				v[2] = FunctionCall1(&tojsonb, heap_copy_tuple_as_datum(tup, desc));
-				n[2] = false;
-				v[3] = ObjectIdGetDatum(RelationGetRelid(leaf));
-				n[3] = false;
-				v[4] = PointerGetDatum(&slot->tts_tid);
-				n[4] = false;
-			}
-			else
-			{
-				/* k1..kn, sequence, position, deleted; a NULL key: no key to sequence */
-				for (int i = 0; i < nkeys; i++)
-				{
-					v[i] = slot_getattr(slot, lkeys[i], &n[i]);
-					skip |= n[i];
-				}
-				v[nkeys] = slot_getattr(slot, lseq, &n[nkeys]);
-				v[nkeys + 1] = Int64GetDatum(position + 1);
-				n[nkeys + 1] = false;
-				v[nkeys + 2] = BoolGetDatum(false);
-				if (ldel != InvalidAttrNumber)
-				{
-					bool		isnull;
-
-					(void) slot_getattr(slot, ldel, &isnull);
-					v[nkeys + 2] = BoolGetDatum(!isnull);
-				}
-				n[nkeys + 2] = false;
-				if (!skip)
-					position++;
-			}
-			if (!skip)
-				state_fill_put(&f);
-			ExecClearTuple(f.slot);
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(rowcxt);
-		}
-		table_endscan(scan);
-		ExecDropSingleTupleTableSlot(slot);
-		if (map != NULL)
-			free_conversion_map(map);
-		table_close(leaf, NoLock);
-	}
-	UnregisterSnapshot(snap);
-	state_fill_end(&f);
-	rights_end_owner(&sw);
-	MemoryContextDelete(rowcxt);
-}
-
-/*
- * Create and fill the state table of a table.  It belongs to the table's
- * owner (made by the extension's owner in _sequenced, where no other role
- * may name it, then given away): VACUUM, ANALYZE and index builds of a
- * table run as its owner, and a state table holds values of the table's
- * key types, whose code (a range type's subtype_diff, say) must never run
- * as the extension's owner.
- */
-static Oid
-create_state_table(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex,
-				   const char *seqcol, bool soft)
-{
-	Oid			relid = RelationGetRelid(rel);
-	Oid			nsp = get_namespace_oid("_sequenced", false);
-	char	   *name;
-	char	   *qname;
-	StringInfoData sql;
-	Oid			save_userid;
-	int			save_sec;
-	Oid			staterel;
-
-	name = psprintf("state_%u", relid);
-	for (int n = 1; OidIsValid(get_relname_relid(name, nsp)); n++)
-		name = psprintf("state_%u_%d", relid, n);
-	qname = quote_qualified_identifier("_sequenced", name);
-
-	initStringInfo(&sql);
-	rights_begin_internal(&save_userid, &save_sec);
-	/*
-	 * The session's settings for new tables are the caller's, not ours: the
-	 * key state goes into the table's own tablespace (where its owner may
-	 * create), as a heap.  (Undone with registration's settings.)
-	 */
-	(void) set_config_option("default_tablespace",
-							 OidIsValid(rel->rd_rel->reltablespace) ?
-							 get_tablespace_name(rel->rd_rel->reltablespace) : "",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("default_table_access_method", "heap",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	if (nkeys == 0)
-		spi_execf(SPI_OK_UTILITY, "CREATE TABLE %s (position pg_catalog.int8 NOT NULL, "
-				  "sequence pg_catalog.int8, record pg_catalog.jsonb, "
-				  "row_table pg_catalog.oid, row_tid pg_catalog.tid)", qname);
-	else
-	{
-		TupleDesc	desc = RelationGetDescr(rel);
-
-		appendStringInfo(&sql, "CREATE TABLE %s (", qname);
-		for (int i = 0; i < nkeys; i++)
-		{
-			Form_pg_attribute att = TupleDescAttr(desc, keyatts[i] - 1);
-			Oid			opclass = InvalidOid;
-			Oid			collation = InvalidOid;
-
-			catalog_key_index_column(keyindex, keyatts[i], &opclass, &collation);
-			appendStringInfo(&sql, "k%d %s", i + 1,
-							 format_type_extended(att->atttypid, att->atttypmod,
-												  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
-			if (OidIsValid(collation) && collation != get_typcollation(att->atttypid))
-				appendStringInfo(&sql, " COLLATE %s", generate_collation_name(collation));
-			appendStringInfoString(&sql, " NOT NULL, ");
-		}
-		appendStringInfoString(&sql, "sequence pg_catalog.int8, position pg_catalog.int8 NOT NULL, "
-							   "deleted pg_catalog.bool NOT NULL)");
-		spi_exec(sql.data, SPI_OK_UTILITY);
-	}
-	staterel = get_relname_relid(name, nsp);
-	if (!OidIsValid(staterel))
-		elog(ERROR, "state table %s is missing after CREATE TABLE", qname);
-	spi_execf(SPI_OK_UTILITY, "ALTER TABLE %s OWNER TO %s", qname,
-			  quote_identifier(GetUserNameFromId(rel->rd_rel->relowner, false)));
-
-	/* index builds run as the table's owner (DefineIndex switches to it) */
-	if (nkeys == 0)
-		spi_execf(SPI_OK_UTILITY, "CREATE INDEX ON %s (position)", qname);
-	else
-	{
-		StringInfoData idx;
-
-		initStringInfo(&idx);
-		for (int i = 0; i < nkeys; i++)
-		{
-			Oid			opclass = InvalidOid;
-			Oid			collation = InvalidOid;
-			HeapTuple	octup;
-			Form_pg_opclass opc;
-
-			catalog_key_index_column(keyindex, keyatts[i], &opclass, &collation);
-			octup = SearchSysCache1(CLAOID, ObjectIdGetDatum(opclass));
-			if (!HeapTupleIsValid(octup))
-				elog(ERROR, "cache lookup failed for opclass %u", opclass);
-			opc = (Form_pg_opclass) GETSTRUCT(octup);
-			appendStringInfo(&idx, "%sk%d", i ? ", " : "", i + 1);
-			if (OidIsValid(collation))
-				appendStringInfo(&idx, " COLLATE %s", generate_collation_name(collation));
-			appendStringInfo(&idx, " %s",
-							 quote_qualified_identifier(get_namespace_name(opc->opcnamespace),
-														NameStr(opc->opcname)));
-			ReleaseSysCache(octup);
-		}
-		/* the sequence rides along, so that a probe can be an index-only one */
-		spi_execf(SPI_OK_UTILITY, "CREATE UNIQUE INDEX ON %s (%s) INCLUDE (sequence)", qname, idx.data);
-		spi_execf(SPI_OK_UTILITY, "CREATE INDEX ON %s (position)", qname);
-	}
-	backfill_state(rel, staterel, nkeys, keyatts, seqcol, soft);
-	/* ANALYZE runs as the state table's owner (analyze_rel switches to it) */
-	spi_execf(SPI_OK_UTILITY, "ANALYZE %s", qname);
-	rights_end_internal(save_userid, save_sec);
-	return staterel;
-}
-
-static void
-drop_state_table(Oid staterel)
-{
-	Oid			save_userid;
-	int			save_sec;
-	char	   *name = get_rel_name(staterel);
-
-	if (name == NULL)
-		return;
-	rights_begin_internal(&save_userid, &save_sec);
-	spi_exec(psprintf("DROP TABLE %s", quote_qualified_identifier("_sequenced", name)),
-			 SPI_OK_UTILITY);
-	rights_end_internal(save_userid, save_sec);
-}
-
-static void
 check_owner(Oid relid)
 {
 	if (!pg_class_ownercheck(relid, GetUserId()))
@@ -720,6 +389,13 @@ sequenced_register(PG_FUNCTION_ARGS)
 	opt.on_equal = text_arg(fcinfo, 3, "on_equal");
 	opt.deletes = text_arg(fcinfo, 4, "deletes");
 	opt.ordering = text_arg(fcinfo, 5, "ordering");
+	/* (0.2's options; a 0.1 script's function has no such arguments) */
+	opt.unchanged = PG_NARGS() > 6 ? text_arg(fcinfo, 6, "unchanged") : "write";
+	if (PG_NARGS() > 7 && PG_ARGISNULL(7))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("history must not be null")));
+	opt.history = PG_NARGS() > 7 ? PG_GETARG_BOOL(7) : false;
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -743,6 +419,7 @@ registry_register(Oid relid, RegisterOptions *opt)
 	char	   *on_equal = opt->on_equal;
 	char	   *deletes = opt->deletes;
 	char	   *ordering = opt->ordering;
+	char	   *unchanged = opt->unchanged;
 	Relation	rel;
 	char		relkind;
 	AttrNumber *keyatts;
@@ -756,6 +433,7 @@ registry_register(Oid relid, RegisterOptions *opt)
 	check_choice("on_equal", on_equal, "keep", "replace", "error");
 	check_choice("deletes", deletes, "hard", "soft", NULL);
 	check_choice("ordering", ordering, "per_key", "per_table", NULL);
+	check_choice("unchanged", unchanged, "write", "skip", NULL);
 	if (strlen(seqcol) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -885,7 +563,9 @@ registry_register(Oid relid, RegisterOptions *opt)
 		strcmp(cfg.sequence_column, seqcol) == 0 &&
 		strcmp(cfg.on_equal, on_equal) == 0 &&
 		strcmp(cfg.deletes, deletes) == 0 &&
-		strcmp(cfg.ordering, ordering) == 0)
+		strcmp(cfg.ordering, ordering) == 0 &&
+		strcmp(cfg.unchanged, unchanged) == 0 &&
+		cfg.history == opt->history)
 	{
 		/* same options: nothing to do */
 	}
@@ -894,9 +574,13 @@ registry_register(Oid relid, RegisterOptions *opt)
 		Oid			staterel = cfg.found ? cfg.state_rel : InvalidOid;
 		Oid			save_userid;
 		int			save_sec;
-		Oid			argtypes[7] = {OIDOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID};
-		Datum		args[7];
+		Oid			argtypes[10] = {OIDOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID,
+		OIDOID, TEXTOID, BOOLOID};
+		Datum		args[10];
+		char		nulls[10] = "          ";
 		int			rc;
+		Oid			logrel = cfg.found ? cfg.log_rel : InvalidOid;
+		bool		sparse = relkind == RELKIND_RELATION && strcmp(unchanged, "skip") != 0;
 
 		if (cfg.found && !lists_equal(cfg.key_columns, keys))
 		{
@@ -911,18 +595,20 @@ registry_register(Oid relid, RegisterOptions *opt)
 								RelationGetRelationName(rel)),
 						 errhint("Purge them first with sequenced_purge_tombstones()."),
 						 record_errrel(relid)));
-			drop_state_table(cfg.state_rel);
+			drop_state_table(cfg.state_rel, cfg.log_rel);
 			staterel = InvalidOid;
 		}
 		if (cfg.found && strcmp(cfg.sequence_column, seqcol) != 0 && OidIsValid(staterel))
 		{
 			/* the stored sequences come from the new column */
-			drop_state_table(staterel);
+			drop_state_table(staterel, logrel);
 			staterel = InvalidOid;
 		}
 		if (!OidIsValid(staterel))
 			staterel = create_state_table(rel, nkeys, keyatts, keyindex, seqcol,
-										  strcmp(deletes, "soft") == 0);
+										  strcmp(deletes, "soft") == 0, sparse, &logrel);
+		else if (!sparse && nkeys > 0)
+			fill_missing_state(rel, staterel, nkeys, keyatts, seqcol, strcmp(deletes, "soft") == 0);
 
 		args[0] = ObjectIdGetDatum(relid);
 		args[1] = list_to_text_array(keys);
@@ -931,14 +617,22 @@ registry_register(Oid relid, RegisterOptions *opt)
 		args[4] = CStringGetTextDatum(deletes);
 		args[5] = CStringGetTextDatum(ordering);
 		args[6] = ObjectIdGetDatum(staterel);
+		args[7] = ObjectIdGetDatum(logrel);
+		if (!OidIsValid(logrel))
+			nulls[7] = 'n';
+		args[8] = CStringGetTextDatum(unchanged);
+		args[9] = BoolGetDatum(opt->history);
 		rights_begin_internal(&save_userid, &save_sec);
 		rc = SPI_execute_with_args(cfg.found ?
 								   "UPDATE _sequenced.config SET key_columns = $2, sequence_column = $3, "
-								   "on_equal = $4, deletes = $5, ordering = $6, state_rel = $7::pg_catalog.oid::pg_catalog.regclass "
+								   "on_equal = $4, deletes = $5, ordering = $6, state_rel = $7::pg_catalog.oid::pg_catalog.regclass, "
+								   "log_rel = $8::pg_catalog.oid::pg_catalog.regclass, unchanged = $9, history = $10 "
 								   "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass" :
-								   "INSERT INTO _sequenced.config (relid, key_columns, sequence_column, on_equal, deletes, ordering, state_rel) "
-								   "VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5, $6, $7::pg_catalog.oid::pg_catalog.regclass)",
-								   7, argtypes, args, NULL, false, 0);
+								   "INSERT INTO _sequenced.config (relid, key_columns, sequence_column, on_equal, deletes, ordering, "
+								   "state_rel, log_rel, unchanged, history) "
+								   "VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5, $6, "
+								   "$7::pg_catalog.oid::pg_catalog.regclass, $8::pg_catalog.oid::pg_catalog.regclass, $9, $10)",
+								   10, argtypes, args, nulls, false, 0);
 		rights_end_internal(save_userid, save_sec);
 		if (rc != SPI_OK_INSERT && rc != SPI_OK_UPDATE)
 			elog(ERROR, "failed to write _sequenced.config: %s", SPI_result_code_string(rc));
@@ -947,6 +641,7 @@ registry_register(Oid relid, RegisterOptions *opt)
 	relation_close(rel, NoLock);
 	cfg = catalog_read_config(relid);
 	sync_state_owner(relid, cfg.state_rel);
+	sync_state_owner(relid, cfg.log_rel);
 	ensure_truncate_trigger(relid, true);
 
 	AtEOXact_GUC(true, guclevel);
@@ -983,7 +678,7 @@ sequenced_unregister(PG_FUNCTION_ARGS)
 				 errmsg("table \"%s\" is not registered with pg_sequenced",
 						get_rel_name(relid)),
 				 record_errrel(relid)));
-	drop_state_table(cfg.state_rel);
+	drop_state_table(cfg.state_rel, cfg.log_rel);
 	ensure_truncate_trigger(relid, false);
 	rights_begin_internal(&save_userid, &save_sec);
 	SPI_execute_with_args("DELETE FROM _sequenced.config WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass",
@@ -1005,7 +700,7 @@ sequenced_unregister(PG_FUNCTION_ARGS)
  * its heap, and each key looked up through the table's key index
  * (keyprobe.c): no statement names the table.  A key a concurrent call is
  * applying is left alone (its state row is locked: the purge waits for it,
- * then finds it changed).
+ * then finds it changed).  The change log is compacted after them.
  */
 Datum
 sequenced_purge_tombstones(PG_FUNCTION_ARGS)
@@ -1081,6 +776,16 @@ sequenced_purge_tombstones(PG_FUNCTION_ARGS)
 		ExecDropSingleTupleTableSlot(slot);
 		table_close(srel, NoLock);
 		keyprobe_end(kp);
+		UnregisterSnapshot(snap);
+
+		/*
+		 * The log's entries of those keys go too (with every other entry
+		 * that is no longer current): a key brought back by a late record
+		 * must not meet an old entry at its sequence (changelog.c)
+		 */
+		CommandCounterIncrement();
+		snap = RegisterSnapshot(GetLatestSnapshot());
+		(void) changelog_compact(st, snap);
 		UnregisterSnapshot(snap);
 	}
 	catalog_close(st);

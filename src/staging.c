@@ -319,7 +319,7 @@ sequenced_apply_staging(PG_FUNCTION_ARGS)
 	CallSession s;
 	StagingMap *map;
 	Batch	   *b;
-	ErrorContextCallback errcb;
+	RecordContext errcb;
 	CommandId	cid;
 	TupleDesc	desc;
 	Datum	   *values;

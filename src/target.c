@@ -43,6 +43,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_constraint.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "funcapi.h"
@@ -282,16 +283,8 @@ plan_fixup_state(SeqTable *st)
  * building rows
  * ---------------------------------------------------------------- */
 
-typedef struct DefaultState
-{
-	EState	   *estate;
-	ExprContext *econtext;
-	ExprState **exprs;			/* by attnum - 1, NULL: no default */
-	bool		ready;
-} DefaultState;
-
-static void
-defaults_init(DefaultState *ds, SeqTable *st)
+void
+target_defaults_init(DefaultState *ds, SeqTable *st)
 {
 	Relation	rel;
 
@@ -316,8 +309,8 @@ defaults_init(DefaultState *ds, SeqTable *st)
 	ds->ready = true;
 }
 
-static void
-defaults_done(DefaultState *ds)
+void
+target_defaults_done(DefaultState *ds)
 {
 	if (ds->ready)
 		FreeExecutorState(ds->estate);
@@ -328,7 +321,7 @@ defaults_done(DefaultState *ds)
  * the columns it omits (the message is the whole record), its sequence, and
  * no soft-delete mark.
  */
-static void
+void
 target_values(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, bool keys_only,
 			  Datum *values, bool *nulls)
 {
@@ -358,15 +351,16 @@ target_values(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, bool keys_
 		}
 		else if (c->has_default)
 		{
-			defaults_init(ds, st);
+			target_defaults_init(ds, st);
 			if (ds->exprs[i])
 			{
 				bool		isnull;
 				Datum		d;
+				RecordAt	was = record_context_now();
 
 				record_context_at(m->ord, c->name);
 				d = ExecEvalExprSwitchContext(ds->exprs[i], ds->econtext, &isnull);
-				record_context_at(0, NULL);
+				record_context_back(was);
 				nulls[i] = isnull;
 				if (!isnull)
 				{
@@ -647,15 +641,17 @@ fixup(Batch *b, int *cand, int ncand, int *msgs, int nmsgs, TupleDesc desc, bool
  * else takes the statements.
  */
 bool
-target_direct_ok(SeqTable *st, Relation rel)
+target_direct_ok(SeqTable *st, Relation rel, bool deletes)
 {
 	AclMode		need = ACL_INSERT | ACL_UPDATE | ACL_SELECT;
-
 	TriggerDesc *td = rel->trigdesc;
+	List	   *indexes;
+	ListCell   *lc;
+	bool		ok = true;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relispartition ||
 		rel->rd_rules != NULL || rel->rd_rel->relhasrules ||
-		IsolationIsSerializable() || !OidIsValid(st->keyindexid))
+		IsolationIsSerializable() || !OidIsValid(st->keyindexid) || !st->sparse)
 		return false;
 	/* registration's own TRUNCATE trigger is no reason */
 	if (td != NULL &&
@@ -665,6 +661,12 @@ target_direct_ok(SeqTable *st, Relation rel)
 		 td->trig_update_before_statement || td->trig_update_after_statement ||
 		 td->trig_insert_new_table || td->trig_update_old_table || td->trig_update_new_table))
 		return false;
+	/* (foreign keys that reference the table are its delete triggers) */
+	if (deletes && td != NULL &&
+		(td->trig_delete_before_row || td->trig_delete_after_row || td->trig_delete_instead_row ||
+		 td->trig_delete_before_statement || td->trig_delete_after_statement ||
+		 td->trig_delete_old_table))
+		return false;
 	for (int i = 0; i < st->natts; i++)
 		if (!st->cols[i].dropped &&
 			(!target_col_written(&st->cols[i]) ||
@@ -672,224 +674,25 @@ target_direct_ok(SeqTable *st, Relation rel)
 			return false;			/* INSERT would refuse a value for an ALWAYS identity */
 	if (check_enable_rls(st->relid, InvalidOid, true) == RLS_ENABLED)
 		return false;
-	return pg_class_aclmask(st->relid, GetUserId(), need, ACLMASK_ALL) == need;
-}
-
-/*
- * Look again under the newest snapshot (READ COMMITTED, after waiting for a
- * concurrent writer): what it committed is then visible.
- */
-static void
-retry_snapshot(IndexScanDesc *scan, Relation rel, Relation irel, int nkeys, Snapshot *snap)
-{
-	index_endscan(*scan);		/* before the snapshot it uses goes */
-	PopActiveSnapshot();
-	PushActiveSnapshot(GetLatestSnapshot());
-	*scan = index_beginscan(rel, irel, GetActiveSnapshot(), nkeys, 0);
-	*snap = GetActiveSnapshot();
-}
-
-/*
- * The accepted upserts ups[0..nups-1] (key order), written directly: each
- * key's row is looked up by the target's key index under a fresh snapshot;
- * a row there is updated when it is older (the same guard as the UPDATE
- * statement), else left for the fix-up; no row, and the record is
- * inserted.  Constraints are checked and indexes maintained as by the
- * executor (ExecConstraints, ExecInsertIndexTuples); an error names the
- * record.  Returns false, having written nothing, when the target has an
- * index that needs the statements (deferrable).
- */
-static bool
-direct_upserts(Batch *b, int *ups, int nups, TupleDesc desc, DefaultState *ds)
-{
-	SeqTable   *st = b->st;
-	Relation	rel = table_open(st->relid, NoLock);	/* locked by the session */
-	Relation	irel;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	TupleTableSlot *oldslot;
-	TupleTableSlot *newslot;
-	IndexScanDesc scan;
-	ScanKeyData skeys[INDEX_MAX_KEYS];
-	int			keyof[INDEX_MAX_KEYS];	/* index column -> key number */
-	CommandId	cid;
-	ErrorContextCallback errcb;
-	List	   *arbiters = list_make1_oid(st->keyindexid);
-	bool		checked_identity = false;
-	bool		has_constraints = rel->rd_att->constr != NULL &&
-		(rel->rd_att->constr->has_not_null || rel->rd_att->constr->num_check > 0);
-	bool		usable = false; /* until the key index is found as registered */
-	bool		deferrable = false;
-
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 0, NULL, 0);
-	ExecOpenIndices(rri, true);	/* with what the ON CONFLICT pre-check needs */
-	for (int i = 0; i < rri->ri_NumIndices; i++)
+	/* a deferrable unique index needs the executor's deferred checks */
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
 	{
-		Relation	ir = rri->ri_IndexRelationDescs[i];
-		Form_pg_index ind = ir->rd_index;
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
 
-		if (!ind->indimmediate)
-		{
-			deferrable = true;
+		if (!HeapTupleIsValid(tup))
 			continue;
-		}
-		if (ind->indexrelid != st->keyindexid || !ind->indisvalid || ind->indnkeyatts != st->nkeys)
-			continue;
-		/* the key index, as registration found it: its columns, in its order */
-		usable = true;
-		for (int c = 0; usable && c < st->nkeys; c++)
-		{
-			int			k = 0;
-
-			while (k < st->nkeys && st->keys[k].attnum != ind->indkey.values[c])
-				k++;
-			if (k == st->nkeys)
-				usable = false;
-			else
-				keyof[c] = k;
-		}
+		if (!((Form_pg_index) GETSTRUCT(tup))->indimmediate)
+			ok = false;
+		if (lfirst_oid(lc) == st->keyindexid && !((Form_pg_index) GETSTRUCT(tup))->indisvalid)
+			ok = false;
+		ReleaseSysCache(tup);
 	}
-	if (!usable || deferrable)
-	{
-		ExecCloseIndices(rri);
-		FreeExecutorState(estate);
-		table_close(rel, NoLock);
+	list_free(indexes);
+	if (!ok)
 		return false;
-	}
-
-	/* see what earlier statements and steps of this call wrote */
-	CommandCounterIncrement();
-	cid = GetCurrentCommandId(true);
-	estate->es_output_cid = cid;
-	PushActiveSnapshot(GetTransactionSnapshot());
-	irel = index_open(st->keyindexid, RowExclusiveLock);
-	for (int c = 0; c < st->nkeys; c++)
-		ScanKeyEntryInitializeWithInfo(&skeys[c], 0, c + 1, BTEqualStrategyNumber,
-									   InvalidOid, st->keys[keyof[c]].ssup.ssup_collation,
-									   &st->keys[keyof[c]].eqproc, (Datum) 0);
-	scan = index_beginscan(rel, irel, GetActiveSnapshot(), st->nkeys, 0);
-	oldslot = table_slot_create(rel, NULL);
-	newslot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
-	record_context_push(&errcb, b->st);
-
-	for (int i = 0; i < nups; i++)
-	{
-		Message    *m = &b->msgs[ups[i]];
-		Snapshot	snap = GetActiveSnapshot();
-		bool		lookup = !m->fresh; /* a key the functions know: its row first */
-
-		CHECK_FOR_INTERRUPTS();
-		ResetPerTupleExprContext(estate);
-		ExecClearTuple(newslot);
-		target_values(b, m, desc, ds, false, newslot->tts_values, newslot->tts_isnull);
-		ExecStoreVirtualTuple(newslot);
-		record_context_at(m->ord, NULL);
-
-		for (;;)
-		{
-			TM_Result	res;
-			bool		isnull;
-			Datum		stored;
-
-			ItemPointerData conflict;
-
-			if (lookup)
-			{
-				for (int c = 0; c < st->nkeys; c++)
-					skeys[c].sk_argument = m->values[st->keys[keyof[c]].attnum - 1];
-				index_rescan(scan, skeys, st->nkeys, NULL, 0);
-			}
-			if (!lookup || !index_getnext_slot(scan, ForwardScanDirection, oldslot))
-			{
-				/*
-				 * No row this snapshot sees (a key with a tombstone), or a
-				 * key the functions never saw (most new keys), which has no
-				 * row unless one was written around them: insert as INSERT
-				 * ... ON CONFLICT DO NOTHING does.  The pre-check asks the
-				 * index with a dirty snapshot, waiting for an uncommitted
-				 * insert of the key; a row there is looked up (under a new
-				 * snapshot in READ COMMITTED, after one look with this one;
-				 * REPEATABLE READ cannot write over a row it does not see).
-				 * A key the functions never saw skips the pre-check: it
-				 * almost never has a row, and the speculative insertion
-				 * finds one anyway, after which the key takes this path
-				 * from the top, pre-check included.
-				 */
-				if (lookup && !ExecCheckIndexConstraints(rri, newslot, estate, &conflict, arbiters))
-				{
-					if (IsolationUsesXactSnapshot())
-						keystate_serialization_failure();
-					retry_snapshot(&scan, rel, irel, st->nkeys, &snap);
-					continue;
-				}
-				if (has_constraints)
-					ExecConstraints(rri, newslot, estate);
-				if (keystate_insert_speculative(rel, rri, estate, newslot, cid, arbiters))
-				{
-					m->outcome = OUT_INSERTED;
-					break;
-				}
-				/* lost a race with an insert around the functions: look again */
-				lookup = true;
-				continue;
-			}
-			stored = slot_getattr(oldslot, st->seqatt, &isnull);
-			if (!isnull && !keystate_message_wins(st, m->seq, DatumGetInt64(stored), false))
-				break;			/* a newer row written around the functions: fix-up */
-
-			/* the key is kept as stored (equal is not always identical) */
-			slot_getallattrs(oldslot);
-			for (int k = 0; k < st->nkeys; k++)
-			{
-				int			a = st->keys[k].attnum - 1;
-
-				newslot->tts_values[a] = oldslot->tts_values[a];
-				newslot->tts_isnull[a] = oldslot->tts_isnull[a];
-			}
-			if (!checked_identity)
-			{
-				CheckCmdReplicaIdentity(rel, CMD_UPDATE);	/* as UPDATE: published tables need one */
-				checked_identity = true;
-			}
-			if (has_constraints)
-				ExecConstraints(rri, newslot, estate);
-			res = keystate_update_row(rel, &oldslot->tts_tid, rri, estate, newslot, cid, snap);
-			if (res == TM_Ok)
-			{
-				m->outcome = OUT_UPDATED;
-				break;
-			}
-			if ((res == TM_Updated || res == TM_Deleted) && !IsolationUsesXactSnapshot())
-			{
-				/*
-				 * Changed by a concurrent writer around the functions (every
-				 * call holds the key's state lock), which has finished: look
-				 * again at what it left, as UPDATE's recheck would.
-				 */
-				ExecClearTuple(oldslot);
-				retry_snapshot(&scan, rel, irel, st->nkeys, &snap);
-				continue;
-			}
-			if (res == TM_Updated || res == TM_Deleted)
-				keystate_serialization_failure();
-			elog(ERROR, "failed to update a row of table %s (%d)", st->relname, (int) res);
-		}
-		ExecClearTuple(oldslot);
-		record_context_at(0, NULL);
-	}
-
-	record_context_pop(&errcb);
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(oldslot);
-	ExecDropSingleTupleTableSlot(newslot);
-	index_close(irel, NoLock);
-	PopActiveSnapshot();
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
-	table_close(rel, NoLock);
-	return true;
+	return pg_class_aclmask(st->relid, GetUserId(), need | (deletes ? ACL_DELETE : 0), ACLMASK_ALL) ==
+		(need | (deletes ? ACL_DELETE : 0));
 }
 
 /* Step 2: write the accepted messages into the target, as the caller. */
@@ -921,12 +724,7 @@ target_write(Batch *b, int *cand, int ncand)
 			dels[ndels++] = cand[i];
 	}
 
-	if (nups > 0 && b->direct && direct_upserts(b, ups, nups, desc, &ds))
-	{
-		/* what the target refused (a newer row written around the functions) */
-		fixup(b, cand, ncand, ups, nups, desc, false);
-	}
-	else if (nups > 0)
+	if (nups > 0)
 	{
 		int			nexisting = 0;
 
@@ -996,7 +794,7 @@ target_write(Batch *b, int *cand, int ncand)
 		mark_returned(b, cand, ncand, OUT_DELETED);
 		fixup(b, cand, ncand, dels, ndels, desc, true);
 	}
-	defaults_done(&ds);
+	target_defaults_done(&ds);
 	ReleaseTupleDesc(desc);
 }
 
@@ -1078,6 +876,6 @@ target_append(Batch *b, bool have_max, int64 startmax)
 			elog(ERROR, "failed to write the state of table %s", st->relname);
 		rights_end_internal(save_userid, save_sec);
 	}
-	defaults_done(&ds);
+	target_defaults_done(&ds);
 	ReleaseTupleDesc(desc);
 }

@@ -105,7 +105,10 @@ t=$SECONDS
 # nocheck: the build-time tests (dh_pgxs_test) are what step 4 does, against
 # the .deb's files; noddebs: no separate -dbgsym package (the shipped .so is
 # stripped the same way).
-if ! (cd "$SRC" &&
+# PG_CONFIG is unset: pg_buildext picks /usr/lib/postgresql/<version>/bin/
+# pg_config itself, and a caller's (e.g. scripts/sanitize.sh's private copy)
+# must not leak into debian/rules' `make clean`.
+if ! (cd "$SRC" && unset PG_CONFIG &&
     DEB_BUILD_OPTIONS="nocheck noddebs parallel=$(nproc)${DEB_BUILD_OPTIONS:+ $DEB_BUILD_OPTIONS}" \
         DEB_BUILD_PROFILES=nocheck \
         dpkg-buildpackage -us -uc -b) >"$W/build.log" 2>&1; then

@@ -173,6 +173,18 @@ SELECT * FROM sequenced_upsert('del_purge', '[{"id": 2, "name": "late"}, {"id": 
 SELECT * FROM del_purge ORDER BY id;
 -- purging does not lower max_sequence
 SELECT sequenced_max_sequence('del_purge');
+-- a purged key brought back at the sequence it was first written with is
+-- in the feed once, with its new row (the purge dropped its old entries)
+CREATE TABLE del_again (id int PRIMARY KEY, name text);
+SELECT sequenced_register('del_again');
+SELECT outcome FROM sequenced_upsert('del_again', '[{"id": 1, "name": "first"}, {"id": 2, "name": "first"}]', 5);
+SELECT outcome FROM sequenced_upsert('del_again', '{"id": 2, "name": "second"}', 6);
+SELECT outcome FROM sequenced_delete('del_again', '{"id": 1}', 10);
+SELECT sequenced_purge_tombstones('del_again', 11);
+SELECT outcome FROM sequenced_upsert('del_again', '{"id": 1, "name": "again"}', 5);
+SELECT key, seq, deleted, record->>'name' AS name FROM sequenced_changes('del_again') ORDER BY pos;
+SELECT sequenced_unregister('del_again');
+DROP TABLE del_again;
 
 -- purging needs DELETE on the target
 SELECT * FROM sequenced_delete('del_purge', '{"id": 4}', 40);

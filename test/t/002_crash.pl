@@ -104,20 +104,34 @@ UNION ALL
 SELECT 'max_sequence', NULL, sequenced_max_sequence('crash_t'), NULL, NULL
 };
 
-# The state table's own fingerprint, and the invariant that ties it to the
-# target: a live key has its row with the same sequence, a tombstone has none.
+# The key state's own fingerprint (the feed, which reads the change log, the
+# key state and the target), and the invariants that tie them together: a
+# key state row that is a tombstone has no row, any other has its row with
+# its sequence; the feed holds every live key (with its row's sequence) and
+# every tombstone, once.
 my $state_rel = $node->safe_psql('postgres',
 	q{SELECT state_rel::text FROM _sequenced.config WHERE relid = 'crash_t'::regclass});
 like($state_rel, qr/^_sequenced\./, 'the state table is found');
 my $state_sql = qq{
-SELECT 'state', count(*), sum(sequence), count(*) FILTER (WHERE deleted),
+SELECT 'state', count(*), sum(seq), count(*) FILTER (WHERE deleted),
+       md5(string_agg(key::text || ':' || seq || ':' || deleted, ';' ORDER BY (key->>'id')::int))
+  FROM sequenced_changes('crash_t') f
+UNION ALL
+SELECT 'keystate', count(*), sum(sequence), count(*) FILTER (WHERE deleted),
        md5(string_agg(s::text, ';' ORDER BY k1))
   FROM $state_rel s
 UNION ALL
 SELECT 'mismatch', count(*), NULL, NULL, NULL
-  FROM $state_rel s FULL JOIN crash_t t ON t.id = s.k1
- WHERE s.k1 IS NULL
-    OR (s.deleted AND t.id IS NOT NULL)
+  FROM (SELECT id, _sdc_sequence AS seq, false AS deleted FROM crash_t
+        UNION ALL
+        SELECT k1, sequence, true FROM $state_rel WHERE deleted) a
+  FULL JOIN (SELECT (key->>'id')::int AS id, seq, deleted FROM sequenced_changes('crash_t')) f
+       USING (id)
+ WHERE a.id IS NULL OR f.id IS NULL OR a.seq IS DISTINCT FROM f.seq OR a.deleted <> f.deleted
+UNION ALL
+SELECT 'keystate mismatch', count(*), NULL, NULL, NULL
+  FROM $state_rel s LEFT JOIN crash_t t ON t.id = s.k1
+ WHERE (s.deleted AND t.id IS NOT NULL)
     OR (NOT s.deleted AND (t.id IS NULL OR t._sdc_sequence IS DISTINCT FROM s.sequence))
 };
 
@@ -129,8 +143,9 @@ my $committed_state = $node->safe_psql('postgres', $state_sql);
 like($committed, qr/^target\|23990\|/m, 'committed: 23990 rows');
 like($committed, qr/^max_sequence\|\|4001\|\|$/m, 'committed: max_sequence 4001');
 like($committed_state, qr/^state\|25100\|\d+\|1110\|/m,
-	'committed: 25100 keys in the state table, 1110 tombstones');
-like($committed_state, qr/^mismatch\|0\|/m, 'committed: state table matches the target');
+	'committed: 25100 keys in the feed, 1110 tombstones');
+like($committed_state, qr/^mismatch\|0\|/m, 'committed: the feed matches the target and the tombstones');
+like($committed_state, qr/^keystate mismatch\|0\|/m, 'committed: the key state matches the target');
 
 my $index_count = $node->safe_psql('postgres', q{
 SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
@@ -192,7 +207,8 @@ sub check_still_works
 
 	$committed = $node->safe_psql('postgres', $fingerprint_sql);
 	$committed_state = $node->safe_psql('postgres', $state_sql);
-	like($committed_state, qr/^mismatch\|0\|/m, "$what: state table matches the target");
+	like($committed_state, qr/^mismatch\|0\|/m, "$what: the feed matches the target and the tombstones");
+	like($committed_state, qr/^keystate mismatch\|0\|/m, "$what: the key state matches the target");
 	return;
 }
 

@@ -54,14 +54,19 @@ my $state = $node->safe_psql('postgres',
 	q{SELECT state_rel::oid FROM _sequenced.config WHERE relid = 'att.t'::regclass});
 ok($state > 0, 'the table has a key state');
 
-# A few hundred records through the functions, in several transactions
+# A few hundred records through the functions, in several transactions,
+# and deletes of half of them: their tombstones are rows of the key state
+# (a live key is its row alone)
 for my $i (0 .. 4)
 {
 	$node->safe_psql('postgres', qq{
 SET ROLE attacker;
 SELECT count(*) FROM sequenced_upsert('att.t',
   (SELECT jsonb_agg(jsonb_build_object('k', format('[%s,%s)', g, g + 1), 'v', format('[%s,%s)', g, g + 5)))
-     FROM generate_series($i * 100 + 1, $i * 100 + 100) g), 1);
+     FROM generate_series($i * 200 + 1, $i * 200 + 200) g), 1);
+SELECT count(*) FROM sequenced_delete('att.t',
+  (SELECT jsonb_agg(jsonb_build_object('k', format('[%s,%s)', g, g + 1)))
+     FROM generate_series($i * 200 + 1, $i * 200 + 100) g), 2);
 });
 }
 
