@@ -78,6 +78,20 @@ SELECT c.relid, c.key_columns, c.sequence_column, c.on_equal, c.deletes, c.order
        c.unchanged, c.history
   FROM _sequenced.config c;
 
+-- Rescans (SPEC section 6): after a full snapshot taken at seq was applied,
+-- delete the live keys it did not contain, behind a circuit breaker; the
+-- count alone (a dry run; the proxy sums it over shards).
+CREATE FUNCTION sequenced_delete_missing(target pg_catalog.regclass, seq pg_catalog.int8,
+                                         max_fraction pg_catalog.float8 DEFAULT 0.1,
+                                         scope pg_catalog.jsonb DEFAULT NULL)
+RETURNS TABLE (ord pg_catalog.int4, key pg_catalog.jsonb, seq pg_catalog.int8, outcome pg_catalog.text)
+AS 'MODULE_PATHNAME', 'sequenced_delete_missing' LANGUAGE C CALLED ON NULL INPUT ROWS 100;
+
+CREATE FUNCTION sequenced_delete_missing_count(target pg_catalog.regclass, seq pg_catalog.int8,
+                                               scope pg_catalog.jsonb DEFAULT NULL,
+                                               OUT live pg_catalog.int8, OUT missing pg_catalog.int8)
+AS 'MODULE_PATHNAME', 'sequenced_delete_missing_count' LANGUAGE C CALLED ON NULL INPUT;
+
 -- sequenced_register takes the options of sections 6 and 7 (appended:
 -- named arguments keep working)
 DROP FUNCTION sequenced_register(pg_catalog.regclass, pg_catalog.text[], pg_catalog.text,

@@ -122,6 +122,20 @@ RETURNS TABLE (pos pg_catalog.int8, seq pg_catalog.int8, key pg_catalog.jsonb,
                deleted pg_catalog.bool, record pg_catalog.jsonb)
 AS 'MODULE_PATHNAME', 'sequenced_changes' LANGUAGE C VOLATILE;
 
+-- Rescans (SPEC section 6): after a full snapshot taken at seq was applied,
+-- delete the live keys it did not contain, behind a circuit breaker; the
+-- count alone (a dry run; the proxy sums it over shards).
+CREATE FUNCTION sequenced_delete_missing(target pg_catalog.regclass, seq pg_catalog.int8,
+                                         max_fraction pg_catalog.float8 DEFAULT 0.1,
+                                         scope pg_catalog.jsonb DEFAULT NULL)
+RETURNS TABLE (ord pg_catalog.int4, key pg_catalog.jsonb, seq pg_catalog.int8, outcome pg_catalog.text)
+AS 'MODULE_PATHNAME', 'sequenced_delete_missing' LANGUAGE C CALLED ON NULL INPUT ROWS 100;
+
+CREATE FUNCTION sequenced_delete_missing_count(target pg_catalog.regclass, seq pg_catalog.int8,
+                                               scope pg_catalog.jsonb DEFAULT NULL,
+                                               OUT live pg_catalog.int8, OUT missing pg_catalog.int8)
+AS 'MODULE_PATHNAME', 'sequenced_delete_missing_count' LANGUAGE C CALLED ON NULL INPUT;
+
 -- Where the feed stands, and which backend (if any) holds it back.
 CREATE FUNCTION sequenced_feed_status(target pg_catalog.regclass)
 RETURNS TABLE (watermark pg_catalog.int8, last_position pg_catalog.int8,

@@ -195,6 +195,8 @@ apply_batch(Batch *b)
 							input_materialize(b, &b->msgs[cand[i]], chunkcxt);
 					call_caller_path_end(level);
 					keystate_lock(b, cand + off, n);
+					if (st->skip_unchanged)
+						unchanged_statements(b, cand + off, n);
 					target_write(b, cand + off, n);
 					SPI_freetuptable(SPI_tuptable);
 					for (int i = off; i < off + n; i++)
@@ -222,7 +224,7 @@ apply_batch(Batch *b)
 	{
 		Outcome		o = b->msgs[i].outcome;
 
-		if (o == OUT_INSERTED || o == OUT_UPDATED || o == OUT_DELETED)
+		if (o == OUT_INSERTED || o == OUT_UPDATED || o == OUT_DELETED || o == OUT_UNCHANGED)
 		{
 			any = true;
 			callmax = Max(callmax, b->msgs[i].seq);

@@ -84,6 +84,8 @@ call_outcome_name(Outcome o)
 			return "stale";
 		case OUT_SUPERSEDED:
 			return "superseded";
+		case OUT_UNCHANGED:
+			return "unchanged";
 		default:
 			return NULL;
 	}
@@ -97,11 +99,11 @@ call_emit(Batch *b, FunctionCallInfo fcinfo)
 												 "pg_sequenced output row",
 												 ALLOCSET_SMALL_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(rowcxt);
-	Datum		outcomes[OUT_SUPERSEDED + 1];
+	Datum		outcomes[OUT_LAST + 1];
 
-	/* five words for a million rows: made once */
+	/* six words for a million rows: made once */
 	MemoryContextSwitchTo(b->mcxt);
-	for (int o = OUT_INSERTED; o <= OUT_SUPERSEDED; o++)
+	for (int o = OUT_INSERTED; o <= OUT_LAST; o++)
 		outcomes[o] = CStringGetTextDatum(call_outcome_name((Outcome) o));
 	MemoryContextSwitchTo(rowcxt);
 
@@ -119,7 +121,7 @@ call_emit(Batch *b, FunctionCallInfo fcinfo)
 		else
 			nulls[1] = true;
 		values[2] = Int64GetDatum(m->seq);
-		if (m->outcome < OUT_INSERTED || m->outcome > OUT_SUPERSEDED)
+		if (m->outcome < OUT_INSERTED || m->outcome > OUT_LAST)
 			elog(ERROR, "failed to decide the outcome of record %d", m->ord);
 		values[3] = outcomes[m->outcome];
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

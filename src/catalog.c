@@ -346,6 +346,8 @@ free_plans(SeqTable *st)
 	free_plan(&st->plan_softdelete);
 	free_plan(&st->plan_fixup_read);
 	free_plan(&st->plan_fixup_state);
+	free_plan(&st->plan_unchanged_rows);
+	free_plan(&st->plan_unchanged_state);
 	free_plan(&st->plan_append);
 	free_plan(&st->plan_append_state);
 }

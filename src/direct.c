@@ -8,8 +8,8 @@
  *
  * Used for a call whose rows need nothing the executor would add (no
  * trigger, rule, row-level security, partitioning, deferrable index or
- * serializable transaction: target_direct_ok) on a table whose key state is
- * sparse (catalog.c).  Then a key has:
+ * serializable transaction: target_direct_ok).  On a table whose key state
+ * is sparse (catalog.c) a key has:
  *	- its row R, holding its values and, in the sequence column, the
  *	  sequence of the message that wrote them;
  *	- a key state row S only where R cannot say the key's state: a
@@ -19,7 +19,9 @@
  *	  current state.
  * An ordinary change of a key writes one row: R, by a HOT update where its
  * page has room, or an insertion -- plus a few bytes in the change log,
- * written once per chunk (changelog.c).
+ * written once per chunk (changelog.c).  On a table registered with
+ * unchanged => 'skip' every key has S (its sequence may be newer than
+ * R's): every key is then written as a key with S is below.
  *
  * Deciding.  A message is applied when its sequence beats the higher of
  * R's and S's (ties: on_equal), else it is stale and writes nothing.
@@ -139,7 +141,7 @@ form_state(Direct *d, Message *m, int64 seq, bool seqnull, int64 pos, bool delet
 	slot->tts_values[st->nkeys] = Int64GetDatum(seq);
 	slot->tts_isnull[st->nkeys] = seqnull;
 	slot->tts_values[st->nkeys + 1] = Int64GetDatum(pos);
-	slot->tts_isnull[st->nkeys + 1] = false;
+	slot->tts_isnull[st->nkeys + 1] = pos == 0;	/* (none of its own) */
 	slot->tts_values[st->nkeys + 2] = BoolGetDatum(deleted);
 	slot->tts_isnull[st->nkeys + 2] = false;
 	ExecStoreVirtualTuple(slot);
@@ -539,12 +541,34 @@ direct_one(Direct *d, Message *m, Datum *keyvals)
 		input_materialize(d->b, m, d->valuecxt);
 
 	/*
+	 * unchanged => 'skip': the stored values again write no row; the key
+	 * state takes the sequence and keeps its position (unchanged.c).  Its
+	 * update is the key's lock: had anyone changed the key since the probe,
+	 * it says so, and the key is looked at again.
+	 */
+	if (st->skip_unchanged && m->action == MSG_UPSERT && kf.rfound &&
+		unchanged_same(d->b, m, d->desc, &d->ds, d->p.rslot))
+	{
+		ExecClearTuple(d->p.rslot);
+		form_state(d, m, m->seq, false, kf.sfound && !kf.sposnull ? kf.spos : 0, false);
+		if (kf.sfound ? !update_state(d, &kf.stid) :
+			!keystate_insert_speculative(d->srel, d->srri, d->estate, d->sslot, d->cid, d->sarbiters))
+		{
+			if (!kf.sfound)
+				wait_for_conflict(d, d->srri, d->sslot, d->sarbiters);
+			return RETRY;
+		}
+		m->outcome = OUT_UNCHANGED;
+		return DONE;
+	}
+
+	/*
 	 * The key's state row first, when it has one, or needs one: a hard
 	 * delete leaves a tombstone; a tie under 'replace' a position of its own
 	 * (the log entry at the row's sequence would be ambiguous).
 	 */
 	tombstone = m->action == MSG_DELETE && (!st->soft_deletes || !kf.rfound);
-	if (kf.sfound || tombstone ||
+	if (kf.sfound || tombstone || !st->sparse ||
 		(kf.rfound && !kf.rseqnull && kf.rseq == m->seq))
 	{
 		if (m->pos == 0)

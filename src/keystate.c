@@ -364,6 +364,7 @@ keystate_probe(Batch *b, int *cand, int ncand)
 		/* the key's row: updated first by the statements (else inserted) */
 		m->fresh = st->sparse ? !kf.rfound : !kf.sfound;
 		m->wins = kf.sfound && keystate_message_wins(st, m->seq, kf.sseq, kf.sseqnull);
+		m->oldpos = kf.sfound && !kf.sposnull ? kf.spos : 0;
 		/* ties under 'error' are decided (and raised) under lock */
 		if (have && !keystate_message_wins(st, m->seq, stored, stored_null) &&
 			!(st->on_equal == ON_EQUAL_ERROR && !stored_null && stored == m->seq))
@@ -477,6 +478,7 @@ keystate_lock(Batch *b, int *cand, int ncand)
 				if (!precheck || ExecCheckIndexConstraints(rri, slot, estate, &conflict, arbiters))
 				{
 					/* no key state row for the key, as far as anyone can tell: insert it */
+					m->oldpos = 0;
 					if (m->pos == 0)
 						m->pos = positions_next(st->logrelid);
 					ExecClearTuple(slot);
@@ -514,6 +516,11 @@ keystate_lock(Batch *b, int *cand, int ncand)
 					keystate_serialization_failure();
 			}
 
+			{
+				Datum		oldpos = slot_getattr(existing, seqno + 2, &isnull);
+
+				m->oldpos = isnull ? 0 : DatumGetInt64(oldpos);
+			}
 			stored = slot_getattr(existing, seqno + 1, &isnull);
 			if (!keystate_message_wins(st, m->seq, DatumGetInt64(stored), isnull))
 			{

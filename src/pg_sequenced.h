@@ -170,6 +170,8 @@ typedef struct SeqTable
 	SPIPlanPtr	plan_softdelete;
 	SPIPlanPtr	plan_fixup_read;
 	SPIPlanPtr	plan_fixup_state;
+	SPIPlanPtr	plan_unchanged_rows;
+	SPIPlanPtr	plan_unchanged_state;
 	SPIPlanPtr	plan_append;
 	SPIPlanPtr	plan_append_state;
 } SeqTable;
@@ -187,8 +189,10 @@ typedef enum Outcome
 	OUT_UPDATED,
 	OUT_DELETED,
 	OUT_STALE,
-	OUT_SUPERSEDED
+	OUT_SUPERSEDED,
+	OUT_UNCHANGED				/* unchanged => 'skip': the stored values again */
 } Outcome;
+#define OUT_LAST OUT_UNCHANGED
 
 typedef struct Message
 {
@@ -203,6 +207,8 @@ typedef struct Message
 	bool		wins;			/* ... and the message beats its sequence */
 	int64		seq;
 	int64		pos;			/* change position, once a candidate */
+	int64		oldpos;			/* the key state's position before this call
+								 * (0: none), for an unchanged message */
 	ItemPointerData tid;		/* ... here */
 	Datum	   *values;			/* natts values, then natts isnull flags and
 								 * natts present flags (set by the record):
@@ -211,7 +217,7 @@ typedef struct Message
 								 * than the key are not kept yet (see input.c) */
 } Message;
 
-/* A million messages are kept at once: 48 bytes each, no more pointers */
+/* A million messages are kept at once: 56 bytes each, no more pointers */
 #define MSG_ISNULL(m, natts)	((bool *) ((m)->values + (natts)))
 #define MSG_PRESENT(m, natts)	(MSG_ISNULL(m, natts) + (natts))
 
@@ -308,6 +314,7 @@ extern void rights_begin_owner(Oid relid, OwnerSwitch *sw);
 extern void rights_end_owner(OwnerSwitch *sw);
 extern Oid	rights_rel_owner(Oid relid);
 extern void rights_check_write(SeqTable *st, bool need_delete);
+extern void rights_check_delete(SeqTable *st);
 extern void rights_check_read(SeqTable *st);
 extern void rights_pin_path(void);
 extern void rights_guc_planner(void);
@@ -380,6 +387,7 @@ extern void input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action)
 extern void input_parse_messages(Batch *b, Jsonb *messages);
 extern void input_finish_message(Batch *b, Message *m);
 extern void input_materialize(Batch *b, Message *m, MemoryContext cxt);
+extern void input_parse_object(Batch *b, Message *m, Jsonb *obj, const char *what);
 extern Jsonb *input_key_jsonb(SeqTable *st, Message *m);
 extern Jsonb *input_keyvals_jsonb(SeqTable *st, Datum *keyvals);
 extern char *input_key_text(SeqTable *st, Message *m);
@@ -487,6 +495,7 @@ typedef struct DefaultState
 	EState	   *estate;
 	ExprContext *econtext;
 	ExprState **exprs;			/* by attnum - 1, NULL: no default */
+	bool	   *volatile_default;	/* by attnum - 1: the DEFAULT is volatile */
 	bool		ready;
 } DefaultState;
 extern void target_defaults_init(DefaultState *ds, SeqTable *st);
@@ -494,9 +503,22 @@ extern void target_defaults_done(DefaultState *ds);
 extern void target_values(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, bool keys_only,
 						  Datum *values, bool *nulls);
 extern bool target_direct_ok(SeqTable *st, Relation rel, bool deletes);
+extern bool target_col_written(SeqColumn *c);
+extern const char *target_from_clause(SeqTable *st);
+extern void target_append_keymatch(StringInfo s, SeqTable *st, const char *l, const char *r);
+extern void target_append_state_keymatch(StringInfo s, SeqTable *st, const char *l, const char *r);
+extern void target_append_key_list(StringInfo s, SeqTable *st, const char *alias);
+extern SPIPlanPtr target_prepare_plan(SPIPlanPtr *slot, const char *sql, Oid argtype);
+extern Datum target_row_datum(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, bool keys_only);
+extern Datum target_make_array(Datum *elems, int n, Oid elemtype);
+extern int	target_exec_plan(SPIPlanPtr plan, Datum arg, int expected);
+extern Message *target_find_by_key(Batch *b, int *cand, int ncand, Datum *keyvals);
+
+/* unchanged.c */
+extern bool unchanged_same(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, TupleTableSlot *stored);
+extern void unchanged_statements(Batch *b, int *cand, int ncand);
 extern void target_write(Batch *b, int *cand, int ncand);
 extern void target_append(Batch *b, bool have_max, int64 startmax);
-extern bool target_col_written(SeqColumn *c);
 
 /* direct.c */
 extern void direct_apply(Batch *b, int *cand, int ncand, ChangeLog *cl);

@@ -607,7 +607,9 @@ registry_register(Oid relid, RegisterOptions *opt)
 		if (!OidIsValid(staterel))
 			staterel = create_state_table(rel, nkeys, keyatts, keyindex, seqcol,
 										  strcmp(deletes, "soft") == 0, sparse, &logrel);
-		else if (!sparse && nkeys > 0)
+		else if (!sparse && nkeys > 0 && rel->rd_rel->relkind == RELKIND_RELATION &&
+				 !(cfg.found && cfg.unchanged && strcmp(cfg.unchanged, "skip") == 0))
+			/* from sparse (a plain table registered with 'write'): every key needs one now */
 			fill_missing_state(rel, staterel, nkeys, keyatts, seqcol, strcmp(deletes, "soft") == 0);
 
 		args[0] = ObjectIdGetDatum(relid);

@@ -244,6 +244,17 @@ rights_check_write(SeqTable *st, bool need_delete)
 }
 
 /*
+ * What deleting keys by sequenced_delete_missing needs: SELECT, and DELETE
+ * (hard deletes) or UPDATE (soft deletes mark the row)
+ */
+void
+rights_check_delete(SeqTable *st)
+{
+	require_table_right(st, ACL_SELECT);
+	require_table_right(st, st->soft_deletes ? ACL_UPDATE : ACL_DELETE);
+}
+
+/*
  * The state table belongs to the table's owner (see create_state_table):
  * after ALTER TABLE ... OWNER TO, registration and the event trigger
  * _sequenced.on_ddl_end give it to the new owner.

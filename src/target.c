@@ -74,16 +74,16 @@
  * SQL generation
  * ---------------------------------------------------------------- */
 
-static const char *
-target_from(SeqTable *st)
+const char *
+target_from_clause(SeqTable *st)
 {
 	return get_rel_relkind(st->relid) == RELKIND_PARTITIONED_TABLE ?
 		st->qualname : psprintf("ONLY %s", st->qualname);
 }
 
 /* t.k1 = r.k1 AND ... over the target's key columns */
-static void
-append_target_keymatch(StringInfo s, SeqTable *st, const char *l, const char *r)
+void
+target_append_keymatch(StringInfo s, SeqTable *st, const char *l, const char *r)
 {
 	for (int k = 0; k < st->nkeys; k++)
 	{
@@ -94,16 +94,16 @@ append_target_keymatch(StringInfo s, SeqTable *st, const char *l, const char *r)
 	}
 }
 
-static void
-append_state_keymatch(StringInfo s, SeqTable *st, const char *l, const char *r)
+void
+target_append_state_keymatch(StringInfo s, SeqTable *st, const char *l, const char *r)
 {
 	for (int k = 0; k < st->nkeys; k++)
 		appendStringInfo(s, "%s%s.k%d %s %s.k%d", k ? " AND " : "", l, k + 1,
 						 st->keys[k].eqopr_sql, r, k + 1);
 }
 
-static void
-append_key_list(StringInfo s, SeqTable *st, const char *alias)
+void
+target_append_key_list(StringInfo s, SeqTable *st, const char *alias)
 {
 	for (int k = 0; k < st->nkeys; k++)
 		appendStringInfo(s, "%s%s.%s", k ? ", " : "", alias, quote_identifier(st->key_names[k]));
@@ -146,8 +146,8 @@ prepare_plan_n(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 	return *slot;
 }
 
-static SPIPlanPtr
-prepare_plan(SPIPlanPtr *slot, const char *sql, Oid argtype)
+SPIPlanPtr
+target_prepare_plan(SPIPlanPtr *slot, const char *sql, Oid argtype)
 {
 	return prepare_plan_n(slot, sql, 1, &argtype);
 }
@@ -161,7 +161,7 @@ plan_update(SeqTable *st)
 	if (st->plan_update)
 		return st->plan_update;
 	initStringInfo(&s);
-	appendStringInfo(&s, "UPDATE %s AS t SET ", target_from(st));
+	appendStringInfo(&s, "UPDATE %s AS t SET ", target_from_clause(st));
 	for (int i = 0; i < st->natts; i++)
 	{
 		SeqColumn  *c = &st->cols[i];
@@ -173,10 +173,10 @@ plan_update(SeqTable *st)
 		first = false;
 	}
 	appendStringInfoString(&s, " FROM pg_catalog.unnest($1) AS r WHERE ");
-	append_target_keymatch(&s, st, "t", "r");
+	target_append_keymatch(&s, st, "t", "r");
 	appendStringInfo(&s, " AND %s RETURNING ", older_guard(st, "t", "r"));
-	append_key_list(&s, st, "r");
-	return prepare_plan(&st->plan_update, s.data, st->relarraytype);
+	target_append_key_list(&s, st, "r");
+	return target_prepare_plan(&st->plan_update, s.data, st->relarraytype);
 }
 
 static void
@@ -217,8 +217,8 @@ plan_insert(SeqTable *st)
 	for (int k = 0; k < st->nkeys; k++)
 		appendStringInfo(&s, "%s%s", k ? ", " : "", quote_identifier(st->key_names[k]));
 	appendStringInfoString(&s, ") DO NOTHING RETURNING ");
-	append_key_list(&s, st, "t");
-	return prepare_plan(&st->plan_insert, s.data, st->relarraytype);
+	target_append_key_list(&s, st, "t");
+	return target_prepare_plan(&st->plan_insert, s.data, st->relarraytype);
 }
 
 static SPIPlanPtr
@@ -235,15 +235,15 @@ plan_delete(SeqTable *st)
 
 		appendStringInfo(&s, "UPDATE %s AS t SET %s = r.%s, %s = pg_catalog.now() "
 						 "FROM pg_catalog.unnest($1) AS r WHERE ",
-						 target_from(st), seq, seq, quote_identifier(SEQ_DELETED_AT_COLUMN));
+						 target_from_clause(st), seq, seq, quote_identifier(SEQ_DELETED_AT_COLUMN));
 	}
 	else
 		appendStringInfo(&s, "DELETE FROM %s AS t USING pg_catalog.unnest($1) AS r WHERE ",
-						 target_from(st));
-	append_target_keymatch(&s, st, "t", "r");
+						 target_from_clause(st));
+	target_append_keymatch(&s, st, "t", "r");
 	appendStringInfo(&s, " AND %s RETURNING ", older_guard(st, "t", "r"));
-	append_key_list(&s, st, "r");
-	return prepare_plan(st->soft_deletes ? &st->plan_softdelete : &st->plan_delete,
+	target_append_key_list(&s, st, "r");
+	return target_prepare_plan(st->soft_deletes ? &st->plan_softdelete : &st->plan_delete,
 						s.data, st->relarraytype);
 }
 
@@ -256,13 +256,13 @@ plan_fixup_read(SeqTable *st)
 		return st->plan_fixup_read;
 	initStringInfo(&s);
 	appendStringInfoString(&s, "SELECT ");
-	append_key_list(&s, st, "t");
+	target_append_key_list(&s, st, "t");
 	appendStringInfo(&s, ", t.%s, %s FROM pg_catalog.unnest($1) AS r JOIN %s AS t ON ",
 					 quote_identifier(st->cols[st->seqatt - 1].name),
 					 st->delatt ? psprintf("t.%s IS NOT NULL", quote_identifier(SEQ_DELETED_AT_COLUMN)) : "false",
-					 target_from(st));
-	append_target_keymatch(&s, st, "t", "r");
-	return prepare_plan(&st->plan_fixup_read, s.data, st->relarraytype);
+					 target_from_clause(st));
+	target_append_keymatch(&s, st, "t", "r");
+	return target_prepare_plan(&st->plan_fixup_read, s.data, st->relarraytype);
 }
 
 static SPIPlanPtr
@@ -275,8 +275,8 @@ plan_fixup_state(SeqTable *st)
 	initStringInfo(&s);
 	appendStringInfo(&s, "UPDATE %s AS s SET sequence = r.sequence, deleted = r.deleted "
 					 "FROM pg_catalog.unnest($1) AS r WHERE ", st->state_qualname);
-	append_state_keymatch(&s, st, "s", "r");
-	return prepare_plan(&st->plan_fixup_state, s.data, st->statearraytype);
+	target_append_state_keymatch(&s, st, "s", "r");
+	return target_prepare_plan(&st->plan_fixup_state, s.data, st->statearraytype);
 }
 
 /* ----------------------------------------------------------------
@@ -293,6 +293,7 @@ target_defaults_init(DefaultState *ds, SeqTable *st)
 	ds->estate = CreateExecutorState();
 	ds->econtext = GetPerTupleExprContext(ds->estate);
 	ds->exprs = palloc0(sizeof(ExprState *) * st->natts);
+	ds->volatile_default = palloc0(sizeof(bool) * st->natts);
 	rel = relation_open(st->relid, NoLock);
 	for (int i = 0; i < st->natts; i++)
 	{
@@ -303,7 +304,10 @@ target_defaults_init(DefaultState *ds, SeqTable *st)
 			continue;
 		expr = build_column_default(rel, i + 1);
 		if (expr)
+		{
+			ds->volatile_default[i] = contain_volatile_functions(expr);
 			ds->exprs[i] = ExecPrepareExpr((Expr *) expr, ds->estate);
+		}
 	}
 	relation_close(rel, NoLock);
 	ds->ready = true;
@@ -374,8 +378,8 @@ target_values(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, bool keys_
 	}
 }
 
-static Datum
-target_row(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, bool keys_only)
+Datum
+target_row_datum(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, bool keys_only)
 {
 	SeqTable   *st = b->st;
 	Datum	   *values = palloc(sizeof(Datum) * st->natts);
@@ -407,14 +411,14 @@ state_row(SeqTable *st, TupleDesc sdesc, Message *m, int64 seq, bool seqnull, bo
 	return HeapTupleGetDatum(tup);
 }
 
-static Datum
-make_array(Datum *elems, int n, Oid elemtype)
+Datum
+target_make_array(Datum *elems, int n, Oid elemtype)
 {
 	return PointerGetDatum(construct_array(elems, n, elemtype, -1, false, TYPALIGN_DOUBLE));
 }
 
-static int
-exec_plan(SPIPlanPtr plan, Datum arg, int expected)
+int
+target_exec_plan(SPIPlanPtr plan, Datum arg, int expected)
 {
 	Datum		args[1] = {arg};
 	int			rc;
@@ -434,8 +438,8 @@ exec_plan(SPIPlanPtr plan, Datum arg, int expected)
  * ---------------------------------------------------------------- */
 
 /* cand[] holds message indexes in key order; find the one with this key */
-static Message *
-find_by_key(Batch *b, int *cand, int ncand, Datum *keyvals)
+Message *
+target_find_by_key(Batch *b, int *cand, int ncand, Datum *keyvals)
 {
 	SeqTable   *st = b->st;
 	int			lo = 0,
@@ -477,7 +481,7 @@ mark_returned(Batch *b, int *cand, int ncand, Outcome outcome)
 
 		for (int k = 0; k < st->nkeys; k++)
 			keyvals[k] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, k + 1, &isnull);
-		find_by_key(b, cand, ncand, keyvals)->outcome = outcome;
+		target_find_by_key(b, cand, ncand, keyvals)->outcome = outcome;
 	}
 	pfree(keyvals);
 }
@@ -491,11 +495,11 @@ static void
 exec_write(Batch *b, SPIPlanPtr plan, Datum *rows, int *msgidx, int n, Oid rowtype, int expected)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	Datum		arr = make_array(rows, n, rowtype);
+	Datum		arr = target_make_array(rows, n, rowtype);
 
 	PG_TRY();
 	{
-		exec_plan(plan, arr, expected);
+		target_exec_plan(plan, arr, expected);
 	}
 	PG_CATCH();
 	{
@@ -582,8 +586,8 @@ fixup(Batch *b, int *cand, int ncand, int *msgs, int nmsgs, TupleDesc desc, bool
 	rows = palloc(sizeof(Datum) * ntodo);
 	keyvals = palloc(sizeof(Datum) * st->nkeys);
 	for (int i = 0; i < ntodo; i++)
-		rows[i] = target_row(b, &b->msgs[todo[i]], desc, NULL, true);
-	exec_plan(plan_fixup_read(st), make_array(rows, ntodo, st->reltype), SPI_OK_SELECT);
+		rows[i] = target_row_datum(b, &b->msgs[todo[i]], desc, NULL, true);
+	target_exec_plan(plan_fixup_read(st), target_make_array(rows, ntodo, st->reltype), SPI_OK_SELECT);
 
 	sdesc = lookup_rowtype_tupdesc(st->statetype, -1);
 	fix = palloc(sizeof(Datum) * (SPI_processed + 1));
@@ -599,7 +603,7 @@ fixup(Batch *b, int *cand, int ncand, int *msgs, int nmsgs, TupleDesc desc, bool
 			keyvals[k] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, k + 1, &isnull);
 		seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, st->nkeys + 1, &seqnull));
 		del = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, st->nkeys + 2, &isnull));
-		m = find_by_key(b, cand, ncand, keyvals);
+		m = target_find_by_key(b, cand, ncand, keyvals);
 		m->outcome = OUT_STALE;
 		fix[nfix++] = state_row(st, sdesc, m, seq, seqnull, del);
 	}
@@ -624,7 +628,7 @@ fixup(Batch *b, int *cand, int ncand, int *msgs, int nmsgs, TupleDesc desc, bool
 	if (nfix > 0)
 	{
 		rights_begin_internal(&save_userid, &save_sec);
-		exec_plan(plan_fixup_state(st), make_array(fix, nfix, st->statetype), SPI_OK_UPDATE);
+		target_exec_plan(plan_fixup_state(st), target_make_array(fix, nfix, st->statetype), SPI_OK_UPDATE);
 		rights_end_internal(save_userid, save_sec);
 	}
 	ReleaseTupleDesc(sdesc);
@@ -651,7 +655,7 @@ target_direct_ok(SeqTable *st, Relation rel, bool deletes)
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relispartition ||
 		rel->rd_rules != NULL || rel->rd_rel->relhasrules ||
-		IsolationIsSerializable() || !OidIsValid(st->keyindexid) || !st->sparse)
+		IsolationIsSerializable() || !OidIsValid(st->keyindexid))
 		return false;
 	/* registration's own TRUNCATE trigger is no reason */
 	if (td != NULL &&
@@ -733,7 +737,7 @@ target_write(Batch *b, int *cand, int ncand)
 			if (!b->msgs[ups[i]].fresh)
 			{
 				rowmsg[nexisting] = ups[i];
-				rows[nexisting++] = target_row(b, &b->msgs[ups[i]], desc, &ds, false);
+				rows[nexisting++] = target_row_datum(b, &b->msgs[ups[i]], desc, &ds, false);
 			}
 		if (nexisting > 0)
 		{
@@ -749,7 +753,7 @@ target_write(Batch *b, int *cand, int ncand)
 			Datum		row = (Datum) 0;
 
 			if (m->fresh)
-				row = target_row(b, m, desc, &ds, false);
+				row = target_row_datum(b, m, desc, &ds, false);
 			else
 				row = rows[j++];	/* made for the UPDATE, in the same order */
 			if (m->outcome == OUT_NONE)
@@ -788,7 +792,7 @@ target_write(Batch *b, int *cand, int ncand)
 	if (ndels > 0)
 	{
 		for (int i = 0; i < ndels; i++)
-			rows[i] = target_row(b, &b->msgs[dels[i]], desc, NULL, true);
+			rows[i] = target_row_datum(b, &b->msgs[dels[i]], desc, NULL, true);
 		exec_write(b, plan_delete(st), rows, dels, ndels, st->reltype,
 				   st->soft_deletes ? SPI_OK_UPDATE_RETURNING : SPI_OK_DELETE_RETURNING);
 		mark_returned(b, cand, ncand, OUT_DELETED);
@@ -819,7 +823,7 @@ target_append(Batch *b, bool have_max, int64 startmax)
 			continue;
 		}
 		idx[n] = i;
-		rows[n++] = target_row(b, m, desc, &ds, false);
+		rows[n++] = target_row_datum(b, m, desc, &ds, false);
 	}
 	if (n > 0)
 	{
@@ -839,7 +843,7 @@ target_append(Batch *b, bool have_max, int64 startmax)
 			initStringInfo(&s);
 			append_insert(&s, st);
 			appendStringInfoString(&s, " RETURNING pg_catalog.to_jsonb(t.*), t.tableoid, t.ctid");
-			prepare_plan(&st->plan_append, s.data, st->relarraytype);
+			target_prepare_plan(&st->plan_append, s.data, st->relarraytype);
 		}
 		exec_write(b, st->plan_append, rows, idx, n, st->reltype, SPI_OK_INSERT_RETURNING);
 		if (SPI_processed != (uint64) n)
