@@ -92,6 +92,88 @@ CREATE FUNCTION sequenced_delete_missing_count(target pg_catalog.regclass, seq p
                                                OUT live pg_catalog.int8, OUT missing pg_catalog.int8)
 AS 'MODULE_PATHNAME', 'sequenced_delete_missing_count' LANGUAGE C CALLED ON NULL INPUT;
 
+-- History (SPEC section 7): the history table of a table registered with
+-- history => true (55000 otherwise); the table as of a sequence; one key's
+-- versions; purging old versions.
+CREATE FUNCTION sequenced_history_table(target pg_catalog.regclass)
+RETURNS pg_catalog.text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- (<table>_history in the table's schema, while the table is registered with history)
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.sequenced_tables t
+                    WHERE t.relid OPERATOR(pg_catalog.=) target AND t.history) THEN
+        RAISE EXCEPTION 'table % is not registered with history', target
+            USING ERRCODE = '55000',
+                  HINT = pg_catalog.format('Register it with SELECT sequenced_register(%L, history => true);', target::pg_catalog.text);
+    END IF;
+    RETURN (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname || '_history')
+              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+             WHERE c.oid OPERATOR(pg_catalog.=) target);
+END
+$$;
+
+CREATE FUNCTION sequenced_as_of(target anyelement, seq pg_catalog.int8)
+RETURNS SETOF anyelement
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel pg_catalog.oid;
+    cols pg_catalog.text;
+BEGIN
+    SELECT t.typrelid INTO rel FROM pg_catalog.pg_type t
+     WHERE t.oid OPERATOR(pg_catalog.=) pg_catalog.pg_typeof(target);
+    IF rel IS NULL OR rel OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION 'target must be a table''s row type, as in NULL::my_table'
+            USING ERRCODE = '22023';
+    END IF;
+    IF seq IS NULL THEN
+        RAISE EXCEPTION 'seq must not be null' USING ERRCODE = '22023';
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid OPERATOR(pg_catalog.=) rel AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+    RETURN QUERY EXECUTE pg_catalog.format(
+        'SELECT %s FROM %s h WHERE (h._sdc_valid_from IS NULL OR h._sdc_valid_from OPERATOR(pg_catalog.<=) $1) '
+        'AND (h._sdc_valid_to IS NULL OR h._sdc_valid_to OPERATOR(pg_catalog.>) $1) AND NOT h._sdc_deleted',
+        cols, @extschema@.sequenced_history_table(rel::pg_catalog.regclass)) USING seq;
+END
+$$;
+
+CREATE FUNCTION sequenced_history(target pg_catalog.regclass, key pg_catalog.jsonb)
+RETURNS TABLE (valid_from pg_catalog.int8, valid_to pg_catalog.int8, record pg_catalog.jsonb)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    hist pg_catalog.text := @extschema@.sequenced_history_table(target);
+    keys pg_catalog.text[];
+    cond pg_catalog.text;
+BEGIN
+    IF key IS NULL OR pg_catalog.jsonb_typeof(key) OPERATOR(pg_catalog.<>) 'object' THEN
+        RAISE EXCEPTION 'key must be a JSON object of the key columns and their values'
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT t.key_columns INTO keys FROM @extschema@.sequenced_tables t WHERE t.relid OPERATOR(pg_catalog.=) target;
+    SELECT pg_catalog.string_agg(pg_catalog.format('h.%I = k.%I', c, c), ' AND ') INTO cond
+      FROM pg_catalog.unnest(keys) c;
+    -- (the key types' equality operators, found where the table's types are)
+    PERFORM pg_catalog.set_config('search_path',
+        'pg_catalog, ' || (SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_class c
+                             JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                            WHERE c.oid OPERATOR(pg_catalog.=) target) || ', pg_temp', true);
+    RETURN QUERY EXECUTE pg_catalog.format(
+        'SELECT h._sdc_valid_from, h._sdc_valid_to, '
+        'CASE WHEN h._sdc_deleted THEN NULL ELSE pg_catalog.to_jsonb(h) OPERATOR(pg_catalog.-) ''_sdc_valid_from'' '
+        'OPERATOR(pg_catalog.-) ''_sdc_valid_to'' OPERATOR(pg_catalog.-) ''_sdc_deleted'' END '
+        'FROM %s h, pg_catalog.jsonb_populate_record(NULL::%s, $1) k WHERE %s '
+        'ORDER BY h._sdc_valid_from NULLS FIRST', hist, target, cond) USING key;
+END
+$$;
+
+CREATE FUNCTION sequenced_purge_history(target pg_catalog.regclass, before_seq pg_catalog.int8)
+RETURNS pg_catalog.int8
+AS 'MODULE_PATHNAME', 'sequenced_purge_history' LANGUAGE C;
+
 -- sequenced_register takes the options of sections 6 and 7 (appended:
 -- named arguments keep working)
 DROP FUNCTION sequenced_register(pg_catalog.regclass, pg_catalog.text[], pg_catalog.text,

@@ -153,8 +153,12 @@ apply_batch(Batch *b)
 			b->direct = ncand > 0 && target_direct_ok(st, rel, deletes);
 			table_close(rel, NoLock);
 		}
-		/* rows written by statements: what is stale leaves first (a direct call probes as it goes) */
-		if (ncand > 0 && !b->direct)
+		/*
+		 * Rows written by statements: what is stale leaves first (a direct
+		 * call probes as it goes) -- but with history, a stale message is a
+		 * version too, written under its key's lock (keystate_lock takes it)
+		 */
+		if (ncand > 0 && !b->direct && !st->history)
 			ncand = keystate_probe(b, cand, ncand);
 		if (ncand > 0)
 		{
@@ -198,6 +202,16 @@ apply_batch(Batch *b)
 					if (st->skip_unchanged)
 						unchanged_statements(b, cand + off, n);
 					target_write(b, cand + off, n);
+					if (st->history)
+					{
+						HistoryWriter *hw = history_begin(b);
+						int			hlevel = call_caller_path_begin(b);
+
+						for (int i = off; i < off + n; i++)
+							history_key(hw, b->grp_first[cand[i]], b->grp_len[cand[i]], chunkcxt);
+						call_caller_path_end(hlevel);
+						history_end(hw);
+					}
 					SPI_freetuptable(SPI_tuptable);
 					for (int i = off; i < off + n; i++)
 					{

@@ -802,7 +802,7 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 			st->ikeys[c] = st->keys[k];
 		}
 		index_close(irel, AccessShareLock);
-		st->sparse = rel->rd_rel->relkind == RELKIND_RELATION && !st->skip_unchanged;
+		st->sparse = rel->rd_rel->relkind == RELKIND_RELATION && !st->skip_unchanged && !st->history;
 	}
 
 	/*
@@ -908,6 +908,8 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 
 	byname_cmp_cols = st->cols;
 	qsort(st->byname, st->nbyname, sizeof(int), byname_cmp);
+	if (st->history)
+		history_load(st, rel);
 
 	MemoryContextSwitchTo(old);
 	return st;

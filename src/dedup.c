@@ -183,6 +183,11 @@ dedup_winners(Batch *b, int *cand, bool have_max, int64 startmax)
 	int			ncand = 0;
 
 	dedup_sort(b);
+	if (st->history)
+	{
+		b->grp_first = MemoryContextAllocHuge(b->mcxt, sizeof(int) * b->nmsgs);
+		b->grp_len = MemoryContextAllocHuge(b->mcxt, sizeof(int) * b->nmsgs);
+	}
 	for (int i = 0; i < b->nmsgs;)
 	{
 		Message    *w = &b->msgs[b->order[i]];
@@ -206,6 +211,11 @@ dedup_winners(Batch *b, int *cand, bool have_max, int64 startmax)
 		}
 		for (int k = i + 1; k < j; k++)
 			b->msgs[b->order[k]].outcome = OUT_SUPERSEDED;
+		if (st->history)
+		{
+			b->grp_first[b->order[i]] = i;
+			b->grp_len[b->order[i]] = j - i;
+		}
 		if (st->per_table && have_max && w->seq <= startmax)
 			w->outcome = OUT_STALE;
 		else

@@ -500,6 +500,36 @@ fix_state(Direct *d, Message *m, int64 seq, bool seqnull, bool soft)
 	m->outcome = OUT_STALE;
 }
 
+/*
+ * Lock a key whose message is stale, for its history: its key state row
+ * (every key of a table with history has one; a row written around the
+ * functions without one gets one, with the row's sequence).  False: the
+ * key changed since the probe, start over.
+ */
+static bool
+lock_key(Direct *d, Message *m, KeyFound *kf)
+{
+	if (kf->sfound)
+	{
+		TM_FailureData tmfd;
+		TupleTableSlot *locked = table_slot_create(d->srel, NULL);
+		TM_Result	res = table_tuple_lock(d->srel, &kf->stid, GetActiveSnapshot(), locked, d->cid,
+										   LockTupleExclusive, LockWaitBlock, 0, &tmfd);
+
+		ExecDropSingleTupleTableSlot(locked);
+		if (res == TM_Ok)
+			return true;
+		if (res != TM_Updated && res != TM_Deleted)
+			elog(ERROR, "failed to lock the state of a key of table %s (%d)", d->st->relname, (int) res);
+		return false;
+	}
+	form_state(d, m, kf->rseq, kf->rseqnull, 0, false);
+	if (keystate_insert_speculative(d->srel, d->srri, d->estate, d->sslot, d->cid, d->sarbiters))
+		return true;
+	wait_for_conflict(d, d->srri, d->sslot, d->sarbiters);
+	return false;
+}
+
 /* One candidate: look it up, decide, write. */
 static Step
 direct_one(Direct *d, Message *m, Datum *keyvals)
@@ -522,6 +552,9 @@ direct_one(Direct *d, Message *m, Datum *keyvals)
 	{
 		ExecClearTuple(d->p.sslot);
 		ExecClearTuple(d->p.rslot);
+		/* with history, a stale message too is a version: the key's lock (history.c) */
+		if (st->history && !lock_key(d, m, &kf))
+			return RETRY;
 		if (st->on_equal == ON_EQUAL_ERROR && !stored_null && stored == m->seq)
 		{
 			record_context_at(0, NULL); /* the message names the record */
@@ -642,6 +675,7 @@ direct_apply(Batch *b, int *cand, int ncand, ChangeLog *cl)
 	Direct		d;
 	RecordContext errcb;
 	int			level;
+	HistoryWriter *hw = NULL;
 
 	memset(&d, 0, sizeof(Direct));
 	d.b = b;
@@ -674,6 +708,8 @@ direct_apply(Batch *b, int *cand, int ncand, ChangeLog *cl)
 	record_context_push(&errcb, st);
 	level = call_caller_path_begin(b);	/* values converted as the caller would */
 
+	if (st->history)
+		hw = history_begin(b);
 	for (int i = 0; i < ncand; i++)
 	{
 		Message    *m = &b->msgs[cand[i]];
@@ -687,8 +723,13 @@ direct_apply(Batch *b, int *cand, int ncand, ChangeLog *cl)
 		m->pos = 0;
 		while (direct_one(&d, m, keyvals) == RETRY)
 			resnap(&d);
+		/* the key's versions, under its lock */
+		if (hw != NULL)
+			history_key(hw, b->grp_first[cand[i]], b->grp_len[cand[i]], d.valuecxt);
 		record_context_at(0, NULL);
 	}
+	if (hw != NULL)
+		history_end(hw);
 
 	call_caller_path_end(level);
 	record_context_pop(&errcb);

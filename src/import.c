@@ -752,6 +752,8 @@ sequenced_import(PG_FUNCTION_ARGS)
 				appendStringInfo(&sql, "ALTER TABLE %s ADD COLUMN %s %s", qualname,
 								 quote_identifier(props[i].name), prop_sql_type(props[i].type));
 				spi_run(sql.data);
+				CommandCounterIncrement();
+				history_add_columns(relid);	/* (a table with history: its history too) */
 			}
 			else
 			{

@@ -161,6 +161,11 @@ typedef struct SeqTable
 	bool		per_table;
 	bool		skip_unchanged; /* unchanged => 'skip' */
 	bool		history;		/* history => true */
+	Oid			histindexid;	/* history.c: its index, */
+	AttrNumber *histatt;		/* ... the history column of each column (by attnum - 1; 0: none) */
+	AttrNumber	hist_from;		/* ... and its own three */
+	AttrNumber	hist_to;
+	AttrNumber	hist_deleted;
 
 	/* SPI plans, prepared lazily (see apply.c), for this state table size */
 	BlockNumber planned_blocks;
@@ -239,6 +244,8 @@ typedef struct Batch
 	int		   *order;			/* indexes into msgs, sorted by dedup_sort */
 	bool	   *samekey;		/* order[i] has order[i - 1]'s key, or NULL:
 								 * compare them (several key columns) */
+	int		   *grp_first;		/* with history: by a winner's message index, */
+	int		   *grp_len;		/* its key's run in order[] */
 	MemoryContext mcxt;			/* everything of the batch lives here */
 	MemoryContext scratch;		/* per message: what converting it leaves */
 	bool		sql_ready;		/* apply_sql_ready() ran for this call */
@@ -513,6 +520,16 @@ extern Datum target_row_datum(Batch *b, Message *m, TupleDesc desc, DefaultState
 extern Datum target_make_array(Datum *elems, int n, Oid elemtype);
 extern int	target_exec_plan(SPIPlanPtr plan, Datum arg, int expected);
 extern Message *target_find_by_key(Batch *b, int *cand, int ncand, Datum *keyvals);
+
+/* history.c */
+typedef struct HistoryWriter HistoryWriter;
+extern Oid	history_register(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex, Oid known,
+							 const char *seqcol, bool soft);
+extern void history_load(SeqTable *st, Relation rel);
+extern void history_add_columns(Oid relid);
+extern HistoryWriter *history_begin(Batch *b);
+extern void history_key(HistoryWriter *hw, int first, int n, MemoryContext valuecxt);
+extern void history_end(HistoryWriter *hw);
 
 /* unchanged.c */
 extern bool unchanged_same(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, TupleTableSlot *stored);

@@ -488,6 +488,13 @@ registry_register(Oid relid, RegisterOptions *opt)
 	}
 
 	nkeys = list_length(keys);
+	if (nkeys == 0 && opt->history)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an append-only table has no history"),
+				 errdetail("History keeps the versions of each key; table \"%s\" has no key.",
+						   RelationGetRelationName(rel)),
+				 record_errrel(relid)));
 	keyatts = palloc(sizeof(AttrNumber) * Max(nkeys, 1));
 	k = 0;
 	foreach(lc, keys)
@@ -580,7 +587,7 @@ registry_register(Oid relid, RegisterOptions *opt)
 		char		nulls[10] = "          ";
 		int			rc;
 		Oid			logrel = cfg.found ? cfg.log_rel : InvalidOid;
-		bool		sparse = relkind == RELKIND_RELATION && strcmp(unchanged, "skip") != 0;
+		bool		sparse = relkind == RELKIND_RELATION && strcmp(unchanged, "skip") != 0 && !opt->history;
 
 		if (cfg.found && !lists_equal(cfg.key_columns, keys))
 		{
@@ -608,7 +615,7 @@ registry_register(Oid relid, RegisterOptions *opt)
 			staterel = create_state_table(rel, nkeys, keyatts, keyindex, seqcol,
 										  strcmp(deletes, "soft") == 0, sparse, &logrel);
 		else if (!sparse && nkeys > 0 && rel->rd_rel->relkind == RELKIND_RELATION &&
-				 !(cfg.found && cfg.unchanged && strcmp(cfg.unchanged, "skip") == 0))
+				 !(cfg.found && (strcmp(cfg.unchanged, "skip") == 0 || cfg.history)))
 			/* from sparse (a plain table registered with 'write'): every key needs one now */
 			fill_missing_state(rel, staterel, nkeys, keyatts, seqcol, strcmp(deletes, "soft") == 0);
 
@@ -639,6 +646,29 @@ registry_register(Oid relid, RegisterOptions *opt)
 		if (rc != SPI_OK_INSERT && rc != SPI_OK_UPDATE)
 			elog(ERROR, "failed to write _sequenced.config: %s", SPI_result_code_string(rc));
 		CacheInvalidateRelcacheByRelid(relid);
+	}
+	/* history (history.c): made, or completed with the columns the table gained */
+	if (opt->history)
+	{
+		Oid			known = cfg.found ? cfg.history_rel : InvalidOid;
+		Oid			hist = history_register(rel, nkeys, keyatts, keyindex, known, seqcol,
+											strcmp(deletes, "soft") == 0);
+
+		if (hist != known)
+		{
+			Oid			argtypes[2] = {OIDOID, OIDOID};
+			Datum		args[2] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(hist)};
+			Oid			save_userid;
+			int			save_sec;
+
+			rights_begin_internal(&save_userid, &save_sec);
+			if (SPI_execute_with_args("UPDATE _sequenced.config SET history_rel = $2::pg_catalog.regclass "
+									  "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+									  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "failed to write _sequenced.config");
+			rights_end_internal(save_userid, save_sec);
+			CacheInvalidateRelcacheByRelid(relid);
+		}
 	}
 	relation_close(rel, NoLock);
 	cfg = catalog_read_config(relid);
