@@ -18,15 +18,25 @@ Checks per input (any failure is a "violation"; the exit status is 1):
   blame        the error names a record that the generator built entirely
                from values that are valid for the table (the bad one is
                elsewhere)
-  state        after a failed call, the target, its _sequenced state table,
-               its _sequenced.max_log rows (and the staging table) differ
-               from before, byte for byte (md5 of the ordered row texts)
+  state        after a failed call, the target, its key state table
+               (_sequenced.state_*), its change log (_sequenced.log_*), its
+               _sequenced.max_log rows (and the staging table) differ from
+               before, byte for byte (md5 of the ordered row texts)
   guc          current_user or search_path differ after the call
   output       a successful call returned rows that contradict the table:
                wrong ord, unknown outcome, inserted/updated without the row
-               carrying that sequence, deleted with the row still live,
-               state row not matching, stale while the stored sequence is
-               lower, superseded while being the highest of its key
+               carrying that sequence, deleted with the row still live or
+               (no row) without a tombstone of that sequence, a key state
+               row that disagrees with the row, stale while the stored
+               sequence (the higher of the row's and the key state row's)
+               is lower, superseded while being the highest of its key
+  table        after a successful call (committed), the table, its key
+               state and its feed disagree (check_table): a key state row
+               next to a row not carrying its sequence and deletedness, one
+               without a row that is no tombstone; sequenced_changes(t, 0)
+               not holding exactly each row and each tombstone once; a key
+               that lost its state, or whose stored sequence or feed
+               position went down, since the table's previous check
   timeout      statement_timeout hit
   client       the driver itself failed (a bug in this script)
 
@@ -34,10 +44,12 @@ Usage:
   fuzz.py --profile quick            # ~3,000 inputs, < 60 s
   fuzz.py --profile long             # 100,000 inputs
   fuzz.py --seed 7 --start 1200 --count 1 --show   # print one input as SQL
+  fuzz.py --table-check-every 50 ...  # the "table" check less often (each reads the feed from 0)
 Connection: libpq environment (PGHOST, PGPORT, PGUSER, PGDATABASE); the
 fuzzer creates (and at the end drops, unless --keep) its own database.
 """
 import argparse
+import collections
 import os
 import random
 import re
@@ -964,6 +976,22 @@ class Violation(Exception):
     pass
 
 
+class RegInfo(collections.namedtuple("RegInfo", "stateoid state relid log keys seqcol soft on_equal per_table "
+                                                "relkind unchanged qualname rowtype")):
+    """A registered table, from _sequenced.config: its key state S (state), change log L (log), ..."""
+
+    @property
+    def sparse(self):
+        """S holds only what the rows cannot say (tombstones, ties, statement-path keys): a plain table
+        with unchanged => 'write'; a partitioned table, or unchanged => 'skip', has an S row per key."""
+        return self.relkind == "r" and self.unchanged != "skip"
+
+    @property
+    def rows(self):
+        """The table's own rows, in FROM (a partitioned table: all its partitions')."""
+        return ("ONLY " if self.relkind == "r" else "") + self.qualname
+
+
 class Fuzzer:
     def __init__(self, args):
         self.args = args
@@ -973,6 +1001,9 @@ class Fuzzer:
         self.errors = {}
         self.violations = []
         self.state_rel = {}
+        self.table_problems = set()     # (relid, problem) reported by check_table already
+        self.known_keys = {}            # relid -> the keys check_table saw last (see there)
+        self.last_checked = {}          # relid -> the input after which check_table last ran
         self.start_time = None
         self.conn = None
         self.inputs = 0
@@ -1014,17 +1045,29 @@ class Fuzzer:
             except Exception as e:  # pragma: no cover
                 print("could not drop database %s: %s" % (self.dbname, e))
 
+    REG_SQL = ("SELECT c.state_rel::oid, c.state_rel::text, c.relid::oid, c.log_rel::text, c.key_columns, "
+               "c.sequence_column, c.deletes = 'soft', c.on_equal, c.ordering = 'per_table', r.relkind::text, "
+               "c.unchanged, c.relid::regclass::text, r.reltype::regtype::text FROM _sequenced.config c "
+               "JOIN pg_class r ON r.oid = c.relid JOIN pg_namespace n ON n.oid = r.relnamespace ")
+
     def refresh_state_rel(self, table):
-        row = self.conn.execute(
-            "SELECT c.state_rel::oid, c.state_rel::text, c.relid::oid FROM _sequenced.config c "
-            "JOIN pg_class r ON r.oid = c.relid JOIN pg_namespace n ON n.oid = r.relnamespace "
-            "WHERE n.nspname = %s AND r.relname = %s", table_ident(table)).fetchone()
+        """The registration of a fuzz or import table (a RegInfo), or None."""
+        if table in (NO_TABLE, NO_IMPORT_TABLE):
+            return None
+        row = self.conn.execute(self.REG_SQL + "WHERE n.nspname = %s AND r.relname = %s",
+                                table_ident(table)).fetchone()
+        row = row and RegInfo(*row)
         self.state_rel[table] = row
         return row
 
+    def registered_keyed(self):
+        """Every registered table with a key (fuzz tables and those imports made)."""
+        return [RegInfo(*r) for r in self.conn.execute(
+            self.REG_SQL + "WHERE cardinality(c.key_columns) > 0 ORDER BY c.relid::oid").fetchall()]
+
     # -- snapshots -------------------------------------------------------------
     def snapshot(self, table, staging=None):
-        """md5 of target, state table and max_log rows (and staging), plus the columns."""
+        """md5 of target, key state, change log and max_log rows (and staging), plus the columns."""
         if table in (NO_TABLE, NO_IMPORT_TABLE):
             return ("no table",)
         qt = quote_table(table)
@@ -1034,7 +1077,7 @@ class Fuzzer:
         if reg is None:
             return ("absent",)
         st = self.state_rel.get(table)
-        if st is None or st[2] != reg:
+        if st is None or st.relid != reg:
             st = self.refresh_state_rel(table)
         agg = "md5(coalesce((SELECT string_agg(x::text, E'\\n' ORDER BY x::text) FROM {} x), ''))"
         parts = [S.SQL(agg).format(S.SQL("ONLY " + qt)),
@@ -1042,7 +1085,9 @@ class Fuzzer:
                        "FROM pg_attribute WHERE attrelid = {}::oid AND attnum > 0 AND NOT attisdropped)")
                  .format(S.Literal(reg))]
         if st is not None:
-            parts.append(S.SQL(agg).format(S.SQL(st[1])))
+            parts.append(S.SQL(agg).format(S.SQL(st.state)))
+            if st.log is not None:
+                parts.append(S.SQL(agg).format(S.SQL(st.log)))
             parts.append(S.SQL("(SELECT string_agg(seq::text, ',' ORDER BY seq) FROM _sequenced.max_log "
                                "WHERE relid = {}::oid)").format(S.Literal(reg)))
         else:
@@ -1121,6 +1166,11 @@ class Fuzzer:
             self.check_error(inp, err, before)
         if inp.txn:
             c.execute("COMMIT")
+        if err is None and inp.table not in (NO_TABLE, NO_IMPORT_TABLE):
+            # (committed: the feed shows no transaction's changes while it writes them)
+            st = self.refresh_state_rel(inp.table)
+            if st is not None and inp.i - self.last_checked.get(st.relid, -1 << 62) >= self.args.table_check_every:
+                self.check_table(inp, st)
 
     def call(self, inp):
         c = self.conn
@@ -1284,51 +1334,160 @@ class Fuzzer:
                     if not (o[1] < w[1] or tie_ok):
                         self.violate(inp, "output", "key %s: %r superseded by %r" % (kj, o, w))
                         return
-        # against the table
-        st = self.state_rel.get(table) or self.refresh_state_rel(table)
+        # against the table: the key's row R and its key state row S (Design T: S only where R cannot
+        # say the key's state -- a tombstone, a tie under 'replace', a key a statement wrote -- unless the
+        # table keeps S for every key); the key's stored sequence is the higher of R's and S's
+        st = self.refresh_state_rel(table)
         if st is None:
             return
         live = [(k, r) for k, r in enumerate(rows) if r[3] in ("inserted", "updated", "deleted", "stale")]
         if not live:
             return
-        keys = meta["keys"] if table in TABLES else ["id"]
-        seqcol = "_sdc_sequence"
-        qt = quote_table(table)
-        conds_t = S.SQL(" AND ").join(S.SQL("t.{c} = (r).{c}").format(c=S.Identifier(k)) for k in keys)
-        conds_s = S.SQL(" AND ").join(S.SQL("s.{sk} = (r).{c}").format(sk=S.Identifier("k%d" % (j + 1)), c=S.Identifier(k))
-                                      for j, k in enumerate(keys))
-        soft = meta["soft"]
-        q = S.SQL("SELECT x.i, t.{seq}, {del}, t.ctid IS NOT NULL, s.sequence, s.deleted "
+        q = S.SQL("SELECT x.i, t.{seq}, {del}, t.ctid IS NOT NULL, s.ctid IS NOT NULL, s.sequence, s.deleted "
                   "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(k, i) "
-                  "CROSS JOIN LATERAL (SELECT jsonb_populate_record(NULL::{tab}, x.k) AS r) p "
-                  "LEFT JOIN ONLY {tab} t ON {ct} LEFT JOIN {st} s ON {cs} ORDER BY x.i").format(
-            seq=S.Identifier(seqcol), tab=S.SQL(qt), st=S.SQL(st[1]), ct=conds_t, cs=conds_s,
-            **{"del": S.SQL("t._sdc_deleted_at IS NOT NULL") if soft else S.SQL("false")})
+                  "CROSS JOIN LATERAL (SELECT jsonb_populate_record(NULL::{typ}, x.k) AS r) p "
+                  "LEFT JOIN {tab} t ON {ct} LEFT JOIN {st} s ON {cs} ORDER BY x.i").format(
+            seq=S.Identifier(st.seqcol), typ=S.SQL(st.rowtype), tab=S.SQL(st.rows), st=S.SQL(st.state),
+            ct=key_match(st.keys, "t", "(p.r)"), cs=state_match(st.keys, "s", "(p.r)"),
+            **{"del": S.SQL("t._sdc_deleted_at IS NOT NULL") if st.soft else S.SQL("false")})
         res = self.conn.execute(q, ("[" + ", ".join(r[1] for _, r in live) + "]",)).fetchall()
-        for (k, (ord_, key, seq, outcome)), (_, tseq, tdel, tpresent, sseq, sdel) in zip(live, res):
-            bad = None
-            if outcome in ("inserted", "updated"):
-                if not tpresent or tseq != seq or tdel:
-                    bad = "row: present=%s seq=%s deleted_at set=%s" % (tpresent, tseq, tdel)
-                elif sseq != seq or sdel:
-                    bad = "state row: sequence=%s deleted=%s" % (sseq, sdel)
-            elif outcome == "deleted":
-                if tpresent and not soft:
-                    bad = "row still there after a hard delete (seq %s)" % tseq
-                elif tpresent and soft and (not tdel or tseq != seq):
-                    bad = "soft-deleted row: deleted_at set=%s seq=%s" % (tdel, tseq)
-                elif sseq != seq or not sdel:
-                    bad = "tombstone: sequence=%s deleted=%s" % (sseq, sdel)
-            elif outcome == "stale" and not meta["per_table"]:
-                stored = sseq if sseq is not None else tseq
-                if stored is None and tseq is None:
-                    bad = "stale, but nothing is stored for the key"
-                elif stored is not None and (stored < seq or (stored == seq and meta["on_equal"] == "replace")):
-                    bad = "stale, but the stored sequence is %s" % stored
+        for (k, (ord_, key, seq, outcome)), (_, tseq, tdel, tpresent, spresent, sseq, sdel) in zip(live, res):
+            bad = key_outcome_problem(st, outcome, seq, tpresent, tseq, tdel, spresent, sseq, sdel)
             if bad:
                 self.violate(inp, "output", "record %d key %s seq %s outcome %s: %s" % (ord_, key, seq,
                                                                                       outcome, bad))
                 return
+
+    def numeric_keys(self, st):
+        """Per key column: is it numeric (or a domain over numeric), whose equal values print unlike?"""
+        return [self.conn.execute(
+            "SELECT coalesce(NULLIF(t.typbasetype, 0), t.oid) = 'numeric'::regtype FROM pg_attribute a "
+            "JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = %s AND a.attname = %s",
+            (st.stateoid, "k%d" % (j + 1))).fetchone()[0] for j in range(len(st.keys))]
+
+    def check_table(self, inp, st):
+        """The invariants of a keyed table st (a RegInfo) under Design T, whatever the calls were:
+          1. each key state row S next to a row R carries R's sequence and deletedness; one without a
+             row is a tombstone (deleted, with a sequence); a table that is not sparse has S for every row;
+          2. the feed from 0 (sequenced_changes(t, 0)) holds every row once (its sequence, deleted = soft
+             deleted, record = to_jsonb(row)) and every tombstone once (deleted, its sequence, no record),
+             at distinct positions, and nothing else;
+          3. since the table's previous check, no key lost its state (its row or tombstone) and no key's
+             stored sequence or feed position went down.
+        Run outside any transaction (a writer's own uncommitted changes are above the feed's watermark).
+        A problem is reported once (it stays in the table until a later call changes the key)."""
+        if st is None or not st.keys:
+            return
+        t0 = time.time()
+        c = self.conn
+        tdel = S.SQL("t._sdc_deleted_at IS NOT NULL") if st.soft else S.SQL("false")
+        seq = S.Identifier(st.seqcol)
+        problems = []
+        # 1. S against R
+        for srow, tpresent, tseq, td in c.execute(S.SQL(
+                "SELECT to_jsonb(s.*)::text, t.ctid IS NOT NULL, t.{seq}, {del} FROM {st} s LEFT JOIN {tab} t ON {m} "
+                "WHERE CASE WHEN t.ctid IS NULL THEN NOT s.deleted OR s.sequence IS NULL "
+                "ELSE s.sequence IS DISTINCT FROM t.{seq} OR s.deleted IS DISTINCT FROM ({del}) END "
+                "ORDER BY 1 LIMIT 5").format(
+                    seq=seq, st=S.SQL(st.state), tab=S.SQL(st.rows), m=state_match(st.keys, "s", "t"),
+                    **{"del": tdel})).fetchall():
+            if tpresent:
+                problems.append("key state row %s next to a row with %s = %s, deleted_at set=%s" %
+                                (srow, st.seqcol, tseq, td))
+            else:
+                problems.append("key state row %s without a row is no tombstone" % srow)
+        if not st.sparse:
+            for (trow,) in c.execute(S.SQL(
+                    "SELECT to_jsonb(t.*)::text FROM {tab} t WHERE NOT EXISTS (SELECT 1 FROM {st} s WHERE {m}) "
+                    "ORDER BY 1 LIMIT 5").format(tab=S.SQL(st.rows), st=S.SQL(st.state),
+                                                 m=state_match(st.keys, "s", "t"))).fetchall():
+                problems.append("row %s has no key state row (table %s keeps one per key)" % (trow, st.qualname))
+        # 2. the feed from 0 against the rows and the tombstones
+        ckeys = ["c%d" % (j + 1) for j in range(len(st.keys))]
+        q = S.SQL(
+            "WITH f AS MATERIALIZED ("
+            "  SELECT f.pos, f.seq, f.key, f.deleted, f.record, jsonb_populate_record(NULL::{typ}, f.key) AS r "
+            "  FROM sequenced_changes({rel}::oid::regclass, 0) f), "
+            "cur AS MATERIALIZED ("
+            "  SELECT 'row' AS kind, t.tableoid::text || t.ctid::text AS id, {tkeys}, t.{seq} AS seq, "
+            "         {del} AS deleted, to_jsonb(t.*) AS record FROM {tab} t "
+            "  UNION ALL "
+            "  SELECT 'tombstone', s.ctid::text, {skeys}, s.sequence, true, NULL FROM {st} s "
+            "  WHERE s.deleted AND NOT EXISTS (SELECT 1 FROM {tab} t WHERE {m})) "
+            "SELECT f.pos, f.key::text, f.seq, f.deleted, f.record IS NULL, cur.kind, cur.id, "
+            "       jsonb_build_array({ckeys})::text, cur.seq, cur.deleted, f.record = cur.record, "
+            "       jsonb_build_array({kid})::text "
+            "FROM f FULL JOIN cur ON {fm}").format(
+            typ=S.SQL(st.rowtype), rel=S.Literal(st.relid), seq=seq, tab=S.SQL(st.rows), st=S.SQL(st.state),
+            tkeys=S.SQL(", ").join(S.SQL("t.{} AS {}").format(S.Identifier(k), S.Identifier(ck))
+                                   for k, ck in zip(st.keys, ckeys)),
+            skeys=S.SQL(", ").join(S.SQL("s.{}").format(S.Identifier("k%d" % (j + 1))) for j in range(len(st.keys))),
+            m=state_match(st.keys, "s", "t"),
+            ckeys=S.SQL(", ").join(S.SQL("cur.{}").format(S.Identifier(ck)) for ck in ckeys),
+            kid=S.SQL(", ").join((S.SQL("trim_scale(cur.{})::text") if numeric else S.SQL("cur.{}::text"))
+                                 .format(S.Identifier(ck)) for ck, numeric in zip(ckeys, self.numeric_keys(st))),
+            fm=S.SQL(" AND ").join(S.SQL("(f.r).{} = cur.{}").format(S.Identifier(k), S.Identifier(ck))
+                                   for k, ck in zip(st.keys, ckeys)),
+            **{"del": tdel})
+        seen_pos = {}
+        seen_id = {}
+        known = {}      # key identity (equal keys alike: 1.0 = 1.00) -> (its key, stored sequence, feed position)
+        # (the identity is the key's values as text, numerics without trailing zeros: a hash would not
+        # do -- hashint8 folds the high half into the low one, so 2147483648 and 2^63 - 1 collide)
+        for pos, fkey, fseq, fdel, fnorec, kind, cid, ckey, cseq, cdel, receq, kid in c.execute(q).fetchall():
+            if kind is not None:
+                known[kid] = (ckey, cseq, pos)
+            if pos is None:
+                problems.append("the %s of key %s (%s %s, deleted=%s) is not in the feed" %
+                                (kind, ckey, st.seqcol, cseq, cdel))
+                continue
+            seen_pos[pos] = seen_pos.get(pos, 0) + 1
+            if kind is None:
+                problems.append("the feed has key %s (pos %s seq %s deleted=%s record %s), "
+                                "which has neither a row nor a tombstone" %
+                                (fkey, pos, fseq, fdel, "NULL" if fnorec else "set"))
+                continue
+            seen_id[cid] = seen_id.get(cid, 0) + 1
+            if fseq != cseq or fdel != cdel or (kind == "row" and not receq) or (kind == "tombstone" and not fnorec):
+                problems.append("the feed has key %s at pos %s with seq %s deleted=%s record %s; "
+                                "the %s has seq %s deleted=%s%s" %
+                                (fkey, pos, fseq, fdel, "NULL" if fnorec else "set", kind, cseq, cdel,
+                                 ", another record" if kind == "row" and not fnorec and not receq else ""))
+        for cid, n in seen_id.items():
+            if n > 1:
+                problems.append("a key is in the feed %d times (%s %s)" % (n, st.qualname, cid))
+        for pos, n in seen_pos.items():
+            if n > 1:
+                problems.append("position %s is in the feed %d times" % (pos, n))
+        # 3. since the last check of this table: no key lost its state (a row or a tombstone: nothing
+        #    here purges, truncates or writes around the functions), and no key's stored sequence or
+        #    feed position went down (a lost tombstone leaves 1 and 2 consistent: only this sees it)
+        prev = self.known_keys.get(st.relid)
+        if prev is not None and prev[0] == (st.stateoid, tuple(st.keys)):
+            for kid, (okey, oseq, opos, oi) in prev[1].items():
+                cur = known.get(kid)
+                if cur is None:
+                    problems.append("key %s (stored sequence %s at input %d) has neither a row nor a tombstone "
+                                    "any more" % (okey, oseq, oi))
+                elif oseq is not None and (cur[1] is None or cur[1] < oseq):
+                    problems.append("the stored sequence of key %s went down: %s at input %d, now %s" %
+                                    (okey, oseq, oi, cur[1]))
+                elif opos is not None and cur[2] is not None and cur[2] < opos:
+                    problems.append("the feed position of key %s went down: %s at input %d, now %s" %
+                                    (okey, opos, oi, cur[2]))
+        self.known_keys[st.relid] = ((st.stateoid, tuple(st.keys)),
+                                     {kid: v + (inp.i,) for kid, v in known.items()})
+        self.check_seconds += time.time() - t0
+        self.count("table-checks")
+        new = [p for p in problems if (st.relid, p) not in self.table_problems]
+        for p in new:
+            self.table_problems.add((st.relid, p))
+        last = self.last_checked.get(st.relid)
+        self.last_checked[st.relid] = inp.i
+        if new:
+            self.violate(inp, "table", "table %s after input %d: %s\n(the table's previous check was after input %s: "
+                                       "the cause is an input since)" %
+                         (st.qualname, inp.i, "\n".join(new[:10]), last))
 
     def check_staging(self, inp):
         if inp.staging == "fz_stg_typed" or inp.row_level:
@@ -1345,7 +1504,7 @@ class Fuzzer:
         st = self.state_rel.get("fz_app")
         c.execute("TRUNCATE fz_app")
         if st:
-            c.execute(S.SQL("TRUNCATE {}").format(S.SQL(st[1])))
+            c.execute(S.SQL("TRUNCATE {}").format(S.SQL(st.state)))
 
     def alive(self):
         t = self.conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0]
@@ -1408,6 +1567,16 @@ class Fuzzer:
         try:
             if not self.alive():
                 self.violate(Input(i), "crash", "pg_postmaster_start_time changed")
+            # every keyed table once more, the import-made ones too
+            for st in self.registered_keyed():
+                end = Input(i)
+                end.op, end.table = "end", st.qualname
+                try:
+                    self.check_table(end, st)
+                except psycopg.OperationalError:
+                    raise
+                except Exception:
+                    self.violate(end, "client", traceback.format_exc())
         except psycopg.OperationalError as e:
             self.violate(Input(i), "crash", "connection lost at the end: %s" % e)
         elapsed = time.time() - t0
@@ -1436,6 +1605,8 @@ class Fuzzer:
         print("  crashes: %d, XX errors: %d, errors without position: %d, state changed after error: %d" %
               (self.stats.get("violation:crash", 0), self.stats.get("violation:xx", 0),
                self.stats.get("violation:position", 0), self.stats.get("violation:state", 0)))
+        print("  table checks (key state against rows, feed from 0 against rows and tombstones): %d, %.1f s" %
+              (self.stats.get("table-checks", 0), self.check_seconds))
         print("  violations: %d%s" % (len(self.violations),
                                       (" (" + ", ".join("%s %d" % (k, self.stats["violation:" + k]) for k in kinds) + ")")
                                       if kinds else ""))
@@ -1471,6 +1642,54 @@ def quote_table(name):
         return name
     a, b = table_ident(name)
     return '"%s"."%s"' % (a.replace('"', '""'), b.replace('"', '""'))
+
+
+def key_match(keys, t, r):
+    """t.k = r.k over the key columns, by name (r: a row of the table's type)."""
+    return S.SQL(" AND ").join(S.SQL("{t}.{c} = {r}.{c}").format(t=S.SQL(t), r=S.SQL(r), c=S.Identifier(k))
+                               for k in keys)
+
+
+def state_match(keys, s, r):
+    """s.k1 = r.<first key column> AND ... (s: the key state, whose columns are k1..kn)."""
+    return S.SQL(" AND ").join(S.SQL("{s}.{sk} = {r}.{c}").format(s=S.SQL(s), r=S.SQL(r), c=S.Identifier(k),
+                                                                  sk=S.Identifier("k%d" % (j + 1)))
+                               for j, k in enumerate(keys))
+
+
+def key_outcome_problem(st, outcome, seq, tpresent, tseq, tdel, spresent, sseq, sdel):
+    """What is wrong with a key after a call reported `outcome` for its message of sequence seq,
+    given its row (tpresent, tseq: the sequence column, tdel: _sdc_deleted_at set) and its key state
+    row (spresent, sseq, sdel); None when nothing is.  The rules of Design T (src/direct.c,
+    src/keystate.c): an S row next to a row carries the row's sequence and deletedness; a key with no
+    row is deleted only by a tombstone (S.deleted); a table that is not sparse has S for every key."""
+    row = "row: present=%s seq=%s deleted_at set=%s" % (tpresent, tseq, tdel)
+    state = "key state row: present=%s sequence=%s deleted=%s" % (spresent, sseq, sdel)
+    if spresent and tpresent and (sseq != tseq or sdel != tdel):
+        return "%s disagrees with the %s" % (state, row)
+    if spresent and not tpresent and not sdel:
+        return "%s but no row (only a tombstone may stand for a key without a row)" % state
+    if tpresent and not spresent and not st.sparse:
+        return "%s, but no key state row (table %s keeps one per key)" % (row, st.qualname)
+    if outcome in ("inserted", "updated"):
+        if not tpresent or tseq != seq or tdel:
+            return row
+    elif outcome == "deleted":
+        if tpresent and not st.soft:
+            return "row still there after a hard delete (seq %s)" % tseq
+        if tpresent and (not tdel or tseq != seq):
+            return "soft-deleted row: deleted_at set=%s seq=%s" % (tdel, tseq)
+        if not tpresent and (not spresent or sseq != seq or not sdel):
+            return "no row, so a tombstone: %s" % state
+    elif outcome == "stale" and not st.per_table:
+        stored = [v for p, v in ((tpresent, tseq), (spresent, sseq)) if p and v is not None]
+        if not tpresent and not spresent:
+            return "stale, but nothing is stored for the key"
+        if not stored:
+            return "stale, but the stored sequence is NULL (older than any message): %s, %s" % (row, state)
+        if max(stored) < seq or (max(stored) == seq and st.on_equal == "replace"):
+            return "stale, but the stored sequence is %s (%s, %s)" % (max(stored), row, state)
+    return None
 
 
 def norm_msg(m):
@@ -1517,8 +1736,8 @@ def render_sql(inp):
     return "\n".join(out) + "\n"
 
 
-PROFILES = {"quick": dict(count=3000, time_limit=55, huge_rate=0.02),
-            "long": dict(count=100000, time_limit=0, huge_rate=0.01)}
+PROFILES = {"quick": dict(count=3000, time_limit=55, huge_rate=0.02, table_check_every=1),
+            "long": dict(count=100000, time_limit=0, huge_rate=0.01, table_check_every=10)}
 
 
 def main():
@@ -1530,6 +1749,9 @@ def main():
     ap.add_argument("--time-limit", type=float, help="stop after this many seconds (0: none)")
     ap.add_argument("--huge-rate", type=float, help="rate of 1 MB strings / 100k arrays")
     ap.add_argument("--statement-timeout", type=float, default=60)
+    ap.add_argument("--table-check-every", type=int,
+                    help="check a table's key state and feed after a successful call on it when this many "
+                         "inputs passed since its last check (default: the profile's; always at the end)")
     ap.add_argument("--db", default="pg_sequenced_fuzz")
     ap.add_argument("--keep", action="store_true", help="keep the database")
     ap.add_argument("--out", default=os.environ.get("FUZZ_OUT", "/tmp/pg_sequenced-fuzz"),
@@ -1544,6 +1766,8 @@ def main():
         a.time_limit = prof["time_limit"]
     if a.huge_rate is None:
         a.huge_rate = prof["huge_rate"]
+    if a.table_check_every is None:
+        a.table_check_every = prof["table_check_every"]
     if a.show:
         g = Gen(a.seed, a.huge_rate)
         for i in range(a.start, a.start + a.count):

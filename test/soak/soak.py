@@ -28,10 +28,14 @@ time, keeping a replica.
 At the end:
   - reference: for every key the highest-sequenced committed message (a tie
     inside one call: first under 'keep', last under 'replace'); the table's
-    rows, the tombstones (state rows with deleted) and sequenced_max_sequence
-    must be exactly what it says;
+    rows, the tombstones (key state rows with deleted and no row) and
+    sequenced_max_sequence must be exactly what it says.  The key state
+    (Design T, src/direct.c) has rows only where a row cannot say its key's
+    state, so it is checked against the rows: a key state row next to a row
+    carries its sequence and deletedness, one without a row is a tombstone;
   - every acknowledged commit is in soak_txlog, no rolled back one is;
-  - the feed replica equals the table (and sequenced_changes(t, 0));
+  - sequenced_changes(t, 0) holds each key of the reference once, as it says
+    (a row: its record, a tombstone: none), and the feed replica equals it;
   - amcheck: bt_index_check(heapallindexed) on every index of the targets,
     the staging table and the _sequenced tables, verify_heapam on the tables;
   - zero deadlocks (40P01), zero unexpected errors.
@@ -623,8 +627,14 @@ class Soak:
             actual = {}
             for r in rows:
                 actual[tuple(r[:nk])] = (r[nk], dict(zip(meta["cols"], r[nk + 1:nk + 1 + len(meta["cols"])])), r[-1])
-            staterel = conn.execute("SELECT state_rel::text FROM _sequenced.config WHERE relid = %s::regclass",
-                                    (table,)).fetchone()[0]
+            # the key state S (Design T, src/direct.c): for a sparse table (a plain one, unchanged =>
+            # 'write') only the keys whose row cannot say their state -- tombstones, ties under 'replace',
+            # keys a statement (the staging trigger) wrote; a key's stored sequence is the higher of its
+            # row's and its S row's
+            staterel, relkind, unchanged = conn.execute(
+                "SELECT c.state_rel::text, r.relkind::text, c.unchanged FROM _sequenced.config c "
+                "JOIN pg_class r ON r.oid = c.relid WHERE c.relid = %s::regclass", (table,)).fetchone()
+            sparse = relkind == "r" and unchanged != "skip"
             state = {}
             for r in conn.execute("SELECT %s, sequence, deleted FROM %s" %
                                   (", ".join("k%d" % (i + 1) for i in range(nk)), staterel)).fetchall():
@@ -636,6 +646,20 @@ class Soak:
                 mismatches += 1
                 if len(examples) < 15:
                     examples.append("%s: %s" % (table, msg))
+
+            # whatever the reference: S next to a row carries its sequence and deletedness, S without a
+            # row is a tombstone, and a table that is not sparse has S for every row
+            for k, s in state.items():
+                row = actual.get(k)
+                if row is not None and s != (row[0], row[2]):
+                    bad("key %s: key state row (sequence, deleted) %s next to a row with seq %s deleted=%s" %
+                        (k, s, row[0], row[2]))
+                elif row is None and not s[1]:
+                    bad("key %s: key state row %s without a row is no tombstone" % (k, s))
+            if not sparse:
+                for k in actual:
+                    if k not in state:
+                        bad("key %s: a row without a key state row (table keeps one per key)" % (k,))
 
             for k, (seq, act, data, tag, i) in ref.items():
                 row = actual.get(k)
@@ -650,46 +674,78 @@ class Soak:
                     want = {c: data.get(c) for c in meta["cols"]}
                     if row[1] != want:
                         bad("key %s seq %d: expected %s, row %s" % (k, seq, want, row[1]))
-                    if s is None or s != (seq, False):
-                        bad("key %s: state row %s, expected (%d, live)" % (k, s, seq))
+                    if s is not None and s != (seq, False):
+                        bad("key %s: key state row %s, expected none or (%d, live)" % (k, s, seq))
                 else:
                     if row is not None and not meta["soft"]:
                         bad("key %s: deleted at seq %d (txn %s), row still there with seq %s" % (k, seq, tag, row[0]))
                     if row is not None and meta["soft"] and (not row[2] or row[0] != seq):
                         bad("key %s: soft-deleted at seq %d, row has seq %s deleted=%s" % (k, seq, row[0], row[2]))
-                    if s is None or s != (seq, True):
-                        bad("key %s: state row %s, expected tombstone (%d)" % (k, s, seq))
+                    if row is None and s != (seq, True):
+                        bad("key %s: no row, key state row %s, expected the tombstone (%d)" % (k, s, seq))
+                    if row is not None and s is not None and s != (seq, True):
+                        bad("key %s: soft-deleted row, key state row %s, expected none or (%d, deleted)" %
+                            (k, s, seq))
             for k in actual:
                 if k not in ref:
                     bad("key %s: row that no committed message wrote: %s" % (k, actual[k]))
             for k in state:
                 if k not in ref:
-                    bad("key %s: state row that no committed message wrote: %s" % (k, state[k]))
+                    bad("key %s: key state row that no committed message wrote: %s" % (k, state[k]))
             ms = conn.execute("SELECT sequenced_max_sequence(%s)", (table,)).fetchone()[0]
             if ms != maxseq[table]:
                 bad("sequenced_max_sequence %s, expected %s" % (ms, maxseq[table]))
-            tomb = sum(1 for v in state.values() if v[1])
+            tomb = sum(1 for k, v in state.items() if v[1] and k not in actual)
             st.add("rows_" + table, len(actual))
             st.add("tombstones_" + table, tomb)
-            # the feed
+            st.add("state_rows_" + table, len(state))
+            # the feed from 0: every key's current state once -- each row (record = the row, deleted =
+            # soft-deleted) and each tombstone (no record) -- which is what the reference says
+            full = {}
+            nfull = 0
+            for key, seq, deleted, record in conn.execute(
+                    "SELECT key::text, seq, deleted, record::text FROM sequenced_changes(%s, 0)", (table,)):
+                full[key] = (seq, deleted, record)
+                nfull += 1
+            if nfull != len(full):
+                bad("sequenced_changes(t, 0) has %d rows for %d keys" % (nfull, len(full)))
+            byref = {}
+            for key, v in full.items():
+                kj = json.loads(key)
+                byref[tuple(kj.get(c) for c in keys)] = (key, v)
+            for k, (seq, act, data, tag, i) in ref.items():
+                f = byref.get(k)
+                if f is None:
+                    bad("key %s: not in sequenced_changes(t, 0) (reference: %s at seq %d)" % (k, act, seq))
+                    continue
+                fseq, fdel, frec = f[1]
+                rec = json.loads(frec) if frec is not None else None
+                if act == "u":
+                    ok = fseq == seq and not fdel and rec is not None and \
+                        {c: rec.get(c) for c in meta["cols"]} == {c: data.get(c) for c in meta["cols"]}
+                else:
+                    ok = fseq == seq and fdel and (rec is None if k not in actual else
+                                                   rec.get("_sdc_deleted_at") is not None)
+                if not ok:
+                    bad("key %s: sequenced_changes(t, 0) has seq %s deleted=%s record %s; reference: %s at seq %d" %
+                        (k, fseq, fdel, frec, act, seq))
+            for k, f in byref.items():
+                if k not in ref:
+                    bad("key %s: in sequenced_changes(t, 0) but no committed message wrote it: %s" % (k, f))
             if feed:
-                full = {}
-                for key, seq, deleted, record in conn.execute(
-                        "SELECT key::text, seq, deleted, record::text FROM sequenced_changes(%s, 0)", (table,)):
-                    full[key] = (seq, deleted, record)
                 rep = feed.replica[table]
                 diff = [k for k in set(full) | set(rep) if full.get(k) != rep.get(k)]
                 if diff:
                     bad("feed replica differs from sequenced_changes(t, 0) on %d keys, e.g. %s: replica %s, full %s" %
                         (len(diff), diff[0], rep.get(diff[0]), full.get(diff[0])))
-                live_full = sum(1 for v in full.values() if v[2] is not None)
-                if live_full != len(actual):
-                    bad("sequenced_changes(t, 0) has %d rows, the table %d" % (live_full, len(actual)))
-                twin = conn.execute(
-                    "SELECT count(*) FROM %s t JOIN sequenced_changes(%s, 0) c ON c.record = to_jsonb(t)" % (table, "%s"),
-                    (table,)).fetchone()[0]
-                if twin != len(actual):
-                    bad("%d of %d rows have a matching record in sequenced_changes(t, 0)" % (twin, len(actual)))
+            live_full = sum(1 for v in full.values() if v[2] is not None)
+            if live_full != len(actual):
+                bad("sequenced_changes(t, 0) has %d rows, the table %d" % (live_full, len(actual)))
+            twin = conn.execute(
+                "SELECT count(*) FROM %s t JOIN sequenced_changes(%s, 0) c ON c.record = to_jsonb(t.*)" % (table, "%s"),
+                (table,)).fetchone()[0]
+            if twin != len(actual):
+                bad("%d of %d rows have a matching record in sequenced_changes(t, 0)" % (twin, len(actual)))
         amcheck = self.amcheck(conn)
         conn.close()
         st.add("mismatches", mismatches)
@@ -720,8 +776,10 @@ class Soak:
                   (st.get("crash_rounds"), json.dumps(crasher.rounds if crasher else []), st.get("conn_lost"),
                    st.get("txns_lost_before_commit"), st.get("txns_in_doubt"), st.get("indoubt_committed"),
                    st.get("indoubt_not_committed")))
-        print("  final: soak_a %d rows %d tombstones, soak_b %d rows %d tombstones" %
-              (st.get("rows_soak_a"), st.get("tombstones_soak_a"), st.get("rows_soak_b"), st.get("tombstones_soak_b")))
+        print("  final: soak_a %d rows %d tombstones (%d key state rows), soak_b %d rows %d tombstones "
+              "(%d key state rows)" %
+              (st.get("rows_soak_a"), st.get("tombstones_soak_a"), st.get("state_rows_soak_a"),
+               st.get("rows_soak_b"), st.get("tombstones_soak_b"), st.get("state_rows_soak_b")))
         if feed:
             print("  feed: %d reads, %d changes received, %d reconnects" % (feed.reads, feed.changes,
                                                                            st.get("feed_reconnects")))
