@@ -7,7 +7,9 @@ ALTER TABLE _sequenced.config
     ADD COLUMN log_rel pg_catalog.regclass,
     ADD COLUMN unchanged pg_catalog.text NOT NULL DEFAULT 'write',
     ADD COLUMN history pg_catalog.bool NOT NULL DEFAULT false,
-    ADD COLUMN history_rel pg_catalog.regclass;
+    ADD COLUMN history_rel pg_catalog.regclass,
+    ADD COLUMN unknown_properties pg_catalog.text NOT NULL DEFAULT 'error',
+    ADD COLUMN omitted pg_catalog.text NOT NULL DEFAULT 'default';
 
 /*
  * Rights: each registered table's key state belongs to that table's owner
@@ -174,10 +176,36 @@ CREATE FUNCTION sequenced_purge_history(target pg_catalog.regclass, before_seq p
 RETURNS pg_catalog.int8
 AS 'MODULE_PATHNAME', 'sequenced_purge_history' LANGUAGE C;
 
+-- Tables ordered by a timestamptz sequence column: a sequence is the
+-- timestamp's own int64, microseconds since 2000-01-01 00:00 UTC (what the
+-- outputs' bigint seq shows).  sequenced_seq turns a timestamptz into one,
+-- for the seq arguments (an overload taking timestamptz would make a NULL
+-- seq ambiguous); sequenced_seq_time turns one back.
+CREATE FUNCTION sequenced_seq(at pg_catalog.timestamptz)
+RETURNS pg_catalog.int8
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN (pg_catalog.extract('epoch', at OPERATOR(pg_catalog.-) '2000-01-01 00:00:00+00'::pg_catalog.timestamptz)
+        OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8;
+
+CREATE FUNCTION sequenced_seq_time(seq pg_catalog.int8)
+RETURNS pg_catalog.timestamptz
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN '2000-01-01 00:00:00+00'::pg_catalog.timestamptz OPERATOR(pg_catalog.+)
+       pg_catalog.make_interval(secs => seq OPERATOR(pg_catalog./) 1000000.0);
+
 -- sequenced_register takes the options of sections 6 and 7 (appended:
 -- named arguments keep working)
 DROP FUNCTION sequenced_register(pg_catalog.regclass, pg_catalog.text[], pg_catalog.text,
                                  pg_catalog.text, pg_catalog.text, pg_catalog.text);
+-- The record options of each table (unknown_properties, omitted), for the
+-- roles that may read it (sequenced_tables keeps the SPEC's columns).
+CREATE VIEW sequenced_table_options AS
+SELECT c.relid, c.unknown_properties, c.omitted
+  FROM _sequenced.config c
+ WHERE pg_catalog.has_any_column_privilege(c.relid::pg_catalog.oid, 'SELECT');
+REVOKE ALL ON sequenced_table_options FROM PUBLIC;
+GRANT SELECT ON sequenced_table_options TO PUBLIC;
+
 CREATE FUNCTION sequenced_register(target pg_catalog.regclass,
                                    key_columns pg_catalog.text[] DEFAULT NULL,
                                    sequence_column pg_catalog.text DEFAULT '_sdc_sequence',
@@ -185,7 +213,9 @@ CREATE FUNCTION sequenced_register(target pg_catalog.regclass,
                                    deletes pg_catalog.text DEFAULT 'hard',
                                    ordering pg_catalog.text DEFAULT 'per_key',
                                    unchanged pg_catalog.text DEFAULT 'write',
-                                   history pg_catalog.bool DEFAULT false)
+                                   history pg_catalog.bool DEFAULT false,
+                                   unknown_properties pg_catalog.text DEFAULT 'error',
+                                   omitted pg_catalog.text DEFAULT 'default')
 RETURNS void
 AS 'MODULE_PATHNAME', 'sequenced_register' LANGUAGE C;
 

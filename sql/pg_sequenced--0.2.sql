@@ -29,7 +29,9 @@ CREATE TABLE _sequenced.config (
     log_rel         pg_catalog.regclass,
     unchanged       pg_catalog.text NOT NULL DEFAULT 'write',
     history         pg_catalog.bool NOT NULL DEFAULT false,
-    history_rel     pg_catalog.regclass
+    history_rel     pg_catalog.regclass,
+    unknown_properties pg_catalog.text NOT NULL DEFAULT 'error',
+    omitted         pg_catalog.text NOT NULL DEFAULT 'default'
 );
 
 -- max_sequence is kept as an insert-only log: a call that raises a table's
@@ -74,6 +76,15 @@ SELECT c.relid, c.key_columns, c.sequence_column, c.on_equal, c.deletes, c.order
 REVOKE ALL ON sequenced_tables FROM PUBLIC;
 GRANT SELECT ON sequenced_tables TO PUBLIC;
 
+-- The record options of each table (unknown_properties, omitted), for the
+-- roles that may read it (sequenced_tables keeps the SPEC's columns).
+CREATE VIEW sequenced_table_options AS
+SELECT c.relid, c.unknown_properties, c.omitted
+  FROM _sequenced.config c
+ WHERE pg_catalog.has_any_column_privilege(c.relid::pg_catalog.oid, 'SELECT');
+REVOKE ALL ON sequenced_table_options FROM PUBLIC;
+GRANT SELECT ON sequenced_table_options TO PUBLIC;
+
 CREATE FUNCTION sequenced_register(target pg_catalog.regclass,
                                    key_columns pg_catalog.text[] DEFAULT NULL,
                                    sequence_column pg_catalog.text DEFAULT '_sdc_sequence',
@@ -81,7 +92,9 @@ CREATE FUNCTION sequenced_register(target pg_catalog.regclass,
                                    deletes pg_catalog.text DEFAULT 'hard',
                                    ordering pg_catalog.text DEFAULT 'per_key',
                                    unchanged pg_catalog.text DEFAULT 'write',
-                                   history pg_catalog.bool DEFAULT false)
+                                   history pg_catalog.bool DEFAULT false,
+                                   unknown_properties pg_catalog.text DEFAULT 'error',
+                                   omitted pg_catalog.text DEFAULT 'default')
 RETURNS void
 AS 'MODULE_PATHNAME', 'sequenced_register' LANGUAGE C;
 
@@ -217,6 +230,23 @@ $$;
 CREATE FUNCTION sequenced_purge_history(target pg_catalog.regclass, before_seq pg_catalog.int8)
 RETURNS pg_catalog.int8
 AS 'MODULE_PATHNAME', 'sequenced_purge_history' LANGUAGE C;
+
+-- Tables ordered by a timestamptz sequence column: a sequence is the
+-- timestamp's own int64, microseconds since 2000-01-01 00:00 UTC (what the
+-- outputs' bigint seq shows).  sequenced_seq turns a timestamptz into one,
+-- for the seq arguments (an overload taking timestamptz would make a NULL
+-- seq ambiguous); sequenced_seq_time turns one back.
+CREATE FUNCTION sequenced_seq(at pg_catalog.timestamptz)
+RETURNS pg_catalog.int8
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN (pg_catalog.extract('epoch', at OPERATOR(pg_catalog.-) '2000-01-01 00:00:00+00'::pg_catalog.timestamptz)
+        OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8;
+
+CREATE FUNCTION sequenced_seq_time(seq pg_catalog.int8)
+RETURNS pg_catalog.timestamptz
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN '2000-01-01 00:00:00+00'::pg_catalog.timestamptz OPERATOR(pg_catalog.+)
+       pg_catalog.make_interval(secs => seq OPERATOR(pg_catalog./) 1000000.0);
 
 -- Where the feed stands, and which backend (if any) holds it back.
 CREATE FUNCTION sequenced_feed_status(target pg_catalog.regclass)

@@ -199,7 +199,7 @@ apply_batch(Batch *b)
 							input_materialize(b, &b->msgs[cand[i]], chunkcxt);
 					call_caller_path_end(level);
 					keystate_lock(b, cand + off, n);
-					if (st->skip_unchanged)
+					if (st->skip_unchanged || st->omitted_keep)
 						unchanged_statements(b, cand + off, n);
 					target_write(b, cand + off, n);
 					if (st->history)

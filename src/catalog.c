@@ -413,7 +413,7 @@ catalog_read_config(Oid relid)
 
 	rights_begin_internal(&save_userid, &save_sec);
 	rc = SPI_execute_with_args("SELECT key_columns, sequence_column, on_equal, deletes, ordering, state_rel::pg_catalog.oid, "
-							   "log_rel::pg_catalog.oid, unchanged, history, history_rel::pg_catalog.oid "
+							   "log_rel::pg_catalog.oid, unchanged, history, history_rel::pg_catalog.oid, unknown_properties, omitted "
 							   "FROM _sequenced.config WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass",
 							   1, argtypes, args, NULL, false, 1);
 	rights_end_internal(save_userid, save_sec);
@@ -440,6 +440,8 @@ catalog_read_config(Oid relid)
 		row.history_rel = DatumGetObjectId(SPI_getbinval(tup, desc, 10, &isnull));
 		if (isnull)
 			row.history_rel = InvalidOid;
+		row.unknown_properties = SPI_getvalue(tup, desc, 11);
+		row.omitted = SPI_getvalue(tup, desc, 12);
 	}
 	return row;
 }
@@ -615,6 +617,9 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 	st->staterelid = cfg->state_rel;
 	st->logrelid = cfg->log_rel;
 	st->skip_unchanged = strcmp(cfg->unchanged, "skip") == 0;
+	st->unknown = strcmp(cfg->unknown_properties, "ignore") == 0 ? UNKNOWN_IGNORE :
+		strcmp(cfg->unknown_properties, "column") == 0 ? UNKNOWN_COLUMN : UNKNOWN_ERROR;
+	st->omitted_keep = strcmp(cfg->omitted, "keep") == 0;
 	st->history = cfg->history;
 	st->historyrelid = cfg->history_rel;
 	st->reltype = rel->rd_rel->reltype;
@@ -710,6 +715,11 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 			col->guard = COLGUARD_GENERATED;
 		else if (col->identity)
 			col->guard = COLGUARD_IDENTITY;	/* cleared below for key columns */
+		else if (st->unknown == UNKNOWN_COLUMN && strcmp(col->name, SEQ_EXTRA_COLUMN) == 0)
+		{
+			col->guard = COLGUARD_EXTRA;
+			st->extraatt = att->attnum;
+		}
 		st->byname[st->nbyname++] = i;
 	}
 
@@ -814,7 +824,9 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 		Relation	srel = relation_open(st->staterelid, AccessShareLock);
 		TupleDesc	sdesc = RelationGetDescr(srel);
 		Form_pg_attribute seqatt = TupleDescAttr(desc, st->seqatt - 1);
-		bool		ok = seqatt->atttypid == INT8OID;
+		bool		ok = seqatt->atttypid == INT8OID || seqatt->atttypid == TIMESTAMPTZOID;
+
+		st->seq_ts = seqatt->atttypid == TIMESTAMPTZOID;
 
 		for (k = 0; ok && k < nkeys; k++)
 		{

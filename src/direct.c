@@ -328,6 +328,16 @@ form_row(Direct *d, Message *m, TupleTableSlot *old)
 				slot->tts_values[a] = old->tts_values[a];
 				slot->tts_isnull[a] = old->tts_isnull[a];
 			}
+			/* omitted => 'keep': what the record omits stays as stored */
+			if (st->omitted_keep)
+				for (int i = 0; i < st->natts; i++)
+					if (!MSG_PRESENT(m, st->natts)[i] && st->cols[i].keyno < 0 &&
+						target_col_written(&st->cols[i]) && i != st->seqatt - 1 &&
+						(st->delatt == InvalidAttrNumber || i != st->delatt - 1))
+					{
+						slot->tts_values[i] = old->tts_values[i];
+						slot->tts_isnull[i] = old->tts_isnull[i];
+					}
 		}
 	}
 	ExecStoreVirtualTuple(slot);

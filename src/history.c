@@ -545,9 +545,14 @@ history_end(HistoryWriter *hw)
 	table_close(hw->rel, NoLock);
 }
 
-/* The version a message makes, into hw->newslot, valid from its sequence to `to` */
+/*
+ * The version a message makes, into hw->newslot, valid from its sequence to
+ * `to`.  base: the version before it (or NULL): under omitted => 'keep' an
+ * upsert's omitted columns take that version's values, as the row took the
+ * stored ones.
+ */
 static void
-form_version(HistoryWriter *hw, Message *m, int64 to, bool tonull)
+form_version(HistoryWriter *hw, Message *m, int64 to, bool tonull, HeapTuple base)
 {
 	SeqTable   *st = hw->st;
 	TupleTableSlot *slot = hw->newslot;
@@ -576,6 +581,23 @@ form_version(HistoryWriter *hw, Message *m, int64 to, bool tonull)
 			continue;			/* (the row's mark, not a value: _sdc_deleted says it) */
 		slot->tts_values[h - 1] = hw->values[i];
 		slot->tts_isnull[h - 1] = hw->nulls[i];
+	}
+	if (st->omitted_keep && m->action == MSG_UPSERT && base != NULL)
+	{
+		TupleDesc	hdesc = slot->tts_tupleDescriptor;
+		bool		isnull;
+
+		if (!DatumGetBool(heap_getattr(base, st->hist_deleted, hdesc, &isnull)))
+			for (int i = 0; i < st->natts; i++)
+			{
+				AttrNumber	h = st->histatt[i];
+				SeqColumn  *c = &st->cols[i];
+
+				if (h == InvalidAttrNumber || MSG_PRESENT(m, st->natts)[i] || c->keyno >= 0 ||
+					!target_col_written(c) || c->guard != COLGUARD_NONE)
+					continue;
+				slot->tts_values[h - 1] = heap_getattr(base, h, hdesc, &slot->tts_isnull[h - 1]);
+			}
 	}
 	slot->tts_values[st->hist_from - 1] = Int64GetDatum(m->seq);
 	slot->tts_isnull[st->hist_from - 1] = false;
@@ -624,23 +646,21 @@ find_version(HistoryWriter *hw, Datum *keyvals, int64 s, ScanDirection dir, bool
 	return found;
 }
 
-/* Update the version in hw->slot to end at `to` (NULL: tonull) */
+/* Update the version tup (at tid) to end at `to` */
 static void
-set_valid_to(HistoryWriter *hw, int64 to, bool tonull, CommandId cid, Snapshot snap)
+set_valid_to(HistoryWriter *hw, HeapTuple tup, ItemPointer tid, int64 to, CommandId cid, Snapshot snap)
 {
 	SeqTable   *st = hw->st;
 	TupleTableSlot *slot = hw->newslot;
-	int			hnatts = slot->tts_tupleDescriptor->natts;
-	ItemPointerData tid = hw->slot->tts_tid;
 	TM_Result	res;
+	ItemPointerData t = *tid;
 
 	ExecClearTuple(slot);
-	memcpy(slot->tts_values, hw->slot->tts_values, sizeof(Datum) * hnatts);
-	memcpy(slot->tts_isnull, hw->slot->tts_isnull, sizeof(bool) * hnatts);
+	heap_deform_tuple(tup, slot->tts_tupleDescriptor, slot->tts_values, slot->tts_isnull);
 	slot->tts_values[st->hist_to - 1] = Int64GetDatum(to);
-	slot->tts_isnull[st->hist_to - 1] = tonull;
+	slot->tts_isnull[st->hist_to - 1] = false;
 	ExecStoreVirtualTuple(slot);
-	res = keystate_update_row(hw->rel, &tid, hw->rri, hw->estate, slot, cid, snap);
+	res = keystate_update_row(hw->rel, &t, hw->rri, hw->estate, slot, cid, snap);
 	if (res != TM_Ok)
 		elog(ERROR, "failed to write the history of a key of table %s (%d)", st->relname, (int) res);
 }
@@ -657,16 +677,30 @@ place(HistoryWriter *hw, Message *m, Datum *keyvals, Snapshot snap)
 	bool		havenext;
 	int64		next = 0;
 	bool		isnull;
+	HeapTuple	pred = NULL;
+	ItemPointerData predtid;
 
 	CommandCounterIncrement();
 	cid = GetCurrentCommandId(true);
 	hw->estate->es_output_cid = cid;
 
+	/* the version before s (starting below it, or since before any sequence) */
+	if (find_version(hw, keyvals, m->seq, BackwardScanDirection, false, snap) ||
+		find_version(hw, keyvals, m->seq, NoMovementScanDirection, true, snap))
+	{
+		pred = ExecCopySlotHeapTuple(hw->slot);
+		predtid = hw->slot->tts_tid;
+		ExecClearTuple(hw->slot);
+	}
+
 	if (find_version(hw, keyvals, m->seq, NoMovementScanDirection, false, snap))
 	{
 		/* a version starts at s already */
 		if (st->on_equal == ON_EQUAL_KEEP)
+		{
+			ExecClearTuple(hw->slot);
 			return;
+		}
 		if (st->on_equal == ON_EQUAL_ERROR)
 		{
 			record_context_at(0, NULL); /* the message names the record */
@@ -683,7 +717,8 @@ place(HistoryWriter *hw, Message *m, Datum *keyvals, Snapshot snap)
 			ItemPointerData tid = hw->slot->tts_tid;
 			TM_Result	res;
 
-			form_version(hw, m, isnull ? 0 : DatumGetInt64(to), isnull);
+			form_version(hw, m, isnull ? 0 : DatumGetInt64(to), isnull, pred);
+			ExecClearTuple(hw->slot);
 			res = keystate_update_row(hw->rel, &tid, hw->rri, hw->estate, hw->newslot, cid, snap);
 			if (res != TM_Ok)
 				elog(ERROR, "failed to write the history of a key of table %s (%d)", st->relname, (int) res);
@@ -696,13 +731,9 @@ place(HistoryWriter *hw, Message *m, Datum *keyvals, Snapshot snap)
 		next = DatumGetInt64(slot_getattr(hw->slot, st->hist_from, &isnull));
 	ExecClearTuple(hw->slot);
 	/* the version before ends at s */
-	if (find_version(hw, keyvals, m->seq, BackwardScanDirection, false, snap) ||
-		find_version(hw, keyvals, m->seq, NoMovementScanDirection, true, snap))
-	{
-		set_valid_to(hw, m->seq, false, cid, snap);
-		ExecClearTuple(hw->slot);
-	}
-	form_version(hw, m, next, !havenext);
+	if (pred != NULL)
+		set_valid_to(hw, pred, &predtid, m->seq, cid, snap);
+	form_version(hw, m, next, !havenext, pred);
 	table_tuple_insert(hw->rel, hw->newslot, cid, 0, NULL);
 	list_free(ExecInsertIndexTuples(hw->rri, hw->newslot, hw->estate, false, false, NULL, NIL));
 	ResetPerTupleExprContext(hw->estate);

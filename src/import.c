@@ -834,7 +834,8 @@ sequenced_import(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			RegisterOptions opt = {false, keynames, SEQ_DEFAULT_SEQUENCE_COLUMN, "keep", "hard", "per_key", "write", false};
+			RegisterOptions opt = {false, keynames, SEQ_DEFAULT_SEQUENCE_COLUMN, "keep", "hard", "per_key", "write", false,
+			"error", "default"};
 
 			registry_register(relid, &opt);
 		}

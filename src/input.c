@@ -30,6 +30,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 #include "pg_sequenced.h"
 
@@ -422,6 +423,8 @@ input_guard_reason(ColGuard g)
 			return "It is a generated column.";
 		case COLGUARD_IDENTITY:
 			return "It is an identity column that is not part of the key.";
+		case COLGUARD_EXTRA:
+			return "It collects the properties that are not columns (unknown_properties => 'column').";
 		default:
 			return "";
 	}
@@ -547,6 +550,7 @@ parse_record(Batch *b, Message *m, JsonbContainer *obj)
 	ObjectWalk	w;
 	JsonbValue	k;
 	JsonbValue	v;
+	JsonbParseState *extra = NULL;
 
 	record_context_at(m->ord, NULL);
 	object_walk_begin(&w, obj);
@@ -554,6 +558,17 @@ parse_record(Batch *b, Message *m, JsonbContainer *obj)
 	{
 		SeqColumn  *col = lookup_property(b, w.i - 1, k.val.string.val, k.val.string.len);
 
+		/* unknown_properties: 'ignore' drops it, 'column' keeps it in _sdc_extra */
+		if (col == NULL && st->unknown == UNKNOWN_IGNORE)
+			continue;
+		if (col == NULL && st->unknown == UNKNOWN_COLUMN)
+		{
+			if (extra == NULL)
+				(void) pushJsonbValue(&extra, WJB_BEGIN_OBJECT, NULL);
+			(void) pushJsonbValue(&extra, WJB_KEY, &k);
+			(void) pushJsonbValue(&extra, WJB_VALUE, &v);
+			continue;
+		}
 		if (col == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -598,6 +613,20 @@ parse_record(Batch *b, Message *m, JsonbContainer *obj)
 		}
 		MSG_PRESENT(m, st->natts)[col->attnum - 1] = true;
 		record_context_at(m->ord, NULL);
+	}
+	/*
+	 * The properties that are not columns, as one jsonb object; a record
+	 * without any omits _sdc_extra (its DEFAULT, or under omitted => 'keep'
+	 * what is stored)
+	 */
+	if (st->extraatt != InvalidAttrNumber && extra != NULL && !(b->valuecxt == NULL && b->lazy))
+	{
+		int			a = st->extraatt - 1;
+
+		MemoryContextSwitchTo(b->valuecxt ? b->valuecxt : b->mcxt);
+		m->values[a] = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&extra, WJB_END_OBJECT, NULL)));
+		MSG_ISNULL(m, st->natts)[a] = false;
+		MSG_PRESENT(m, st->natts)[a] = true;
 	}
 	m->record = b->lazy ? obj : NULL;
 	MemoryContextSwitchTo(outer);
@@ -786,7 +815,7 @@ input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action)
  * A message's sequence: a JSON number that is an integer within bigint.
  */
 static int64
-parse_sequence(int ord, JsonbValue *v)
+parse_sequence(SeqTable *st, int ord, JsonbValue *v)
 {
 	char	   *s;
 	char	   *p;
@@ -797,7 +826,27 @@ parse_sequence(int ord, JsonbValue *v)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("message %d has no sequence", ord),
+				 st->seq_ts ?
+				 errhint("Every message needs \"sequence\": a timestamp (RFC 3339), as table %s orders by a timestamptz column.", st->relname) :
 				 errhint("Every message needs \"sequence\": an integer.")));
+	if (st->seq_ts)
+	{
+		/*
+		 * A table ordered by a timestamptz column: the sequence is a
+		 * timestamp, its value the column type's own (microseconds since
+		 * 2000-01-01 00:00 UTC), so that messages order exactly as the
+		 * type orders.  A number is refused: its units would be a guess.
+		 */
+		if (v->type != jbvString)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("message %d has a sequence that is not a timestamp", ord),
+					 errdetail("The sequence is %s; table %s orders by a timestamptz column, so its sequences are timestamps, such as \"2026-12-07T10:00:00.123456Z\" (RFC 3339), not numbers of seconds or milliseconds.",
+							   input_json_type_name(v), st->relname)));
+		s = pnstrdup(v->val.string.val, v->val.string.len);
+		return DatumGetInt64(DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
+												 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	}
 	if (v->type != jbvNumeric)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -945,7 +994,7 @@ input_parse_messages(Batch *b, Jsonb *messages)
 						 errhint("The action is \"upsert\" or \"delete\".")));
 			}
 
-			m->seq = parse_sequence(ord, sequence);
+			m->seq = parse_sequence(b->st, ord, sequence);
 
 			if (data == NULL || data->type != jbvBinary || !JsonContainerIsObject(data->val.binary.data))
 				ereport(ERROR,

@@ -62,8 +62,18 @@ typedef enum ColGuard
 	COLGUARD_SEQUENCE,
 	COLGUARD_DELETED_AT,
 	COLGUARD_GENERATED,
-	COLGUARD_IDENTITY
+	COLGUARD_IDENTITY,
+	COLGUARD_EXTRA				/* _sdc_extra under unknown_properties => 'column' */
 } ColGuard;
+
+typedef enum UnknownProps
+{
+	UNKNOWN_ERROR,
+	UNKNOWN_IGNORE,
+	UNKNOWN_COLUMN				/* into _sdc_extra */
+} UnknownProps;
+
+#define SEQ_EXTRA_COLUMN "_sdc_extra"
 
 typedef struct SeqColumn
 {
@@ -155,6 +165,10 @@ typedef struct SeqTable
 	bool		sparse;			/* key state rows only where a row cannot say */
 
 	AttrNumber	seqatt;
+	bool		seq_ts;			/* the sequence column is timestamptz (else bigint) */
+	UnknownProps unknown;		/* unknown_properties */
+	AttrNumber	extraatt;		/* _sdc_extra (unknown_properties => 'column'), or 0 */
+	bool		omitted_keep;	/* omitted => 'keep': an update keeps what it omits */
 	AttrNumber	delatt;			/* _sdc_deleted_at, or 0 */
 	OnEqual		on_equal;
 	bool		soft_deletes;
@@ -287,6 +301,8 @@ typedef struct ConfigRow
 	char	   *unchanged;
 	bool		history;
 	Oid			history_rel;	/* InvalidOid until history is first on */
+	char	   *unknown_properties;
+	char	   *omitted;
 } ConfigRow;
 extern SeqTable *catalog_open(Oid relid);
 extern void catalog_close(SeqTable *st);
@@ -563,6 +579,8 @@ typedef struct RegisterOptions
 	char	   *ordering;
 	char	   *unchanged;
 	bool		history;
+	char	   *unknown_properties;
+	char	   *omitted;
 } RegisterOptions;
 extern void registry_register(Oid relid, RegisterOptions *opt);
 

@@ -396,6 +396,8 @@ sequenced_register(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("history must not be null")));
 	opt.history = PG_NARGS() > 7 ? PG_GETARG_BOOL(7) : false;
+	opt.unknown_properties = PG_NARGS() > 8 ? text_arg(fcinfo, 8, "unknown_properties") : "error";
+	opt.omitted = PG_NARGS() > 9 ? text_arg(fcinfo, 9, "omitted") : "default";
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -434,6 +436,8 @@ registry_register(Oid relid, RegisterOptions *opt)
 	check_choice("deletes", deletes, "hard", "soft", NULL);
 	check_choice("ordering", ordering, "per_key", "per_table", NULL);
 	check_choice("unchanged", unchanged, "write", "skip", NULL);
+	check_choice("unknown_properties", opt->unknown_properties, "error", "ignore", "column");
+	check_choice("omitted", opt->omitted, "default", "keep", NULL);
 	if (strlen(seqcol) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -559,9 +563,15 @@ registry_register(Oid relid, RegisterOptions *opt)
 
 	/* ALTER TABLE refuses to run while we hold the relation open */
 	relation_close(rel, NoLock);
-	(void) ensure_column(relid, seqcol, INT8OID, "bigint");
+	/* (a timestamptz sequence column is the table's, never made by us) */
+	if (get_atttype(relid, get_attnum(relid, seqcol)) != TIMESTAMPTZOID)
+		(void) ensure_column(relid, seqcol, INT8OID, "bigint");
+	else
+		(void) ensure_column(relid, seqcol, TIMESTAMPTZOID, "timestamp with time zone");
 	if (strcmp(deletes, "soft") == 0)
 		(void) ensure_column(relid, SEQ_DELETED_AT_COLUMN, TIMESTAMPTZOID, "timestamp with time zone");
+	if (strcmp(opt->unknown_properties, "column") == 0)
+		(void) ensure_column(relid, SEQ_EXTRA_COLUMN, JSONBOID, "jsonb");
 	rel = relation_open(relid, NoLock);
 
 	cfg = catalog_read_config(relid);
@@ -572,7 +582,9 @@ registry_register(Oid relid, RegisterOptions *opt)
 		strcmp(cfg.deletes, deletes) == 0 &&
 		strcmp(cfg.ordering, ordering) == 0 &&
 		strcmp(cfg.unchanged, unchanged) == 0 &&
-		cfg.history == opt->history)
+		cfg.history == opt->history &&
+		strcmp(cfg.unknown_properties, opt->unknown_properties) == 0 &&
+		strcmp(cfg.omitted, opt->omitted) == 0)
 	{
 		/* same options: nothing to do */
 	}
@@ -581,10 +593,10 @@ registry_register(Oid relid, RegisterOptions *opt)
 		Oid			staterel = cfg.found ? cfg.state_rel : InvalidOid;
 		Oid			save_userid;
 		int			save_sec;
-		Oid			argtypes[10] = {OIDOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID,
-		OIDOID, TEXTOID, BOOLOID};
-		Datum		args[10];
-		char		nulls[10] = "          ";
+		Oid			argtypes[12] = {OIDOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID,
+		OIDOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID};
+		Datum		args[12];
+		char		nulls[12] = "            ";
 		int			rc;
 		Oid			logrel = cfg.found ? cfg.log_rel : InvalidOid;
 		bool		sparse = relkind == RELKIND_RELATION && strcmp(unchanged, "skip") != 0 && !opt->history;
@@ -631,17 +643,20 @@ registry_register(Oid relid, RegisterOptions *opt)
 			nulls[7] = 'n';
 		args[8] = CStringGetTextDatum(unchanged);
 		args[9] = BoolGetDatum(opt->history);
+		args[10] = CStringGetTextDatum(opt->unknown_properties);
+		args[11] = CStringGetTextDatum(opt->omitted);
 		rights_begin_internal(&save_userid, &save_sec);
 		rc = SPI_execute_with_args(cfg.found ?
 								   "UPDATE _sequenced.config SET key_columns = $2, sequence_column = $3, "
 								   "on_equal = $4, deletes = $5, ordering = $6, state_rel = $7::pg_catalog.oid::pg_catalog.regclass, "
-								   "log_rel = $8::pg_catalog.oid::pg_catalog.regclass, unchanged = $9, history = $10 "
+								   "log_rel = $8::pg_catalog.oid::pg_catalog.regclass, unchanged = $9, history = $10, "
+								   "unknown_properties = $11, omitted = $12 "
 								   "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass" :
 								   "INSERT INTO _sequenced.config (relid, key_columns, sequence_column, on_equal, deletes, ordering, "
-								   "state_rel, log_rel, unchanged, history) "
+								   "state_rel, log_rel, unchanged, history, unknown_properties, omitted) "
 								   "VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5, $6, "
-								   "$7::pg_catalog.oid::pg_catalog.regclass, $8::pg_catalog.oid::pg_catalog.regclass, $9, $10)",
-								   10, argtypes, args, nulls, false, 0);
+								   "$7::pg_catalog.oid::pg_catalog.regclass, $8::pg_catalog.oid::pg_catalog.regclass, $9, $10, $11, $12)",
+								   12, argtypes, args, nulls, false, 0);
 		rights_end_internal(save_userid, save_sec);
 		if (rc != SPI_OK_INSERT && rc != SPI_OK_UPDATE)
 			elog(ERROR, "failed to write _sequenced.config: %s", SPI_result_code_string(rc));

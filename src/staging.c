@@ -46,6 +46,10 @@
 #include "utils/tuplestore.h"
 #include "utils/varlena.h"
 
+#include "utils/timestamp.h"
+
+#include "utils/jsonb.h"
+
 #include "pg_sequenced.h"
 
 PG_FUNCTION_INFO_V1(sequenced_apply_staging);
@@ -55,7 +59,8 @@ typedef enum StagingRole
 	SROLE_DATA,					/* a target column */
 	SROLE_SEQUENCE,
 	SROLE_DELETED,
-	SROLE_IGNORE				/* dropped */
+	SROLE_IGNORE,				/* dropped, or not a column (unknown_properties => 'ignore') */
+	SROLE_EXTRA					/* not a column: into _sdc_extra ('column') */
 } StagingRole;
 
 typedef struct StagingColumn
@@ -64,6 +69,8 @@ typedef struct StagingColumn
 	SeqColumn  *target;			/* SROLE_DATA */
 	bool		same_type;		/* copy the Datum as it is */
 	FmgrInfo	outproc;		/* else: output function of the staging type */
+	char	   *name;			/* SROLE_EXTRA: the property's name, */
+	FmgrInfo	tojsonb;		/* ... and to_jsonb() for its type */
 	int16		typlen;
 	bool		typbyval;
 	Oid			typid;
@@ -143,6 +150,19 @@ build_map(SeqTable *st, Relation staging)
 			continue;
 		}
 		sc->target = input_lookup_column(st, name, strlen(name));
+		/* a column the target lacks, as a record's unknown property */
+		if (sc->target == NULL && st->unknown == UNKNOWN_IGNORE)
+		{
+			sc->role = SROLE_IGNORE;
+			continue;
+		}
+		if (sc->target == NULL && st->unknown == UNKNOWN_COLUMN)
+		{
+			sc->role = SROLE_EXTRA;
+			sc->name = pstrdup(name);
+			catalog_setup_tojsonb(&sc->tojsonb, att->atttypid, CurrentMemoryContext);
+			continue;
+		}
 		if (sc->target == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -188,8 +208,33 @@ build_map(SeqTable *st, Relation staging)
 }
 
 static int64
-staging_sequence(StagingColumn *sc, Datum d)
+staging_sequence(SeqTable *st, StagingColumn *sc, Datum d)
 {
+	/*
+	 * A table ordered by a timestamptz column takes timestamps (a
+	 * timestamptz staging column, or text read as one); a bigint-ordered
+	 * one takes integers.  (The two are the same int64 inside.)
+	 */
+	if (st->seq_ts)
+	{
+		if (sc->typid == TIMESTAMPTZOID)
+			return DatumGetInt64(d);
+		if (sc->typid == INT8OID || sc->typid == INT4OID || sc->typid == INT2OID ||
+			sc->typid == NUMERICOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("the sequence column of the staging table is a number, but table %s orders by a timestamptz column",
+							st->relname),
+					 errhint("Make the staging table's sequence column timestamptz (or text holding timestamps).")));
+		return DatumGetInt64(DirectFunctionCall3(timestamptz_in,
+												 CStringGetDatum(OutputFunctionCall(&sc->outproc, d)),
+												 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	}
+	if (sc->typid == TIMESTAMPTZOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the sequence column of the staging table is a timestamptz, but table %s orders by a bigint column",
+						st->relname)));
 	switch (sc->typid)
 	{
 		case INT8OID:
@@ -212,6 +257,7 @@ static void
 add_row(Batch *b, StagingMap *map, Datum *values, bool *nulls)
 {
 	Message    *m = input_add_message(b);
+	JsonbParseState *extra = NULL;
 
 	m->action = MSG_UPSERT;
 	record_context_at(m->ord, NULL);
@@ -222,6 +268,31 @@ add_row(Batch *b, StagingMap *map, Datum *values, bool *nulls)
 		switch (sc->role)
 		{
 			case SROLE_IGNORE:
+				break;
+			case SROLE_EXTRA:
+				{
+					/* the value as to_jsonb() gives it (as the caller: rights.c) */
+					JsonbValue	k;
+					JsonbValue	v;
+					Jsonb	   *jb;
+
+					if (extra == NULL)
+						(void) pushJsonbValue(&extra, WJB_BEGIN_OBJECT, NULL);
+					k.type = jbvString;
+					k.val.string.val = sc->name;
+					k.val.string.len = strlen(sc->name);
+					(void) pushJsonbValue(&extra, WJB_KEY, &k);
+					if (nulls[i])
+						v.type = jbvNull;
+					else
+					{
+						jb = DatumGetJsonbP(FunctionCall1(&sc->tojsonb, values[i]));
+						v.type = jbvBinary;
+						v.val.binary.data = &jb->root;
+						v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+					}
+					(void) pushJsonbValue(&extra, WJB_VALUE, &v);
+				}
 				break;
 			case SROLE_DELETED:
 				if (!nulls[i] && DatumGetBool(values[i]))
@@ -234,7 +305,7 @@ add_row(Batch *b, StagingMap *map, Datum *values, bool *nulls)
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							 errmsg("record %d has no sequence", m->ord),
 							 errdetail("Column \"%s\" is null.", sc->target->name)));
-				m->seq = staging_sequence(sc, values[i]);
+				m->seq = staging_sequence(b->st, sc, values[i]);
 				break;
 			case SROLE_DATA:
 				{
@@ -254,6 +325,14 @@ add_row(Batch *b, StagingMap *map, Datum *values, bool *nulls)
 				}
 				break;
 		}
+	}
+	if (extra != NULL)
+	{
+		int			a = b->st->extraatt - 1;
+
+		m->values[a] = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&extra, WJB_END_OBJECT, NULL)));
+		MSG_ISNULL(m, b->st->natts)[a] = false;
+		MSG_PRESENT(m, b->st->natts)[a] = true;
 	}
 	record_context_at(m->ord, NULL);
 	input_finish_message(b, m);

@@ -346,7 +346,7 @@ target_values(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, bool keys_
 		}
 		else if (keys_only && c->keyno < 0)
 			continue;
-		else if (c->guard != COLGUARD_NONE || !target_col_written(c))
+		else if ((c->guard != COLGUARD_NONE && c->guard != COLGUARD_EXTRA) || !target_col_written(c))
 			continue;
 		else if (MSG_PRESENT(m, st->natts)[i])
 		{

@@ -83,9 +83,10 @@ unchanged_same(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, TupleTabl
 		SeqColumn  *c = &st->cols[i];
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
-		if (!target_col_written(c) || c->guard != COLGUARD_NONE || c->keyno >= 0 ||
-			i == st->seqatt - 1 || (st->delatt != InvalidAttrNumber && i == st->delatt - 1))
-			continue;
+		if (!target_col_written(c) || (c->guard != COLGUARD_NONE && c->guard != COLGUARD_EXTRA) ||
+			c->keyno >= 0 || i == st->seqatt - 1 ||
+			(st->omitted_keep && !MSG_PRESENT(m, st->natts)[i]))
+			continue;			/* (under omitted => 'keep' an omitted column is kept: the same) */
 		if (nulls[i] != stored->tts_isnull[i])
 			same = false;
 		else if (!nulls[i] &&
@@ -128,10 +129,38 @@ plan_keep_position(SeqTable *st)
 }
 
 /*
+ * omitted => 'keep' (patch semantics): the columns the record omits take
+ * the stored row's values, as if the record had named them -- for an
+ * update only: a new key's omitted columns take their DEFAULT.
+ */
+static void
+keep_omitted(Batch *b, Message *m, TupleTableSlot *stored)
+{
+	SeqTable   *st = b->st;
+
+	slot_getallattrs(stored);
+	for (int i = 0; i < st->natts; i++)
+	{
+		SeqColumn  *c = &st->cols[i];
+
+		if (MSG_PRESENT(m, st->natts)[i] || c->keyno >= 0 || !target_col_written(c) ||
+			c->guard != COLGUARD_NONE)
+			continue;
+		m->values[i] = stored->tts_isnull[i] ? (Datum) 0 :
+			datumCopy(stored->tts_values[i], c->typbyval, c->typlen);
+		MSG_ISNULL(m, st->natts)[i] = stored->tts_isnull[i];
+		MSG_PRESENT(m, st->natts)[i] = true;
+	}
+}
+
+/*
  * The accepted upserts among cand[0..ncand-1] (key order) of a call whose
- * rows statements write, after keystate_lock locked their keys: those that
- * hold the stored values become 'unchanged', and their key state rows get
- * back the position they had (keystate_lock gave them the call's).
+ * rows statements write, after keystate_lock locked their keys, read
+ * against their stored rows (as the caller): under omitted => 'keep' they
+ * take the stored values of what they omit; under unchanged => 'skip'
+ * those that hold the stored values become 'unchanged', and their key
+ * state rows get back the position they had (keystate_lock gave them the
+ * call's).
  */
 void
 unchanged_statements(Batch *b, int *cand, int ncand)
@@ -155,7 +184,7 @@ unchanged_statements(Batch *b, int *cand, int ncand)
 	{
 		Message    *m = &b->msgs[cand[i]];
 
-		if (m->outcome == OUT_NONE && m->action == MSG_UPSERT && m->pos != 0)
+		if (m->outcome == OUT_NONE && m->action == MSG_UPSERT && (m->pos != 0 || !st->skip_unchanged))
 			rows[nrows++] = target_row_datum(b, m, desc, NULL, true);
 	}
 	if (nrows == 0)
@@ -180,7 +209,7 @@ unchanged_statements(Batch *b, int *cand, int ncand)
 		for (int k = 0; k < st->nkeys; k++)
 			keyvals[k] = SPI_getbinval(found->vals[r], found->tupdesc, k + 1, &isnull);
 		m = target_find_by_key(b, cand, ncand, keyvals);
-		if (m->outcome != OUT_NONE || m->action != MSG_UPSERT || m->pos == 0)
+		if (m->outcome != OUT_NONE || m->action != MSG_UPSERT)
 			continue;
 		rec = DatumGetHeapTupleHeader(SPI_getbinval(found->vals[r], found->tupdesc, st->nkeys + 1, &isnull));
 		tup.t_len = HeapTupleHeaderGetDatumLength(rec);
@@ -188,7 +217,9 @@ unchanged_statements(Batch *b, int *cand, int ncand)
 		tup.t_tableOid = InvalidOid;
 		tup.t_data = rec;
 		ExecStoreHeapTuple(&tup, slot, false);
-		if (unchanged_same(b, m, desc, &ds, slot))
+		if (st->omitted_keep)
+			keep_omitted(b, m, slot);
+		if (st->skip_unchanged && m->pos != 0 && unchanged_same(b, m, desc, &ds, slot))
 		{
 			/* k1..kn, sequence, position, deleted */
 			Datum		v[INDEX_MAX_KEYS + 3];
