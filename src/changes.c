@@ -3,21 +3,25 @@
  * changes.c
  *		sequenced_changes: the changes feed of a registered table.
  *
- * Every change pg_sequenced applies stamps the key's state row with a
- * position: (id of the applying transaction << 24) | counter (catalog.c).
- * Registration stamps the rows already there with 1, 2, ..., below any
- * later position.  The feed returns, in position order, the current state
- * of every key whose position is above `after`.
+ * Every change pg_sequenced applies gets a position: (id of the applying
+ * transaction << 24) | counter (positions.c), written with the key and the
+ * sequence into the change log (changelog.c); registration gives the rows
+ * already there 1, 2, ..., below any later position.  The feed returns, in
+ * position order, the current state of every key whose current change is
+ * above `after`: the log's entries that are still their key's current state
+ * (the key state row's position, or else the row's sequence: changelog.c),
+ * with the key's row.  An append-only table's changes are its key state's
+ * rows.
  *
  * Why a consumer that resumes from the last position it saw never misses a
  * change: the feed hands out only positions below a watermark, computed
  * before the snapshot it reads with is taken; positions.c has the proof.
  *
- * The read is two index-backed statements: positions above `after` from the
- * state table (as the extension's owner; LIMIT max_rows), then the current
- * rows of those keys from the target (as the caller, so privileges and
- * row-level security apply: a live key whose row the caller cannot see is
- * left out).  It takes no lock that writers wait on.
+ * The read: the log's entries above `after` through its index on "last" and
+ * the key state rows of their keys, in C; then the current rows of those
+ * keys by one statement as the caller (privileges and row-level security
+ * apply: a live key whose row the caller cannot see is left out), one index
+ * probe per entry.  It takes no lock that writers wait on.
  *
  *-------------------------------------------------------------------------
  */

@@ -594,7 +594,8 @@ form_version(HistoryWriter *hw, Message *m, int64 to, bool tonull, HeapTuple bas
 				SeqColumn  *c = &st->cols[i];
 
 				if (h == InvalidAttrNumber || MSG_PRESENT(m, st->natts)[i] || c->keyno >= 0 ||
-					!target_col_written(c) || c->guard != COLGUARD_NONE)
+					!target_col_written(c) ||
+					(c->guard != COLGUARD_NONE && c->guard != COLGUARD_EXTRA))
 					continue;
 				slot->tts_values[h - 1] = heap_getattr(base, h, hdesc, &slot->tts_isnull[h - 1]);
 			}

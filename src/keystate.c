@@ -4,15 +4,19 @@
  *		The key state: reading it (the probe), and the per-key locks.
  *
  * Each registered table with a key has a key state table
- * (_sequenced.state_<n>): one row per key that was ever applied (or was in
- * the table at registration) -- the key columns with the types and
+ * (_sequenced.state_<n>, statetable.c): the key columns with the types and
  * operator classes of the table's key index, the stored sequence, the
- * change position (positions.c), and whether the key is a tombstone.
+ * position of the key's current change (positions.c, changelog.c; NULL:
+ * none of its own), and whether the key is a tombstone.  On a plain table
+ * registered with unchanged => 'write' and no history, a key has such a row
+ * only where its row cannot say its state (direct.c has the list); else
+ * every key has one.  A key's stored sequence is the higher of its row's
+ * and its key state row's (keystate_stored).
  *
- * The probe (keystate_probe) reads each candidate's stored sequence straight
- * from the state's unique index under a fresh snapshot, in key order (the
- * leaf-page walk of probe.c; an ordinary index scan where it cannot answer
- * exactly), locking and writing nothing.  A key's stored sequence never
+ * The probe (stateprobe_get, keystate_probe) reads each candidate's key
+ * state row and, where the key state is sparse, its row, under a fresh
+ * snapshot, in key order (the leaf-page walk of probe.c; an ordinary index
+ * scan where it cannot answer exactly), locking and writing nothing.  A key's stored sequence never
  * goes down, so a message older than what the probe saw is stale for good.
  *
  * The locks (keystate_lock): INSERT ... ON CONFLICT DO UPDATE ... WHERE on the

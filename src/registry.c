@@ -564,10 +564,18 @@ registry_register(Oid relid, RegisterOptions *opt)
 	/* ALTER TABLE refuses to run while we hold the relation open */
 	relation_close(rel, NoLock);
 	/* (a timestamptz sequence column is the table's, never made by us) */
-	if (get_atttype(relid, get_attnum(relid, seqcol)) != TIMESTAMPTZOID)
-		(void) ensure_column(relid, seqcol, INT8OID, "bigint");
-	else
-		(void) ensure_column(relid, seqcol, TIMESTAMPTZOID, "timestamp with time zone");
+	{
+		Oid			seqtype = get_atttype(relid, get_attnum(relid, seqcol));
+
+		if (OidIsValid(seqtype) && seqtype != INT8OID && seqtype != TIMESTAMPTZOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of table \"%s\" must be of type bigint or timestamp with time zone, not %s",
+							seqcol, get_rel_name(relid), format_type_be(seqtype)),
+					 record_errrelcol(relid, seqcol)));
+		(void) ensure_column(relid, seqcol, seqtype == TIMESTAMPTZOID ? TIMESTAMPTZOID : INT8OID,
+							 seqtype == TIMESTAMPTZOID ? "timestamp with time zone" : "bigint");
+	}
 	if (strcmp(deletes, "soft") == 0)
 		(void) ensure_column(relid, SEQ_DELETED_AT_COLUMN, TIMESTAMPTZOID, "timestamp with time zone");
 	if (strcmp(opt->unknown_properties, "column") == 0)

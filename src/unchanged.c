@@ -144,7 +144,7 @@ keep_omitted(Batch *b, Message *m, TupleTableSlot *stored)
 		SeqColumn  *c = &st->cols[i];
 
 		if (MSG_PRESENT(m, st->natts)[i] || c->keyno >= 0 || !target_col_written(c) ||
-			c->guard != COLGUARD_NONE)
+			(c->guard != COLGUARD_NONE && c->guard != COLGUARD_EXTRA))
 			continue;
 		m->values[i] = stored->tts_isnull[i] ? (Datum) 0 :
 			datumCopy(stored->tts_values[i], c->typbyval, c->typlen);
