@@ -22,4 +22,4 @@ override CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initia
 
 # PGXS tracks no header dependencies (Debian's build has no autodepend):
 # every object includes the shared header.
-$(OBJS): src/pg_sequenced.h
+$(OBJS): src/pg_sequenced.h src/import.h

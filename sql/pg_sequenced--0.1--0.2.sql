@@ -99,19 +99,23 @@ AS 'MODULE_PATHNAME', 'sequenced_delete_missing_count' LANGUAGE C CALLED ON NULL
 -- versions; purging old versions.
 CREATE FUNCTION sequenced_history_table(target pg_catalog.regclass)
 RETURNS pg_catalog.text
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    hist pg_catalog.regclass;
 BEGIN
-    -- (<table>_history in the table's schema, while the table is registered with history)
-    IF NOT EXISTS (SELECT 1 FROM @extschema@.sequenced_tables t
-                    WHERE t.relid OPERATOR(pg_catalog.=) target AND t.history) THEN
+    -- (the history of a table registered with history; it keeps its name
+    -- when the table is renamed)
+    SELECT c.history_rel INTO hist FROM _sequenced.config c
+     WHERE c.relid OPERATOR(pg_catalog.=) target AND c.history;
+    IF hist IS NULL THEN
         RAISE EXCEPTION 'table % is not registered with history', target
             USING ERRCODE = '55000',
                   HINT = pg_catalog.format('Register it with SELECT sequenced_register(%L, history => true);', target::pg_catalog.text);
     END IF;
-    RETURN (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname || '_history')
+    RETURN (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
               FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-             WHERE c.oid OPERATOR(pg_catalog.=) target);
+             WHERE c.oid OPERATOR(pg_catalog.=) hist);
 END
 $$;
 
@@ -283,3 +287,54 @@ SELECT _sequenced.upgrade_state(relid) FROM _sequenced.config
  WHERE pg_catalog.cardinality(key_columns) OPERATOR(pg_catalog.>) 0
  ORDER BY relid::pg_catalog.oid;
 DROP FUNCTION _sequenced.upgrade_state(pg_catalog.regclass);
+
+-- == metrics (begin) ==
+-- Metrics (src/stats.c): per registered table the caller may read (SELECT
+-- on it or on a column of it), the calls and their messages' outcomes
+-- since the last reset.  scope 'cluster': pg_sequenced is in
+-- shared_preload_libraries and the counts are every session's (kept in
+-- shared memory, lost at a restart); 'session': it is not, and the counts
+-- are this session's calls only.  sequenced_stats_of: the same for the
+-- tables named (zeros for a table not called since the last reset), leaving
+-- out those the caller may not read; the view names the registered tables.
+CREATE FUNCTION sequenced_stats_of(tables pg_catalog.regclass[])
+RETURNS TABLE (relid pg_catalog.regclass, scope pg_catalog.text,
+               calls pg_catalog.int8, messages pg_catalog.int8,
+               inserted pg_catalog.int8, updated pg_catalog.int8, unchanged pg_catalog.int8,
+               deleted pg_catalog.int8, stale pg_catalog.int8, superseded pg_catalog.int8,
+               last_call pg_catalog.timestamptz)
+AS 'MODULE_PATHNAME', 'sequenced_stats_of' LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW sequenced_stats AS
+SELECT s.* FROM @extschema@.sequenced_stats_of(ARRAY(SELECT c.relid FROM _sequenced.config c
+                                                     ORDER BY c.relid::pg_catalog.oid)) s;
+REVOKE ALL ON sequenced_stats FROM PUBLIC;
+GRANT SELECT ON sequenced_stats TO PUBLIC;
+
+-- Forget the counts of one table (its owner may) or, with no argument, of
+-- every table of this database, dropped ones included (roles with the
+-- privileges of the extension's owner may).
+CREATE FUNCTION sequenced_stats_reset(target pg_catalog.regclass DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sequenced_stats_reset' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+-- What this session's last call did (no row before its first call), e.g.
+-- a COPY into a staging table, without a NOTICE.
+CREATE FUNCTION sequenced_last_call()
+RETURNS TABLE (relid pg_catalog.regclass, messages pg_catalog.int8,
+               inserted pg_catalog.int8, updated pg_catalog.int8, unchanged pg_catalog.int8,
+               deleted pg_catalog.int8, stale pg_catalog.int8, superseded pg_catalog.int8,
+               called_at pg_catalog.timestamptz)
+AS 'MODULE_PATHNAME', 'sequenced_last_call' LANGUAGE C VOLATILE ROWS 1;
+-- == metrics (end) ==
+
+-- == import bodies (begin) ==
+-- sequenced_import from json: the same bodies and outputs as
+-- sequenced_import(jsonb), but a created table's columns follow the order
+-- in which the text wrote the properties (jsonb sorts keys).  A name of its
+-- own, not an overload: sequenced_import(json) beside (jsonb) would make
+-- every call with an untyped literal or NULL ambiguous (42725).
+CREATE FUNCTION sequenced_import_json(batch pg_catalog.json)
+RETURNS TABLE (ord pg_catalog.int4, key pg_catalog.jsonb, seq pg_catalog.int8, outcome pg_catalog.text)
+AS 'MODULE_PATHNAME', 'sequenced_import_json' LANGUAGE C ROWS 100;
+-- == import bodies (end) ==

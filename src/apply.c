@@ -117,6 +117,7 @@ apply_batch(Batch *b)
 
 	if (b->nmsgs == 0)
 	{
+		stats_count(b);
 		MemoryContextSwitchTo(old);
 		return;
 	}
@@ -246,5 +247,6 @@ apply_batch(Batch *b)
 	}
 	if (any)
 		maxlog_raise(st, callmax);
+	stats_count(b);
 	MemoryContextSwitchTo(old);
 }

@@ -217,7 +217,12 @@ dedup_winners(Batch *b, int *cand, bool have_max, int64 startmax)
 			b->grp_len[b->order[i]] = j - i;
 		}
 		if (st->per_table && have_max && w->seq <= startmax)
+		{
 			w->outcome = OUT_STALE;
+			/* with history a stale message is a version too: its key is locked for it */
+			if (st->history)
+				cand[ncand++] = b->order[i];
+		}
 		else
 			cand[ncand++] = b->order[i];
 		i = j;

@@ -557,6 +557,33 @@ direct_one(Direct *d, Message *m, Datum *keyvals)
 	bool		hadrow;
 
 	stateprobe_get(&d->p, keyvals, &kf);
+	if (m->outcome == OUT_STALE)
+	{
+		/*
+		 * Stale by ordering => 'per_table' (dedup.c), kept for its history:
+		 * the key's lock, if the key has a state to lock -- a key never seen
+		 * gets no version (it has no lock that every writer of it takes)
+		 */
+		ExecClearTuple(d->p.sslot);
+		ExecClearTuple(d->p.rslot);
+		if (!kf.sfound && !kf.rfound)
+		{
+			/*
+			 * A key never seen: its lock is a key state row of its own, a
+			 * tombstone of no sequence (no row, no position: no message is
+			 * older than it, the feed shows nothing of it, purge leaves it)
+			 */
+			form_state(d, m, 0, true, 0, true);
+			if (!keystate_insert_speculative(d->srel, d->srri, d->estate, d->sslot, d->cid, d->sarbiters))
+			{
+				wait_for_conflict(d, d->srri, d->sslot, d->sarbiters);
+				return RETRY;
+			}
+		}
+		else if (!lock_key(d, m, &kf))
+			return RETRY;
+		return DONE;
+	}
 	if (keystate_stored(&kf, &stored, &stored_null) &&
 		!keystate_message_wins(st, m->seq, stored, stored_null))
 	{

@@ -59,6 +59,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_opclass.h"
 #include "catalog/pg_type.h"
+#include "commands/comment.h"
 #include "commands/tablespace.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -114,14 +115,89 @@ type_may_run_user_code(Oid typid)
 	return risky;
 }
 
-/* Is relation hist the history table of a table (its three columns, our owner)? */
-static bool
-is_history_table(Oid hist)
+/*
+ * Is relation hist the history table of table relid?  Ours (the
+ * extension's owner's), made for relid: its comment says which table it
+ * was made for (so a renamed table's history is not another's).
+ */
+static char *
+history_mark(Oid relid)
 {
-	return get_attnum(hist, HIST_FROM) != InvalidAttrNumber &&
-		get_attnum(hist, HIST_TO) != InvalidAttrNumber &&
-		get_attnum(hist, HIST_DELETED) != InvalidAttrNumber &&
-		rights_rel_owner(hist) == catalog_owner();
+	return psprintf("pg_sequenced: the history of table %u", relid);
+}
+
+static bool
+is_history_table(Oid hist, Oid relid)
+{
+	char	   *comment;
+
+	if (rights_rel_owner(hist) != catalog_owner())
+		return false;
+	comment = GetComment(hist, RelationRelationId, 0);
+	return comment != NULL && strcmp(comment, history_mark(relid)) == 0;
+}
+
+/*
+ * The history's index: the key, with the key index's operator classes and
+ * collations, then the start of validity (NULLS FIRST: a version since
+ * before any sequence comes first)
+ */
+static void
+make_index(Relation rel, const char *qname, int nkeys, AttrNumber *keyatts, Oid keyindex)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	for (int k = 0; k < nkeys; k++)
+	{
+		Oid			opclass = InvalidOid;
+		Oid			collation = InvalidOid;
+		HeapTuple	octup;
+		Form_pg_opclass opc;
+
+		catalog_key_index_column(keyindex, keyatts[k], &opclass, &collation);
+		octup = SearchSysCache1(CLAOID, ObjectIdGetDatum(opclass));
+		if (!HeapTupleIsValid(octup))
+			elog(ERROR, "cache lookup failed for opclass %u", opclass);
+		opc = (Form_pg_opclass) GETSTRUCT(octup);
+		appendStringInfo(&sql, "%s", quote_identifier(NameStr(TupleDescAttr(desc, keyatts[k] - 1)->attname)));
+		if (OidIsValid(collation))
+			appendStringInfo(&sql, " COLLATE %s", generate_collation_name(collation));
+		appendStringInfo(&sql, " %s, ",
+						 quote_qualified_identifier(get_namespace_name(opc->opcnamespace),
+													NameStr(opc->opcname)));
+		ReleaseSysCache(octup);
+	}
+	spi_execf(SPI_OK_UTILITY, "CREATE INDEX ON %s (%s" HIST_FROM " NULLS FIRST)", qname, sql.data);
+}
+
+/*
+ * Does the history's index lead with the key columns keyatts of rel (by
+ * name, in key order), then _sdc_valid_from?
+ */
+static bool
+index_fits(Relation rel, Oid hist, int nkeys, AttrNumber *keyatts)
+{
+	List	   *indexes;
+	bool		fits = false;
+	Relation	hrel = relation_open(hist, AccessShareLock);
+
+	indexes = RelationGetIndexList(hrel);
+	if (list_length(indexes) == 1)
+	{
+		Relation	irel = index_open(linitial_oid(indexes), AccessShareLock);
+
+		fits = irel->rd_index->indnkeyatts == nkeys + 1 &&
+			irel->rd_index->indkey.values[nkeys] == get_attnum(hist, HIST_FROM);
+		for (int k = 0; fits && k < nkeys; k++)
+			fits = irel->rd_index->indkey.values[k] ==
+				get_attnum(hist, NameStr(TupleDescAttr(RelationGetDescr(rel), keyatts[k] - 1)->attname));
+		index_close(irel, AccessShareLock);
+	}
+	list_free(indexes);
+	relation_close(hrel, AccessShareLock);
+	return fits;
 }
 
 /*
@@ -153,9 +229,30 @@ add_columns(Relation rel, const char *qname, Oid hist)
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
+		AttrNumber	h;
 
-		if (att->attisdropped || get_attnum(hist, NameStr(att->attname)) != InvalidAttrNumber)
+		if (att->attisdropped)
 			continue;
+		h = get_attnum(hist, NameStr(att->attname));
+		if (h != InvalidAttrNumber)
+		{
+			Oid			htype = get_atttype(hist, h);
+			char	   *old;
+
+			if (htype == att->atttypid)
+				continue;
+			/*
+			 * The column changed type: its old versions keep their values
+			 * under another name (no cast runs: a cast may be a role's code,
+			 * and this runs as the extension's owner), the column is made
+			 * again with the new type
+			 */
+			old = psprintf("%s (%s)", NameStr(att->attname), format_type_be(htype));
+			if (strlen(old) >= NAMEDATALEN)
+				old = psprintf("%.40s (before %u)", NameStr(att->attname), (unsigned) GetCurrentTransactionId());
+			spi_execf(SPI_OK_UTILITY, "ALTER TABLE %s RENAME COLUMN %s TO %s", qname,
+					  quote_identifier(NameStr(att->attname)), quote_identifier(old));
+		}
 		spi_execf(SPI_OK_UTILITY, "ALTER TABLE %s ADD COLUMN %s %s", qname,
 				  quote_identifier(NameStr(att->attname)),
 				  format_type_extended(att->atttypid, att->atttypmod,
@@ -204,13 +301,16 @@ history_register(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex, Oid
 	Oid			nsp = RelationGetNamespace(rel);
 	char	   *name = psprintf("%s_history", RelationGetRelationName(rel));
 	char	   *qname = quote_qualified_identifier(get_namespace_name(nsp), name);
-	Oid			hist = get_relname_relid(name, nsp);
+	Oid			hist = OidIsValid(known) && SearchSysCacheExists1(RELOID, ObjectIdGetDatum(known)) ?
+		known : get_relname_relid(name, nsp);
 	bool		made = false;
 	Oid			save_userid;
 	int			save_sec;
 	StringInfoData sql;
 
-	if (OidIsValid(hist) && hist != known && !is_history_table(hist))
+	if (OidIsValid(hist))
+		qname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(hist)), get_rel_name(hist));
+	if (OidIsValid(hist) && hist != known && !is_history_table(hist, RelationGetRelid(rel)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_TABLE),
 				 errmsg("relation %s already exists, and is not the history of table %s",
@@ -255,35 +355,32 @@ history_register(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex, Oid
 		hist = get_relname_relid(name, nsp);
 		if (!OidIsValid(hist))
 			elog(ERROR, "history table %s is missing after CREATE TABLE", qname);
-		/* the key, as the key index orders it, then the start of validity */
-		resetStringInfo(&sql);
-		for (int k = 0; k < nkeys; k++)
-		{
-			Oid			opclass = InvalidOid;
-			Oid			collation = InvalidOid;
-			HeapTuple	octup;
-			Form_pg_opclass opc;
-
-			catalog_key_index_column(keyindex, keyatts[k], &opclass, &collation);
-			octup = SearchSysCache1(CLAOID, ObjectIdGetDatum(opclass));
-			if (!HeapTupleIsValid(octup))
-				elog(ERROR, "cache lookup failed for opclass %u", opclass);
-			opc = (Form_pg_opclass) GETSTRUCT(octup);
-			appendStringInfo(&sql, "%s", quote_identifier(NameStr(TupleDescAttr(desc, keyatts[k] - 1)->attname)));
-			if (OidIsValid(collation))
-				appendStringInfo(&sql, " COLLATE %s", generate_collation_name(collation));
-			appendStringInfo(&sql, " %s, ",
-							 quote_qualified_identifier(get_namespace_name(opc->opcnamespace),
-														NameStr(opc->opcname)));
-			ReleaseSysCache(octup);
-		}
-		spi_execf(SPI_OK_UTILITY, "CREATE INDEX ON %s (%s" HIST_FROM " NULLS FIRST)", qname, sql.data);
+		make_index(rel, qname, nkeys, keyatts, keyindex);
 		spi_execf(SPI_OK_UTILITY, "REVOKE ALL ON %s FROM PUBLIC", qname);
+		spi_execf(SPI_OK_UTILITY, "COMMENT ON TABLE %s IS %s", qname,
+				  quote_literal_cstr(history_mark(RelationGetRelid(rel))));
 		no_statistics(rel, qname);
 		made = true;
 	}
 	else
+	{
 		add_columns(rel, qname, hist);
+		CommandCounterIncrement();
+		/* a new key (registered again with other key columns): the index follows */
+		if (!index_fits(rel, hist, nkeys, keyatts))
+		{
+			List	   *indexes;
+			ListCell   *lc;
+			Relation	hrel = relation_open(hist, AccessExclusiveLock);
+
+			indexes = RelationGetIndexList(hrel);
+			relation_close(hrel, NoLock);
+			foreach(lc, indexes)
+				spi_execf(SPI_OK_UTILITY, "DROP INDEX %s",
+						  quote_qualified_identifier(get_namespace_name(nsp), get_rel_name(lfirst_oid(lc))));
+			make_index(rel, qname, nkeys, keyatts, keyindex);
+		}
+	}
 	/* readable by whoever may read the table */
 	{
 		Oid			argtypes[1] = {OIDOID};
@@ -483,6 +580,19 @@ history_load(SeqTable *st, Relation rel)
 	st->histindexid = list_length(indexes) == 1 ? linitial_oid(indexes) : InvalidOid;
 	list_free(indexes);
 	relation_close(hrel, AccessShareLock);
+	{
+		AttrNumber	keyatts[INDEX_MAX_KEYS];
+
+		for (int k = 0; k < st->nkeys; k++)
+			keyatts[k] = st->keys[k].attnum;
+		if (OidIsValid(st->histindexid) && !index_fits(rel, st->historyrelid, st->nkeys, keyatts))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the history table of table %s is indexed by another key", st->relname),
+					 errhint("Register the table again (SELECT sequenced_register('%s', history => true);).",
+							 st->qualname),
+					 record_errrel(st->relid)));
+	}
 	if (st->hist_from == InvalidAttrNumber || st->hist_to == InvalidAttrNumber ||
 		st->hist_deleted == InvalidAttrNumber || !OidIsValid(st->histindexid))
 		ereport(ERROR,
@@ -509,6 +619,8 @@ struct HistoryWriter
 	DefaultState ds;
 	Datum	   *values;			/* a message's row, by the table's attnum - 1 */
 	bool	   *nulls;
+	KeyProbe   *kp;				/* the table's rows, by key */
+	TupleTableSlot *rowslot;	/* a row of the table, as written */
 };
 
 HistoryWriter *
@@ -530,6 +642,9 @@ history_begin(Batch *b)
 	hw->tdesc = lookup_rowtype_tupdesc_copy(st->reltype, -1);
 	hw->values = palloc(sizeof(Datum) * st->natts);
 	hw->nulls = palloc(sizeof(bool) * st->natts);
+	hw->ds.skip_volatile = true;	/* (a message that wrote no row uses up no nextval()) */
+	hw->kp = keyprobe_begin(st);
+	hw->rowslot = MakeSingleTupleTableSlot(hw->tdesc, &TTSOpsVirtual);
 	return hw;
 }
 
@@ -537,6 +652,8 @@ void
 history_end(HistoryWriter *hw)
 {
 	target_defaults_done(&hw->ds);
+	keyprobe_end(hw->kp);
+	ExecDropSingleTupleTableSlot(hw->rowslot);
 	ExecDropSingleTupleTableSlot(hw->slot);
 	ExecDropSingleTupleTableSlot(hw->newslot);
 	ExecCloseIndices(hw->rri);
@@ -552,7 +669,7 @@ history_end(HistoryWriter *hw)
  * stored ones.
  */
 static void
-form_version(HistoryWriter *hw, Message *m, int64 to, bool tonull, HeapTuple base)
+form_version(HistoryWriter *hw, Message *m, int64 to, bool tonull, HeapTuple base, bool asrow)
 {
 	SeqTable   *st = hw->st;
 	TupleTableSlot *slot = hw->newslot;
@@ -564,7 +681,20 @@ form_version(HistoryWriter *hw, Message *m, int64 to, bool tonull, HeapTuple bas
 		slot->tts_values[h] = (Datum) 0;
 		slot->tts_isnull[h] = true;
 	}
-	if (m->action == MSG_UPSERT)
+	if (asrow)
+	{
+		/*
+		 * The message wrote the row (or found it holding its values): the
+		 * version is the row as it is -- generated, identity and DEFAULT
+		 * columns as the table filled them -- at the message's sequence
+		 */
+		slot_getallattrs(hw->rowslot);
+		memcpy(hw->values, hw->rowslot->tts_values, sizeof(Datum) * st->natts);
+		memcpy(hw->nulls, hw->rowslot->tts_isnull, sizeof(bool) * st->natts);
+		hw->values[st->seqatt - 1] = Int64GetDatum(m->seq);
+		hw->nulls[st->seqatt - 1] = false;
+	}
+	else if (m->action == MSG_UPSERT)
 		target_values(hw->b, m, hw->tdesc, &hw->ds, false, hw->values, hw->nulls);
 	else
 	{
@@ -582,7 +712,7 @@ form_version(HistoryWriter *hw, Message *m, int64 to, bool tonull, HeapTuple bas
 		slot->tts_values[h - 1] = hw->values[i];
 		slot->tts_isnull[h - 1] = hw->nulls[i];
 	}
-	if (st->omitted_keep && m->action == MSG_UPSERT && base != NULL)
+	if (st->omitted_keep && m->action == MSG_UPSERT && base != NULL && !asrow)
 	{
 		TupleDesc	hdesc = slot->tts_tupleDescriptor;
 		bool		isnull;
@@ -671,7 +801,7 @@ set_valid_to(HistoryWriter *hw, HeapTuple tup, ItemPointer tid, int64 to, Comman
  * lock.  keyvals: the key, in key order.
  */
 static void
-place(HistoryWriter *hw, Message *m, Datum *keyvals, Snapshot snap)
+place(HistoryWriter *hw, Message *m, Datum *keyvals, Snapshot snap, bool asrow)
 {
 	SeqTable   *st = hw->st;
 	CommandId	cid;
@@ -718,7 +848,7 @@ place(HistoryWriter *hw, Message *m, Datum *keyvals, Snapshot snap)
 			ItemPointerData tid = hw->slot->tts_tid;
 			TM_Result	res;
 
-			form_version(hw, m, isnull ? 0 : DatumGetInt64(to), isnull, pred);
+			form_version(hw, m, isnull ? 0 : DatumGetInt64(to), isnull, pred, asrow);
 			ExecClearTuple(hw->slot);
 			res = keystate_update_row(hw->rel, &tid, hw->rri, hw->estate, hw->newslot, cid, snap);
 			if (res != TM_Ok)
@@ -734,7 +864,7 @@ place(HistoryWriter *hw, Message *m, Datum *keyvals, Snapshot snap)
 	/* the version before ends at s */
 	if (pred != NULL)
 		set_valid_to(hw, pred, &predtid, m->seq, cid, snap);
-	form_version(hw, m, next, !havenext, pred);
+	form_version(hw, m, next, !havenext, pred, asrow);
 	table_tuple_insert(hw->rel, hw->newslot, cid, 0, NULL);
 	list_free(ExecInsertIndexTuples(hw->rri, hw->newslot, hw->estate, false, false, NULL, NIL));
 	ResetPerTupleExprContext(hw->estate);
@@ -755,6 +885,7 @@ history_key(HistoryWriter *hw, int first, int n, MemoryContext valuecxt)
 	Datum		keyvals[INDEX_MAX_KEYS];
 	Snapshot	snap;
 	Message    *w = &b->msgs[b->order[first]];
+	bool		asrow;
 
 	/* a snapshot taken under the key's lock: every earlier holder's versions */
 	snap = RegisterSnapshot(GetLatestSnapshot());
@@ -786,7 +917,12 @@ history_key(HistoryWriter *hw, int first, int n, MemoryContext valuecxt)
 		UnregisterSnapshot(snap);
 		CommandCounterIncrement();
 		snap = RegisterSnapshot(GetLatestSnapshot());
-		place(hw, m, keyvals, snap);
+		/* the message that wrote the row (or matched it) is the row's version */
+		asrow = i == first && m->action == MSG_UPSERT &&
+			(m->outcome == OUT_INSERTED || m->outcome == OUT_UPDATED || m->outcome == OUT_UNCHANGED) &&
+			keyprobe_fetch(hw->kp, keyvals, snap, hw->rowslot);
+		place(hw, m, keyvals, snap, asrow);
+		ExecClearTuple(hw->rowslot);
 	}
 	UnregisterSnapshot(snap);
 }

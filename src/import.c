@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * import.c
- *		sequenced_import: the body of a hosted import API's batch request.
+ *		sequenced_import: the body of a hosted import API's batch request,
+ *		and what every import body does to its table.
  *
  *	{"table_name": "customers", "key_names": ["id"],
  *	 "schema": {"properties": {"id": {"type": "integer"}, ...}},
@@ -17,12 +18,21 @@
  *	   key on key_names, no key: append-only) and register it; add the
  *	   properties an existing table lacks as nullable columns; refuse a
  *	   property whose type conflicts with its column, or key_names that
- *	   differ from a registered table's key;
+ *	   differ from a registered table's key (import_prepare, which the push
+ *	   body of importpush.c uses too);
  *	3. apply the messages exactly as sequenced_upsert(target, messages).
  *
  * Names are taken literally and always quoted: "sales.customers" is table
  * customers in schema sales; a name without a dot is looked up in
  * search_path and created in the first schema of it.
+ *
+ * Entry points: sequenced_import(batch jsonb), and sequenced_import_json
+ * (batch json), which differs only in the order of the columns it creates:
+ * the schema's properties as the json text wrote them (importjson.c), where
+ * jsonb has sorted them (there, key columns come first).  A JSON array is
+ * the push body instead (importpush.c).  The json form has a name of its
+ * own: an overload sequenced_import(json) would make every call with an
+ * untyped literal or NULL ambiguous (42725).
  *
  *-------------------------------------------------------------------------
  */
@@ -49,32 +59,13 @@
 #include "utils/syscache.h"
 
 #include "pg_sequenced.h"
+#include "import.h"
 
 PG_FUNCTION_INFO_V1(sequenced_import);
-
-#define IMPORT_MAX_MESSAGES 20000
-
-typedef enum PropType
-{
-	PT_INTEGER,
-	PT_NUMBER,
-	PT_STRING,
-	PT_DATETIME,
-	PT_BOOLEAN,
-	PT_OBJECT,
-	PT_ARRAY
-} PropType;
-
-typedef struct Prop
-{
-	char	   *name;
-	PropType	type;
-	bool		nullable;
-	bool		is_key;
-} Prop;
+PG_FUNCTION_INFO_V1(sequenced_import_json);
 
 static const char *
-prop_type_name(PropType t)
+import_type_name(PropType t)
 {
 	switch (t)
 	{
@@ -92,6 +83,8 @@ prop_type_name(PropType t)
 			return "object";
 		case PT_ARRAY:
 			return "array";
+		case PT_NULL:
+			return "null";
 	}
 	return "?";
 }
@@ -114,6 +107,8 @@ prop_sql_type(PropType t)
 		case PT_OBJECT:
 		case PT_ARRAY:
 			return "jsonb";
+		case PT_NULL:
+			break;
 	}
 	return "text";
 }
@@ -128,26 +123,26 @@ body_error(const char *msg, const char *detail)
 }
 
 /* "a string", "an object", ...; "nothing" for a missing value */
-static const char *
-jtype(JsonbValue *v)
+const char *
+import_jtype(JsonbValue *v)
 {
 	return v == NULL ? "nothing" : input_json_type_name(v);
 }
 
-static char *
-jstring(JsonbValue *v)
+char *
+import_jstring(JsonbValue *v)
 {
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
-static bool
-is_object(JsonbValue *v)
+bool
+import_is_object(JsonbValue *v)
 {
 	return v && v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data);
 }
 
-static bool
-is_array(JsonbValue *v)
+bool
+import_is_array(JsonbValue *v)
 {
 	return v && v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data);
 }
@@ -179,7 +174,7 @@ parse_type_word(const char *prop, const char *word, bool datetime)
  * error of the batch, before anything is created.
  */
 static void
-check_name(const char *what, const char *name)
+import_check_name(const char *what, const char *name)
 {
 	if (name[0] == '\0' || strlen(name) >= NAMEDATALEN)
 		ereport(ERROR,
@@ -202,10 +197,10 @@ parse_schema(JsonbValue *schema, int *nprops)
 	Prop	   *result;
 	int			n = 0;
 
-	if (!is_object(schema))
+	if (!import_is_object(schema))
 		body_error("the batch has no \"schema\" object", NULL);
 	props = getKeyJsonValueFromContainer(schema->val.binary.data, "properties", 10, &buf);
-	if (!is_object(props))
+	if (!import_is_object(props))
 		body_error("the batch's schema has no \"properties\" object", NULL);
 	result = palloc0(sizeof(Prop) * Max(JsonContainerSize(props->val.binary.data), 1));
 	it = JsonbIteratorInit(props->val.binary.data);
@@ -223,9 +218,9 @@ parse_schema(JsonbValue *schema, int *nprops)
 			continue;
 		tok = JsonbIteratorNext(&it, &v, true);
 		p = &result[n++];
-		p->name = jstring(&k);
-		check_name("schema property", p->name);
-		if (!is_object(&v))
+		p->name = import_jstring(&k);
+		import_check_name("schema property", p->name);
+		if (!import_is_object(&v))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("schema property \"%s\" is not an object", p->name)));
@@ -234,8 +229,8 @@ parse_schema(JsonbValue *schema, int *nprops)
 			format->val.string.len == 9 && memcmp(format->val.string.val, "date-time", 9) == 0;
 		type = getKeyJsonValueFromContainer(v.val.binary.data, "type", 4, &pbuf);
 		if (type && type->type == jbvString)
-			word = jstring(type);
-		else if (is_array(type))
+			word = import_jstring(type);
+		else if (import_is_array(type))
 		{
 			int			cnt = JsonContainerSize(type->val.binary.data);
 
@@ -248,7 +243,7 @@ parse_schema(JsonbValue *schema, int *nprops)
 				if (e->val.string.len == 4 && memcmp(e->val.string.val, "null", 4) == 0)
 					p->nullable = true;
 				else if (word == NULL)
-					word = jstring(e);
+					word = import_jstring(e);
 				else
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -357,8 +352,8 @@ valid_datetime(const char *s)
  * sequenced_upsert's, but not for an integer property, whose bigint column
  * takes a value by bigint's input function, which refuses "2.0".
  */
-static bool
-integral_bigint(JsonbValue *v, bool zero_fraction)
+bool
+import_integral_bigint(JsonbValue *v, bool zero_fraction)
 {
 	char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 	char	   *p = s;
@@ -392,9 +387,9 @@ integral_bigint(JsonbValue *v, bool zero_fraction)
 }
 
 static const char *
-article(PropType t)
+import_article(PropType t)
 {
-	return (t == PT_INTEGER || t == PT_OBJECT || t == PT_ARRAY) ? "an " : "a ";
+	return (t == PT_INTEGER || t == PT_OBJECT || t == PT_ARRAY) ? "an " : t == PT_NULL ? "" : "a ";
 }
 
 static void
@@ -403,8 +398,8 @@ value_error(int ord, Prop *p, JsonbValue *v)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("message %d: property \"%s\" must be %s%s, found %s",
-					ord, p->name, article(p->type),
-					prop_type_name(p->type), jtype(v)),
+					ord, p->name, import_article(p->type),
+					import_type_name(p->type), import_jtype(v)),
 			 p->type == PT_INTEGER && v->type == jbvNumeric ?
 			 errdetail("It must be an integer within the range of bigint.") : 0));
 }
@@ -422,15 +417,15 @@ check_value(int ord, Prop *p, JsonbValue *v)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("message %d: property \"%s\" must be %s%s, found null",
-							ord, p->name, article(p->type), prop_type_name(p->type)),
+							ord, p->name, import_article(p->type), import_type_name(p->type)),
 					 errhint("Declare the type as [\"null\", \"%s\"] to allow nulls.",
-							 p->type == PT_DATETIME ? "string" : prop_type_name(p->type))));
+							 p->type == PT_DATETIME ? "string" : import_type_name(p->type))));
 		return;
 	}
 	switch (p->type)
 	{
 		case PT_INTEGER:
-			if (v->type != jbvNumeric || !integral_bigint(v, false))
+			if (v->type != jbvNumeric || !import_integral_bigint(v, false))
 				value_error(ord, p, v);
 			break;
 		case PT_NUMBER:
@@ -444,11 +439,11 @@ check_value(int ord, Prop *p, JsonbValue *v)
 		case PT_DATETIME:
 			if (v->type != jbvString)
 				value_error(ord, p, v);
-			if (!valid_datetime(jstring(v)))
+			if (!valid_datetime(import_jstring(v)))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("message %d: property \"%s\" must be a date-time string, found \"%s\"",
-								ord, p->name, input_clip(jstring(v), strlen(jstring(v)))),
+								ord, p->name, input_clip(import_jstring(v), strlen(import_jstring(v)))),
 						 errhint("Use RFC 3339, like 2019-11-26T22:29:16Z.")));
 			break;
 		case PT_BOOLEAN:
@@ -456,12 +451,14 @@ check_value(int ord, Prop *p, JsonbValue *v)
 				value_error(ord, p, v);
 			break;
 		case PT_OBJECT:
-			if (!is_object(v))
+			if (!import_is_object(v))
 				value_error(ord, p, v);
 			break;
 		case PT_ARRAY:
-			if (!is_array(v))
+			if (!import_is_array(v))
 				value_error(ord, p, v);
+			break;
+		case PT_NULL:			/* (not a schema's type) */
 			break;
 	}
 }
@@ -472,7 +469,7 @@ validate_messages(JsonbValue *messages, Prop *props, int nprops)
 {
 	int			n;
 
-	if (!is_array(messages))
+	if (!import_is_array(messages))
 		body_error("the batch has no \"messages\" array", NULL);
 	n = JsonContainerSize(messages->val.binary.data);
 	if (n < 1 || n > IMPORT_MAX_MESSAGES)
@@ -493,21 +490,21 @@ validate_messages(JsonbValue *messages, Prop *props, int nprops)
 		JsonbIteratorToken tok;
 		int			ord = i + 1;
 
-		if (!is_object(m))
+		if (!import_is_object(m))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("message %d is not a JSON object", ord)));
 		seq = getKeyJsonValueFromContainer(m->val.binary.data, "sequence", 8, &sbuf);
-		if (seq == NULL || seq->type != jbvNumeric || !integral_bigint(seq, true))
+		if (seq == NULL || seq->type != jbvNumeric || !import_integral_bigint(seq, true))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("message %d: \"sequence\" must be an integer within the range of bigint, found %s",
-							ord, jtype(seq))));
+							ord, import_jtype(seq))));
 		data = getKeyJsonValueFromContainer(m->val.binary.data, "data", 4, &dbuf);
-		if (!is_object(data))
+		if (!import_is_object(data))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("message %d: \"data\" must be an object, found %s", ord, jtype(data))));
+					 errmsg("message %d: \"data\" must be an object, found %s", ord, import_jtype(data))));
 		for (int p = 0; p < nprops; p++)
 		{
 			if (!props[p].is_key)
@@ -532,7 +529,7 @@ validate_messages(JsonbValue *messages, Prop *props, int nprops)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("message %d: property \"%s\" is not in the schema",
-								ord, jstring(&k))));
+								ord, import_jstring(&k))));
 			check_value(ord, p, &v);
 		}
 	}
@@ -559,6 +556,8 @@ compatible(Oid typid, PropType t)
 		case PT_OBJECT:
 		case PT_ARRAY:
 			return base == JSONBOID || base == JSONOID;
+		case PT_NULL:
+			return true;
 	}
 	return false;
 }
@@ -570,104 +569,88 @@ spi_run(const char *sql)
 		elog(ERROR, "statement failed: %s", sql);
 }
 
-Datum
-sequenced_import(PG_FUNCTION_ARGS)
+/*
+ * A table name as a body writes it, looked up with the caller's
+ * search_path (before any statement pins it): "schema.table", or a name
+ * looked up in search_path and, when missing, to be created in the first
+ * schema of it.
+ */
+void
+import_resolve(const char *table_name, ImportTable *t)
 {
-	Jsonb	   *body;
-	JsonbValue	buf1,
-				buf2,
-				buf3,
-				buf4;
-	JsonbValue *tname,
-			   *keys,
-			   *schema,
-			   *messages;
-	char	   *table_name;
-	char	   *dot;
-	char	   *nspname = NULL;
-	char	   *relname;
-	Oid			nspid;
-	Oid			relid;
-	Prop	   *props;
-	int			nprops;
-	List	   *keynames = NIL;
-	ListCell   *lc;
-	int			guclevel;
-	StringInfoData sql;
-	char	   *qualname;
-	CallSession s;
-	Batch	   *b;
-	Jsonb	   *msgs;
+	const char *dot = strchr(table_name, '.');
+	char	   *nspname;
 
-	call_init_srf(fcinfo);
-	if (PG_ARGISNULL(0))
-		body_error("the batch must not be null", NULL);
-	body = PG_GETARG_JSONB_P(0);
-	if (!JB_ROOT_IS_OBJECT(body))
-		body_error("the batch must be a JSON object", NULL);
-
-	/* 1. the body */
-	tname = getKeyJsonValueFromContainer(&body->root, "table_name", 10, &buf1);
-	if (tname == NULL || tname->type != jbvString || tname->val.string.len == 0)
-		body_error("the batch has no \"table_name\"",
-				   tname ? psprintf("\"table_name\" is %s.", tname->type == jbvString ? "empty" : jtype(tname)) : NULL);
-	table_name = jstring(tname);
-	schema = getKeyJsonValueFromContainer(&body->root, "schema", 6, &buf3);
-	props = parse_schema(schema, &nprops);
-	keys = getKeyJsonValueFromContainer(&body->root, "key_names", 9, &buf2);
-	if (keys && keys->type != jbvNull)
-	{
-		int			n;
-
-		if (!is_array(keys))
-			body_error("\"key_names\" must be an array of strings", NULL);
-		n = JsonContainerSize(keys->val.binary.data);
-		for (int i = 0; i < n; i++)
-		{
-			JsonbValue *e = getIthJsonbValueFromContainer(keys->val.binary.data, i);
-			Prop	   *p;
-
-			if (e->type != jbvString)
-				body_error("\"key_names\" must be an array of strings", NULL);
-			p = find_prop(props, nprops, e->val.string.val, e->val.string.len);
-			if (p == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("key \"%s\" is not a property of the schema", jstring(e))));
-			p->is_key = true;
-			keynames = lappend(keynames, p->name);
-		}
-	}
-	messages = getKeyJsonValueFromContainer(&body->root, "messages", 8, &buf4);
-	validate_messages(messages, props, nprops);
-
-	/* names: with the caller's search_path, before it is pinned */
-	dot = strchr(table_name, '.');
 	if (dot && strchr(dot + 1, '.') == NULL && dot != table_name && dot[1] != '\0')
 	{
 		nspname = pnstrdup(table_name, dot - table_name);
-		relname = pstrdup(dot + 1);
-		check_name("schema", nspname);
-		check_name("table", relname);
-		nspid = get_namespace_oid(nspname, false);
+		t->relname = pstrdup(dot + 1);
+		import_check_name("schema", nspname);
+		import_check_name("table", t->relname);
+		t->nspid = get_namespace_oid(nspname, false);
 		/* as a qualified name in a query: the schema needs USAGE */
-		if (pg_namespace_aclcheck(nspid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+		if (pg_namespace_aclcheck(t->nspid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
 			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_SCHEMA, nspname);
-		relid = get_relname_relid(relname, nspid);
+		t->relid = get_relname_relid(t->relname, t->nspid);
 	}
 	else
 	{
-		relname = table_name;
-		check_name("table", relname);
-		relid = RelnameGetRelid(relname);
-		nspid = OidIsValid(relid) ? get_rel_namespace(relid) :
-			RangeVarGetCreationNamespace(makeRangeVar(NULL, relname, -1));
+		t->relname = pstrdup(table_name);
+		import_check_name("table", t->relname);
+		t->relid = RelnameGetRelid(t->relname);
+		t->nspid = OidIsValid(t->relid) ? get_rel_namespace(t->relid) :
+			RangeVarGetCreationNamespace(makeRangeVar(NULL, t->relname, -1));
 	}
-	check_name("table", relname);
-	qualname = quote_qualified_identifier(get_namespace_name(nspid), relname);
+	import_check_name("table", t->relname);
+	t->qualname = quote_qualified_identifier(get_namespace_name(t->nspid), t->relname);
+}
 
-	/* the messages, in the caller's memory: SPI's is gone after SPI_finish */
-	msgs = JsonbValueToJsonb(messages);
+/*
+ * A push body's property seen only as null names no column yet: no type to
+ * give one.  A property of two types no one column takes neither.
+ */
+static bool
+makes_column(Prop *p, Oid relid, const char *relname)
+{
+	if (p->mixed_ord > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("property \"%s\" of table \"%s\" is %s%s in record %d but %s%s in record %d",
+						p->name, relname, import_article(p->type), import_type_name(p->type),
+						p->type_ord, import_article(p->mixed_type), import_type_name(p->mixed_type),
+						p->mixed_ord),
+				 errdetail("The table has no column \"%s\"; a column made from the values takes one type.",
+						   p->name),
+				 errhint("Columns are never changed or split by an import."),
+				 OidIsValid(relid) ? record_errrel(relid) : 0));
+	if (p->type == PT_NULL)
+	{
+		p->skip = true;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Step 2 of every import body: make the table ready for the records of
+ * props, and return it.  Creates it when it is missing (key columns first
+ * when keys_first, else in props' order; key columns NOT NULL, a primary
+ * key on keynames, no key: append-only) and registers it; adds the columns
+ * an existing table lacks; registers an existing table that is not yet.
+ * declared: the types are a schema's, and an existing column must take
+ * its property's type; otherwise (a push body) existing columns are used
+ * as they are, values converted by their types' input functions as always.
+ * keys_of names the key_names in an error ("the batch", "record 3").
+ */
+Oid
+import_prepare(ImportTable *t, Prop *props, int nprops, List *keynames,
+			   bool keys_first, bool declared, const char *keys_of)
+{
+	Oid			relid = t->relid;
+	const char *relname = t->relname;
+	ListCell   *lc;
+	int			guclevel;
+	StringInfoData sql;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -685,12 +668,12 @@ sequenced_import(PG_FUNCTION_ARGS)
 	{
 		LOCKTAG		tag;
 
-		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, nspid,
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, t->nspid,
 							 hash_bytes((const unsigned char *) relname, strlen(relname)),
 							 SEQ_IMPORT_LOCK_FIELD4);
 		(void) LockAcquire(&tag, ExclusiveLock, false, false);
 		AcceptInvalidationMessages();
-		relid = get_relname_relid(relname, nspid);
+		relid = get_relname_relid(relname, t->nspid);
 	}
 	/*
 	 * Before any column is added to it, and without a lock, so that the lock
@@ -702,11 +685,13 @@ sequenced_import(PG_FUNCTION_ARGS)
 	{
 		const char *sep = "";
 
-		appendStringInfo(&sql, "CREATE TABLE %s (", qualname);
-		for (int pass = 0; pass < 2; pass++)	/* key columns first */
+		appendStringInfo(&sql, "CREATE TABLE %s (", t->qualname);
+		for (int pass = keys_first ? 0 : 1; pass < 2; pass++)	/* key columns first? */
 			for (int i = 0; i < nprops; i++)
-				if (props[i].is_key == (pass == 0))
+				if (!keys_first || props[i].is_key == (pass == 0))
 				{
+					if (!makes_column(&props[i], InvalidOid, relname))
+						continue;
 					appendStringInfo(&sql, "%s%s %s%s", sep, quote_identifier(props[i].name),
 									 prop_sql_type(props[i].type), props[i].is_key ? " NOT NULL" : "");
 					sep = ", ";
@@ -721,7 +706,7 @@ sequenced_import(PG_FUNCTION_ARGS)
 		}
 		appendStringInfoChar(&sql, ')');
 		spi_run(sql.data);
-		relid = get_relname_relid(relname, nspid);
+		relid = get_relname_relid(relname, t->nspid);
 	}
 	else
 	{
@@ -735,7 +720,8 @@ sequenced_import(PG_FUNCTION_ARGS)
 		 * nothing take no such lock.
 		 */
 		for (int i = 0; i < nprops; i++)
-			if (get_attnum(relid, props[i].name) == InvalidAttrNumber)
+			if (get_attnum(relid, props[i].name) == InvalidAttrNumber &&
+				makes_column(&props[i], relid, relname))
 			{
 				/* (ALTER TABLE's own check, before its lock: see rights.c) */
 				rights_precheck(relid, RIGHTS_OWNER);
@@ -746,16 +732,19 @@ sequenced_import(PG_FUNCTION_ARGS)
 		{
 			AttrNumber	att = get_attnum(relid, props[i].name);
 
+			props[i].skip = false;
 			if (att == InvalidAttrNumber)
 			{
+				if (!makes_column(&props[i], relid, relname))
+					continue;
 				resetStringInfo(&sql);
-				appendStringInfo(&sql, "ALTER TABLE %s ADD COLUMN %s %s", qualname,
+				appendStringInfo(&sql, "ALTER TABLE %s ADD COLUMN %s %s", t->qualname,
 								 quote_identifier(props[i].name), prop_sql_type(props[i].type));
 				spi_run(sql.data);
 				CommandCounterIncrement();
 				history_add_columns(relid);	/* (a table with history: its history too) */
 			}
-			else
+			else if (declared)
 			{
 				Oid			typid = get_atttype(relid, att);
 
@@ -763,11 +752,11 @@ sequenced_import(PG_FUNCTION_ARGS)
 					ereport(ERROR,
 							(errcode(ERRCODE_DATATYPE_MISMATCH),
 							 errmsg("property \"%s\" of table \"%s\" is %s in the schema, but the column is %s",
-									props[i].name, relname, prop_type_name(props[i].type),
+									props[i].name, relname, import_type_name(props[i].type),
 									format_type_be(typid)),
 							 errdetail("Column \"%s\" of table \"%s\" has type %s; the batch's schema says %s (%s).",
 									   props[i].name, relname, format_type_be(typid),
-									   prop_type_name(props[i].type), prop_sql_type(props[i].type)),
+									   import_type_name(props[i].type), prop_sql_type(props[i].type)),
 							 errhint("Columns are never changed or split by an import."),
 							 record_errrelcol(relid, props[i].name)));
 			}
@@ -827,7 +816,7 @@ sequenced_import(PG_FUNCTION_ARGS)
 					appendStringInfo(&have, "%s%s", foreach_current_index(lc) ? ", " : "", (char *) lfirst(lc));
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("key_names of the batch differ from the key of table \"%s\"", relname),
+						 errmsg("key_names of %s differ from the key of table \"%s\"", keys_of, relname),
 						 errdetail("The table is registered with key (%s).", have.data),
 						 record_errrel(relid)));
 			}
@@ -842,10 +831,111 @@ sequenced_import(PG_FUNCTION_ARGS)
 	}
 	CommandCounterIncrement();
 
-	/* 3. the messages, as sequenced_upsert(target, messages) */
 	AtEOXact_GUC(true, guclevel);
 	SPI_finish();
+	t->relid = relid;
+	return relid;
+}
 
+/*
+ * Reorder the schema's properties as the json text wrote them; any the
+ * text did not list (none, but jsonb decides) keep their place after them.
+ */
+static void
+order_props(Prop *props, int nprops, List *names)
+{
+	Prop	   *sorted = palloc(sizeof(Prop) * Max(nprops, 1));
+	bool	   *used = palloc0(sizeof(bool) * Max(nprops, 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, names)
+	{
+		const char *name = lfirst(lc);
+
+		for (int i = 0; i < nprops; i++)
+			if (!used[i] && strcmp(props[i].name, name) == 0)
+			{
+				sorted[n++] = props[i];
+				used[i] = true;
+				break;
+			}
+	}
+	for (int i = 0; i < nprops; i++)
+		if (!used[i])
+			sorted[n++] = props[i];
+	memcpy(props, sorted, sizeof(Prop) * nprops);
+}
+
+/* The batch body: {"table_name", "key_names", "schema", "messages"} */
+static void
+import_batch(FunctionCallInfo fcinfo, Jsonb *body, ImportOrder *order)
+{
+	JsonbValue	buf1,
+				buf2,
+				buf3,
+				buf4;
+	JsonbValue *tname,
+			   *keys,
+			   *schema,
+			   *messages;
+	char	   *table_name;
+	ImportTable t;
+	Oid			relid;
+	Prop	   *props;
+	int			nprops;
+	List	   *keynames = NIL;
+	CallSession s;
+	Batch	   *b;
+	Jsonb	   *msgs;
+
+	/* 1. the body */
+	tname = getKeyJsonValueFromContainer(&body->root, "table_name", 10, &buf1);
+	if (tname == NULL || tname->type != jbvString || tname->val.string.len == 0)
+		body_error("the batch has no \"table_name\"",
+				   tname ? psprintf("\"table_name\" is %s.", tname->type == jbvString ? "empty" : import_jtype(tname)) : NULL);
+	table_name = import_jstring(tname);
+	schema = getKeyJsonValueFromContainer(&body->root, "schema", 6, &buf3);
+	props = parse_schema(schema, &nprops);
+	if (order != NULL)
+		order_props(props, nprops, order->names);
+	keys = getKeyJsonValueFromContainer(&body->root, "key_names", 9, &buf2);
+	if (keys && keys->type != jbvNull)
+	{
+		int			n;
+
+		if (!import_is_array(keys))
+			body_error("\"key_names\" must be an array of strings", NULL);
+		n = JsonContainerSize(keys->val.binary.data);
+		for (int i = 0; i < n; i++)
+		{
+			JsonbValue *e = getIthJsonbValueFromContainer(keys->val.binary.data, i);
+			Prop	   *p;
+
+			if (e->type != jbvString)
+				body_error("\"key_names\" must be an array of strings", NULL);
+			p = find_prop(props, nprops, e->val.string.val, e->val.string.len);
+			if (p == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("key \"%s\" is not a property of the schema", import_jstring(e))));
+			p->is_key = true;
+			keynames = lappend(keynames, p->name);
+		}
+	}
+	messages = getKeyJsonValueFromContainer(&body->root, "messages", 8, &buf4);
+	validate_messages(messages, props, nprops);
+
+	/* names: with the caller's search_path, before it is pinned */
+	import_resolve(table_name, &t);
+
+	/* the messages, in the caller's memory: SPI's is gone after SPI_finish */
+	msgs = JsonbValueToJsonb(messages);
+
+	/* 2. the table: jsonb's order is no one's, so key columns go first */
+	relid = import_prepare(&t, props, nprops, keynames, order == NULL, true, "the batch");
+
+	/* 3. the messages, as sequenced_upsert(target, messages) */
 	call_begin_write(&s, relid, false);
 	b = call_new_batch(&s, JsonContainerSize(messages->val.binary.data));
 	{
@@ -857,5 +947,47 @@ sequenced_import(PG_FUNCTION_ARGS)
 	call_apply(&s, b);
 	call_emit(b, fcinfo);
 	call_end(&s);
+}
+
+/*
+ * Either body: an object is a batch, an array of records a push body.  An
+ * empty array is neither (a push body has 1 to 20,000 records).
+ */
+static void
+import_body(FunctionCallInfo fcinfo, Jsonb *body, ImportOrder *order)
+{
+	if (JB_ROOT_IS_ARRAY(body) && !JB_ROOT_IS_SCALAR(body) && JB_ROOT_COUNT(body) > 0)
+		import_push(fcinfo, body, order);
+	else if (!JB_ROOT_IS_OBJECT(body))
+		body_error("the batch must be a JSON object", NULL);
+	else
+		import_batch(fcinfo, body, order);
+}
+
+Datum
+sequenced_import(PG_FUNCTION_ARGS)
+{
+	call_init_srf(fcinfo);
+	if (PG_ARGISNULL(0))
+		body_error("the batch must not be null", NULL);
+	import_body(fcinfo, PG_GETARG_JSONB_P(0), NULL);
+	return (Datum) 0;
+}
+
+/*
+ * The same, from json: the created table's columns follow the properties
+ * as the text wrote them.
+ */
+Datum
+sequenced_import_json(PG_FUNCTION_ARGS)
+{
+	ImportOrder order;
+	Jsonb	   *body;
+
+	call_init_srf(fcinfo);
+	if (PG_ARGISNULL(0))
+		body_error("the batch must not be null", NULL);
+	body = import_json_read(PG_GETARG_TEXT_PP(0), &order);
+	import_body(fcinfo, body, &order);
 	return (Datum) 0;
 }

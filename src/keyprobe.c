@@ -24,6 +24,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/tupconvert.h"
 #include "catalog/partition.h"
 #include "catalog/pg_inherits.h"
 #include "executor/tuptable.h"
@@ -39,6 +40,8 @@ typedef struct KeyLeaf
 	Relation	irel;			/* ... and its index of the key */
 	int			keyof[INDEX_MAX_KEYS];	/* index column -> key column */
 	TupleTableSlot *slot;
+	TupleConversionMap *map;	/* leaf row -> table row (NULL: same), for fetches */
+	bool		mapped;
 } KeyLeaf;
 
 struct KeyProbe
@@ -56,7 +59,7 @@ collect_leaves(KeyProbe *kp, Relation rel, Oid indexid)
 
 	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 	{
-		KeyLeaf    *leaf = palloc(sizeof(KeyLeaf));
+		KeyLeaf    *leaf = palloc0(sizeof(KeyLeaf));
 		SeqTable   *st = kp->st;
 
 		leaf->rel = table_open(RelationGetRelid(rel), AccessShareLock);
@@ -110,6 +113,16 @@ keyprobe_begin(SeqTable *st)
 bool
 keyprobe_exists(KeyProbe *kp, Datum *keyvals, Snapshot snap)
 {
+	return keyprobe_fetch(kp, keyvals, snap, NULL);
+}
+
+/*
+ * The same, and the row itself into out (a slot of the table's row type;
+ * NULL: not wanted), converted from its leaf's columns by name
+ */
+bool
+keyprobe_fetch(KeyProbe *kp, Datum *keyvals, Snapshot snap, TupleTableSlot *out)
+{
 	SeqTable   *st = kp->st;
 	ListCell   *lc;
 
@@ -127,6 +140,21 @@ keyprobe_exists(KeyProbe *kp, Datum *keyvals, Snapshot snap)
 		scan = index_beginscan(leaf->rel, leaf->irel, snap, st->nkeys, 0);
 		index_rescan(scan, skeys, st->nkeys, NULL, 0);
 		found = index_getnext_slot(scan, ForwardScanDirection, leaf->slot);
+		if (found && out != NULL)
+		{
+			if (!leaf->mapped)
+			{
+				leaf->map = convert_tuples_by_name(RelationGetDescr(leaf->rel), out->tts_tupleDescriptor);
+				leaf->mapped = true;
+			}
+			if (leaf->map != NULL)
+			{
+				execute_attr_map_slot(leaf->map->attrMap, leaf->slot, out);
+				ExecMaterializeSlot(out);	/* (its values outlive the leaf's buffer) */
+			}
+			else
+				ExecCopySlot(out, leaf->slot);
+		}
 		ExecClearTuple(leaf->slot);
 		index_endscan(scan);
 		if (found)

@@ -426,6 +426,7 @@ keystate_lock(Batch *b, int *cand, int ncand)
 		Message    *m = &b->msgs[cand[i]];
 		bool		from_probe = m->found;
 		bool		precheck = false;
+		bool		only_lock = false;
 
 		record_context_at(m->ord, NULL);
 		m->pos = 0;
@@ -452,7 +453,35 @@ keystate_lock(Batch *b, int *cand, int ncand)
 			slot->tts_values[seqno + 2] = BoolGetDatum(m->action == MSG_DELETE);
 			slot->tts_isnull[seqno + 2] = false;
 
-			if (from_probe && m->wins)
+			if (m->outcome == OUT_STALE)
+			{
+				/*
+				 * Stale by ordering => 'per_table', kept for its history
+				 * (dedup.c): only the key's lock -- none for a key without
+				 * a key state row, which then gets no version
+				 */
+				ExecStoreVirtualTuple(slot);
+				if (ExecCheckIndexConstraints(rri, slot, estate, &conflict, arbiters))
+				{
+					/*
+					 * A key never seen: its lock is a key state row of its
+					 * own, a tombstone of no sequence (direct.c says why)
+					 */
+					ExecClearTuple(slot);
+					slot->tts_isnull[seqno] = true;
+					slot->tts_isnull[seqno + 1] = true;
+					slot->tts_values[seqno + 2] = BoolGetDatum(true);
+					ExecStoreVirtualTuple(slot);
+					if (!keystate_insert_speculative(srel, rri, estate, slot, cid, arbiters))
+					{
+						precheck = true;
+						continue;
+					}
+					break;
+				}
+				only_lock = true;
+			}
+			else if (from_probe && m->wins)
 			{
 				/* the probe saw this row version and the message beats it: update it */
 				from_probe = false;
@@ -510,6 +539,11 @@ keystate_lock(Batch *b, int *cand, int ncand)
 			}
 			if (res != TM_Ok)
 				elog(ERROR, "failed to lock the state of a key of table %s (%d)", st->relname, (int) res);
+			if (only_lock)
+			{
+				ExecClearTuple(existing);
+				break;
+			}
 
 			/* as ON CONFLICT: under REPEATABLE READ, a row our snapshot misses is a conflict */
 			if (IsolationUsesXactSnapshot() && !table_tuple_satisfies_snapshot(srel, existing, snap))

@@ -494,6 +494,7 @@ extern void keystate_serialization_failure(void) pg_attribute_noreturn();
 typedef struct KeyProbe KeyProbe;
 extern KeyProbe *keyprobe_begin(SeqTable *st);
 extern bool keyprobe_exists(KeyProbe *kp, Datum *keyvals, Snapshot snap);
+extern bool keyprobe_fetch(KeyProbe *kp, Datum *keyvals, Snapshot snap, TupleTableSlot *out);
 extern void keyprobe_end(KeyProbe *kp);
 
 /* changelog.c */
@@ -519,6 +520,7 @@ typedef struct DefaultState
 	ExprContext *econtext;
 	ExprState **exprs;			/* by attnum - 1, NULL: no default */
 	bool	   *volatile_default;	/* by attnum - 1: the DEFAULT is volatile */
+	bool		skip_volatile;	/* give such a column NULL, unevaluated */
 	bool		ready;
 } DefaultState;
 extern void target_defaults_init(DefaultState *ds, SeqTable *st);
@@ -588,5 +590,8 @@ extern void registry_register(Oid relid, RegisterOptions *opt);
 extern bool maxlog_read(Oid relid, int64 *max);
 extern void maxlog_raise(SeqTable *st, int64 callmax);
 extern void maxlog_forget(Oid relid);
+
+/* stats.c */
+extern void stats_count(Batch *b);
 
 #endif							/* PG_SEQUENCED_H */

@@ -42,6 +42,11 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "utils/sortsupport.h"
+#include "utils/typcache.h"
+#include "utils/rls.h"
+#include "catalog/pg_index.h"
+#include "access/genam.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -84,6 +89,8 @@ find_missing(CallSession *s, int64 seq, Jsonb *scope, Missing *res)
 	Portal		portal;
 	StateProbe	p;
 	Snapshot	snap;
+	bool		from_state;
+	OwnerSwitch sw;
 
 	res->live = res->missing = 0;
 	res->b = b;
@@ -99,42 +106,83 @@ find_missing(CallSession *s, int64 seq, Jsonb *scope, Missing *res)
 		b->nmsgs = 0;			/* (not a message to apply) */
 	}
 
+	/*
+	 * Where the stored sequences are: a table whose every key has a key
+	 * state row (catalog.c: not sparse) is read there alone -- unless the
+	 * scope names a column outside the key, or row-level security limits
+	 * the caller, who then sees what the target's rows say.  A sparse
+	 * table's rows are its key state.
+	 */
+	from_state = !st->sparse && check_enable_rls(st->relid, InvalidOid, true) != RLS_ENABLED;
+	for (int i = 0; from_state && sm != NULL && i < st->natts; i++)
+		if (MSG_PRESENT(sm, st->natts)[i] && st->cols[i].keyno < 0)
+			from_state = false;
+
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
-	for (int k = 0; k < st->nkeys; k++)
-		appendStringInfo(&sql, "t.%s, ", quote_identifier(st->cols[st->keys[k].attnum - 1].name));
-	appendStringInfo(&sql, "t.%s FROM %s AS t", quote_identifier(st->cols[st->seqatt - 1].name),
-					 target_from_clause(st));
-	if (st->delatt != InvalidAttrNumber)
+	if (from_state)
 	{
-		appendStringInfo(&sql, " WHERE t.%s IS NULL", quote_identifier(SEQ_DELETED_AT_COLUMN));
+		for (int k = 0; k < st->nkeys; k++)
+			appendStringInfo(&sql, "s.k%d, ", k + 1);
+		appendStringInfo(&sql, "s.sequence FROM %s AS s WHERE NOT s.deleted", st->state_qualname);
 		where = true;
+	}
+	else
+	{
+		for (int k = 0; k < st->nkeys; k++)
+			appendStringInfo(&sql, "t.%s, ", quote_identifier(st->cols[st->keys[k].attnum - 1].name));
+		appendStringInfo(&sql, "t.%s FROM %s AS t", quote_identifier(st->cols[st->seqatt - 1].name),
+						 target_from_clause(st));
+		if (st->delatt != InvalidAttrNumber)
+		{
+			appendStringInfo(&sql, " WHERE t.%s IS NULL", quote_identifier(SEQ_DELETED_AT_COLUMN));
+			where = true;
+		}
 	}
 	for (int i = 0; sm != NULL && i < st->natts; i++)
 	{
 		SeqColumn  *c = &st->cols[i];
+		char	   *col = from_state ? psprintf("s.k%d", c->keyno + 1) :
+			psprintf("t.%s", quote_identifier(c->name));
 
 		if (!MSG_PRESENT(sm, st->natts)[i])
 			continue;
 		appendStringInfoString(&sql, where ? " AND " : " WHERE ");
 		where = true;
 		if (MSG_ISNULL(sm, st->natts)[i])
-			appendStringInfo(&sql, "t.%s IS NULL", quote_identifier(c->name));
+			appendStringInfo(&sql, "%s IS NULL", col);
 		else
 		{
+			/* the type's own equality, so that an index on the column serves */
+			Oid			eqopr = c->keyno >= 0 ? st->keys[c->keyno].eqopr :
+				lookup_type_cache(c->typid, TYPECACHE_EQ_OPR)->eq_opr;
+
+			if (!OidIsValid(eqopr))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_FUNCTION),
+						 errmsg("scope names column \"%s\", whose type %s has no equality operator",
+								c->name, format_type_be(c->typid)),
+						 record_errcolumn(st, c->name)));
 			argtypes[nargs] = c->typid;
 			args[nargs] = sm->values[i];
 			nargs++;
-			appendStringInfo(&sql, "t.%s IS NOT DISTINCT FROM $%d", quote_identifier(c->name), nargs);
+			appendStringInfo(&sql, "%s %s $%d", col, catalog_qualified_operator(eqopr), nargs);
 		}
 	}
 
-	/* the rows, as the caller; then each key's key state row, in C */
+	/*
+	 * The rows, as the caller, then each key's key state row, in C; or the
+	 * key state alone, as the table's owner (its key types' operators are
+	 * the owner's code: rights.c)
+	 */
 	CommandCounterIncrement();
 	snap = GetTransactionSnapshot();
 	PushActiveSnapshot(snap);
-	stateprobe_begin(&p, st, false, GetActiveSnapshot());
+	if (!from_state)
+		stateprobe_begin(&p, st, false, GetActiveSnapshot());
 	rights_pin_path();
+	if (from_state)
+		rights_begin_owner(st->relid, &sw);
 	portal = SPI_cursor_open_with_args(NULL, sql.data, nargs, argtypes, args, NULL, true, 0);
 	for (;;)
 	{
@@ -158,10 +206,13 @@ find_missing(CallSession *s, int64 seq, Jsonb *scope, Missing *res)
 				keyvals[k] = SPI_getbinval(tup, desc, k + 1, &isnull);
 			d = SPI_getbinval(tup, desc, st->nkeys + 1, &seqnull);
 			stored = seqnull ? PG_INT64_MIN : DatumGetInt64(d);
-			stateprobe_get(&p, keyvals, &kf);
-			ExecClearTuple(p.sslot);
-			if (kf.sfound && !kf.sseqnull && kf.sseq > stored)
-				stored = kf.sseq;
+			if (!from_state)
+			{
+				stateprobe_get(&p, keyvals, &kf);
+				ExecClearTuple(p.sslot);
+				if (kf.sfound && !kf.sseqnull && kf.sseq > stored)
+					stored = kf.sseq;
+			}
 			if (stored >= seq)
 				continue;
 			/* missing: a delete message at seq for the key */
@@ -187,18 +238,38 @@ find_missing(CallSession *s, int64 seq, Jsonb *scope, Missing *res)
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
-	stateprobe_end(&p);
+	if (from_state)
+		rights_end_owner(&sw);
+	else
+		stateprobe_end(&p);
 	PopActiveSnapshot();
 }
 
-/* qsort_arg comparator of message indexes, by key (the key index's order) */
+/* The key index's order: its columns in its order, each ascending or not */
+typedef struct IndexOrder
+{
+	Batch	   *b;
+	bool		desc[INDEX_MAX_KEYS];
+} IndexOrder;
+
 static int
 compare_keys(const void *a, const void *b, void *arg)
 {
-	Batch	   *batch = (Batch *) arg;
+	IndexOrder *io = (IndexOrder *) arg;
+	SeqTable   *st = io->b->st;
+	Datum	   *va = io->b->msgs[*(const int *) a].values;
+	Datum	   *vb = io->b->msgs[*(const int *) b].values;
 
-	return dedup_compare_keys(batch->st, batch->msgs[*(const int *) a].values,
-							  batch->msgs[*(const int *) b].values);
+	for (int c = 0; c < st->nkeys; c++)
+	{
+		SeqKey	   *key = &st->ikeys[c];
+		int			cmp = ApplySortComparator(va[key->attnum - 1], false,
+											  vb[key->attnum - 1], false, &key->ssup);
+
+		if (cmp != 0)
+			return io->desc[c] ? -cmp : cmp;
+	}
+	return 0;
 }
 
 /* the arguments, checked; *max_fraction < 0: no limit */
@@ -256,6 +327,7 @@ sequenced_delete_missing(PG_FUNCTION_ARGS)
 	Jsonb	   *scope;
 	Missing		res;
 	int			saved_on_equal;
+	bool		saved_per_table;
 	Batch	   *b;
 
 	call_init_srf(fcinfo);
@@ -279,7 +351,9 @@ sequenced_delete_missing(PG_FUNCTION_ARGS)
 	 */
 	b = res.b;
 	saved_on_equal = s.st->on_equal;
+	saved_per_table = s.st->per_table;
 	s.st->on_equal = ON_EQUAL_KEEP;
+	s.st->per_table = false;	/* (the snapshot itself raised max_sequence to S) */
 	PG_TRY();
 	{
 		if (b->nmsgs > 0)
@@ -288,6 +362,7 @@ sequenced_delete_missing(PG_FUNCTION_ARGS)
 	PG_FINALLY();
 	{
 		s.st->on_equal = saved_on_equal;
+		s.st->per_table = saved_per_table;
 	}
 	PG_END_TRY();
 
@@ -297,11 +372,17 @@ sequenced_delete_missing(PG_FUNCTION_ARGS)
 		int		   *order = palloc(sizeof(int) * Max(b->nmsgs, 1));
 		int			n = 0;
 		int			ord = 0;
+		IndexOrder	io;
+		Relation	irel = index_open(s.st->keyindexid, AccessShareLock);
 
 		for (int i = 0; i < b->nmsgs; i++)
 			if (b->msgs[i].outcome == OUT_DELETED)
 				order[n++] = i;
-		qsort_arg(order, n, sizeof(int), compare_keys, b);
+		io.b = b;
+		for (int c = 0; c < s.st->nkeys; c++)
+			io.desc[c] = (irel->rd_indoption[c] & INDOPTION_DESC) != 0;
+		index_close(irel, AccessShareLock);
+		qsort_arg(order, n, sizeof(int), compare_keys, &io);
 		for (int i = 0; i < n; i++)
 		{
 			Message    *m = &b->msgs[order[i]];

@@ -356,7 +356,7 @@ target_values(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, bool keys_
 		else if (c->has_default)
 		{
 			target_defaults_init(ds, st);
-			if (ds->exprs[i])
+			if (ds->exprs[i] && !(ds->skip_volatile && ds->volatile_default[i]))
 			{
 				bool		isnull;
 				Datum		d;

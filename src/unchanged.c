@@ -45,6 +45,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
+#include "utils/rls.h"
 #include "utils/typcache.h"
 
 #include "pg_sequenced.h"
@@ -98,12 +99,21 @@ unchanged_same(Batch *b, Message *m, TupleDesc desc, DefaultState *ds, TupleTabl
 	return same;
 }
 
+/*
+ * The stored rows of the chunk's keys, as the caller.  Under row-level
+ * security, only the rows the caller may update (FOR UPDATE applies the
+ * UPDATE policies, as the UPDATE would): a row it may only see must not
+ * become 'unchanged' -- which moves the key's stored sequence -- where
+ * 'write' would have been refused.  (Not cached: the policies are the
+ * caller's.)
+ */
 static SPIPlanPtr
-plan_rows(SeqTable *st)
+plan_rows(SeqTable *st, bool rls)
 {
 	StringInfoData s;
+	SPIPlanPtr	plan = NULL;
 
-	if (st->plan_unchanged_rows)
+	if (st->plan_unchanged_rows && !rls)
 		return st->plan_unchanged_rows;
 	initStringInfo(&s);
 	appendStringInfoString(&s, "SELECT ");
@@ -111,6 +121,11 @@ plan_rows(SeqTable *st)
 	appendStringInfo(&s, ", t FROM pg_catalog.unnest($1) AS r JOIN %s AS t ON ",
 					 target_from_clause(st));
 	target_append_keymatch(&s, st, "t", "r");
+	if (rls)
+	{
+		appendStringInfoString(&s, " FOR UPDATE OF t");
+		return target_prepare_plan(&plan, s.data, st->relarraytype);
+	}
 	return target_prepare_plan(&st->plan_unchanged_rows, s.data, st->relarraytype);
 }
 
@@ -179,6 +194,8 @@ unchanged_statements(Batch *b, int *cand, int ncand)
 	SPITupleTable *found;
 	Oid			save_userid;
 	int			save_sec;
+	bool		rls;
+	SPIPlanPtr	plan;
 
 	for (int i = 0; i < ncand; i++)
 	{
@@ -192,7 +209,11 @@ unchanged_statements(Batch *b, int *cand, int ncand)
 		ReleaseTupleDesc(desc);
 		return;
 	}
-	target_exec_plan(plan_rows(st), target_make_array(rows, nrows, st->reltype), SPI_OK_SELECT);
+	rls = check_enable_rls(st->relid, InvalidOid, true) == RLS_ENABLED;
+	plan = plan_rows(st, rls);
+	target_exec_plan(plan, target_make_array(rows, nrows, st->reltype), SPI_OK_SELECT);
+	if (rls)
+		SPI_freeplan(plan);
 	found = SPI_tuptable;
 	nfound = SPI_processed;
 	SPI_tuptable = NULL;		/* ours now: the statements below must not free it */
