@@ -88,6 +88,7 @@ log "building a copy of the tree with $FLAGS"
 rm -rf "$TREE" && mkdir -p "$TREE"
 tar -C "$ROOT" --exclude=./.git --exclude=./results --exclude=./output_iso \
     --exclude=./tmp_check --exclude=./log --exclude='./regression.*' -cf - . | tar -C "$TREE" -xf -
+bash "$ROOT/scripts/old_releases.sh" "$TREE"   # (the update test builds them)
 (
     cd "$TREE" &&
         make -s clean PG_CONFIG="$PGC" >/dev/null &&

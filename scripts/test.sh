@@ -103,14 +103,8 @@ mkdir -p "$TREE"
 tar -C "$ROOT" --exclude=./.git --exclude=./results --exclude=./output_iso \
     --exclude=./tmp_check --exclude=./log --exclude='./regression.*' -cf - . |
     tar -C "$TREE" -xf -
-# the released versions' sources, for the update test (test/t/008_upgrade.pl
-# builds them): a tar per version, from this repository's history
-mkdir -p "$TREE/test/old"
-while read -r version commit; do
-    git -C "$ROOT" archive --format=tar -o "$TREE/test/old/pg_sequenced-$version.tar" \
-        "$commit" Makefile pg_sequenced.control src sql ||
-        echo "== no sources of release $version ($commit): test/t/008_upgrade.pl will fail"
-done < "$ROOT/test/releases"
+# the released versions' sources, for the update test
+bash "$ROOT/scripts/old_releases.sh" "$TREE"
 pgtmp_chown "$TREE"
 
 # run_make LOG VAR=... : `make installcheck` as postgres in the copy
