@@ -740,41 +740,42 @@ form_version(HistoryWriter *hw, Message *m, int64 to, bool tonull, HeapTuple bas
 }
 
 /*
- * The version of the key keyvals nearest to s in one direction, under snap:
- * the last starting below s (dir backward), the first starting above s
- * (forward), the one starting at s (NoMovement), or the NULL-from one
- * (NoMovement with isnullfrom).  Left in hw->slot; false: none.
+ * A scan of the versions of the key keyvals, under snap, through the
+ * history's index: those starting at or below s (strategy
+ * BTLessEqualStrategyNumber), or all of them (InvalidStrategy; the one
+ * since before any sequence first: NULLS FIRST).
  */
-static bool
-find_version(HistoryWriter *hw, Datum *keyvals, int64 s, ScanDirection dir, bool nullfrom, Snapshot snap)
+static IndexScanDesc
+scan_versions(HistoryWriter *hw, Datum *keyvals, StrategyNumber strategy, int64 s, Snapshot snap)
 {
 	SeqTable   *st = hw->st;
 	ScanKeyData skeys[INDEX_MAX_KEYS + 1];
 	IndexScanDesc scan;
-	bool		found;
 	int			nkeys = st->nkeys;
+	int			n = nkeys;
 
 	for (int k = 0; k < nkeys; k++)
 		ScanKeyEntryInitializeWithInfo(&skeys[k], 0, k + 1, BTEqualStrategyNumber,
 									   InvalidOid, st->keys[k].ssup.ssup_collation,
 									   &st->keys[k].eqproc, keyvals[k]);
-	if (nullfrom)
-		ScanKeyEntryInitialize(&skeys[nkeys], SK_ISNULL | SK_SEARCHNULL, nkeys + 1,
-							   InvalidStrategy, InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
-	else if (ScanDirectionIsBackward(dir))
-		ScanKeyInit(&skeys[nkeys], nkeys + 1, BTLessStrategyNumber, F_INT8LT, Int64GetDatum(s));
-	else if (ScanDirectionIsForward(dir))
-		ScanKeyInit(&skeys[nkeys], nkeys + 1, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(s));
-	else
-		ScanKeyInit(&skeys[nkeys], nkeys + 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(s));
-	scan = index_beginscan(hw->rel, hw->irel, snap, nkeys + 1, 0);
-	index_rescan(scan, skeys, nkeys + 1, NULL, 0);
-	found = index_getnext_slot(scan, ScanDirectionIsBackward(dir) && !nullfrom ?
-							   BackwardScanDirection : ForwardScanDirection, hw->slot);
-	if (found)
-		slot_getallattrs(hw->slot);
-	index_endscan(scan);
-	return found;
+	if (strategy == BTLessEqualStrategyNumber)
+		ScanKeyInit(&skeys[n++], nkeys + 1, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(s));
+	scan = index_beginscan(hw->rel, hw->irel, snap, n, 0);
+	index_rescan(scan, skeys, n, NULL, 0);
+	return scan;
+}
+
+/* The start and end of the version in hw->slot (NULL: *null) */
+static int64
+version_from(HistoryWriter *hw, bool *null)
+{
+	return DatumGetInt64(slot_getattr(hw->slot, hw->st->hist_from, null));
+}
+
+static int64
+version_to(HistoryWriter *hw, bool *null)
+{
+	return DatumGetInt64(slot_getattr(hw->slot, hw->st->hist_to, null));
 }
 
 /* Update the version tup (at tid) to end at `to` */
@@ -805,33 +806,80 @@ place(HistoryWriter *hw, Message *m, Datum *keyvals, Snapshot snap, bool asrow)
 {
 	SeqTable   *st = hw->st;
 	CommandId	cid;
-	bool		havenext;
+	bool		havenext = false;
 	int64		next = 0;
 	bool		isnull;
 	HeapTuple	pred = NULL;
 	ItemPointerData predtid;
+	bool		exact = false;
+	ItemPointerData exacttid;
+	int64		exactto = 0;
+	bool		exacttonull = true;
+	IndexScanDesc scan;
 
 	CommandCounterIncrement();
 	cid = GetCurrentCommandId(true);
 	hw->estate->es_output_cid = cid;
 
-	/* the version before s (starting below it, or since before any sequence) */
-	if (find_version(hw, keyvals, m->seq, BackwardScanDirection, false, snap) ||
-		find_version(hw, keyvals, m->seq, NoMovementScanDirection, true, snap))
+	/*
+	 * Where s falls, with as few index scans as the usual cases allow: the
+	 * versions starting at or below s, newest first -- one starting at s,
+	 * then the one before it.  The versions are contiguous (each ends where
+	 * the next begins: the top of this file), so the one before s also
+	 * says where the next one begins.  Only when none starts at or below s
+	 * (a new key, a message before its first version) are all its versions
+	 * read from the first: the one since before any sequence, or the next.
+	 */
+	scan = scan_versions(hw, keyvals, BTLessEqualStrategyNumber, m->seq, snap);
+	while (index_getnext_slot(scan, BackwardScanDirection, hw->slot))
 	{
+		int64		from = version_from(hw, &isnull);
+
+		if (!isnull && from == m->seq && !exact)
+		{
+			exact = true;
+			exacttid = hw->slot->tts_tid;
+			exactto = version_to(hw, &exacttonull);
+			continue;			/* and the one before it, for omitted => 'keep' */
+		}
 		pred = ExecCopySlotHeapTuple(hw->slot);
 		predtid = hw->slot->tts_tid;
+		break;
+	}
+	index_endscan(scan);
+	ExecClearTuple(hw->slot);
+	if (pred == NULL && !exact)
+	{
+		scan = scan_versions(hw, keyvals, InvalidStrategy, 0, snap);
+		if (index_getnext_slot(scan, ForwardScanDirection, hw->slot))
+		{
+			int64		from = version_from(hw, &isnull);
+
+			if (isnull)
+			{
+				pred = ExecCopySlotHeapTuple(hw->slot);
+				predtid = hw->slot->tts_tid;
+			}
+			else
+			{
+				havenext = true;
+				next = from;
+			}
+		}
+		index_endscan(scan);
 		ExecClearTuple(hw->slot);
 	}
+	if (pred != NULL && !exact)
+	{
+		next = DatumGetInt64(heap_getattr(pred, st->hist_to, RelationGetDescr(hw->rel), &isnull));
+		havenext = !isnull;
+	}
 
-	if (find_version(hw, keyvals, m->seq, NoMovementScanDirection, false, snap))
+	if (exact)
 	{
 		/* a version starts at s already */
 		if (st->on_equal == ON_EQUAL_KEEP)
-		{
-			ExecClearTuple(hw->slot);
 			return;
-		}
 		if (st->on_equal == ON_EQUAL_ERROR)
 		{
 			record_context_at(0, NULL); /* the message names the record */
@@ -844,24 +892,16 @@ place(HistoryWriter *hw, Message *m, Datum *keyvals, Snapshot snap, bool asrow)
 		}
 		/* replace: the version takes the message's values, and keeps its end */
 		{
-			Datum		to = slot_getattr(hw->slot, st->hist_to, &isnull);
-			ItemPointerData tid = hw->slot->tts_tid;
 			TM_Result	res;
 
-			form_version(hw, m, isnull ? 0 : DatumGetInt64(to), isnull, pred, asrow);
-			ExecClearTuple(hw->slot);
-			res = keystate_update_row(hw->rel, &tid, hw->rri, hw->estate, hw->newslot, cid, snap);
+			form_version(hw, m, exactto, exacttonull, pred, asrow);
+			res = keystate_update_row(hw->rel, &exacttid, hw->rri, hw->estate, hw->newslot, cid, snap);
 			if (res != TM_Ok)
 				elog(ERROR, "failed to write the history of a key of table %s (%d)", st->relname, (int) res);
 			return;
 		}
 	}
-	/* where the new version ends: where the next one begins */
-	havenext = find_version(hw, keyvals, m->seq, ForwardScanDirection, false, snap);
-	if (havenext)
-		next = DatumGetInt64(slot_getattr(hw->slot, st->hist_from, &isnull));
-	ExecClearTuple(hw->slot);
-	/* the version before ends at s */
+	/* the version before ends at s; the new one where the next begins */
 	if (pred != NULL)
 		set_valid_to(hw, pred, &predtid, m->seq, cid, snap);
 	form_version(hw, m, next, !havenext, pred, asrow);
