@@ -1,10 +1,10 @@
 # pg_sequenced: PGXS build.  `make && make install`, then `make installcheck`
 # against a running server (scripts/test.sh starts a throwaway one).
 
-EXTENSION  = pg_sequenced
+EXTENSION  = pg_sequenced pg_sequenced_proxy
 MODULE_big = pg_sequenced
 OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c))
-DATA       = $(wildcard sql/pg_sequenced--*.sql)
+DATA       = $(wildcard sql/pg_sequenced--*.sql) $(wildcard sql/pg_sequenced_proxy--*.sql)
 PGFILEDESC = "pg_sequenced - record sequencing for PostgreSQL"
 
 REGRESS      = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))

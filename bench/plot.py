@@ -15,6 +15,10 @@ OUTDIR (default: $BENCH_PLOT_DIR, else this script's directory) receives
   results-throughput.png  messages/s per approach and cell, pass 1 and 2
   results-ratios.png      pg_sequenced / best plain SQL per cell, with 1.0
                           and the issue's targets marked
+  results-rescan-history.png  (when the run has them) rescans: records/s per
+                          approach; history: messages/s per approach; each
+                          with the issue's target (a multiple of the best
+                          plain SQL) marked
 
 Like report.py, a cell's rate is the best of its runs (repetitions and
 pass-2 replays).  From a RESULTS.md, rates are recomputed from its seconds
@@ -345,6 +349,71 @@ def ratios(plt, cells, info, path):
     return True
 
 
+RESCAN = [("rescan_seq_skip", "pg_sequenced\nunchanged => 'skip'\n+ delete_missing", "#1f5fa8"),
+          ("rescan_seq_write", "pg_sequenced\nunchanged => 'write'\n+ delete_missing", "#8fb8e3"),
+          ("rescan_plain_skip", "plain: ON CONFLICT\nWHERE IS DISTINCT FROM\n+ anti-join DELETE", "#f28e2b"),
+          ("rescan_plain_write", "plain: ON CONFLICT\n(all rows written)\n+ DELETE seq < S", "#f7c08a")]
+HISTORY = [("hist_seq_history", "pg_sequenced\nhistory => true", "#1f5fa8"),
+           ("hist_seq", "pg_sequenced\nno history", "#8fb8e3"),
+           ("hist_plain_before", "plain: ON CONFLICT\n+ BEFORE trigger\n(history indexed)", "#f28e2b"),
+           ("hist_plain_after", "plain: ON CONFLICT\n+ AFTER trigger\n(history indexed)", "#f7c08a"),
+           ("hist_plain_noidx", "plain: ON CONFLICT\n+ BEFORE trigger\n(no index)", "#fbe0c3")]
+
+
+def rescan_history(plt, cells, info, path):
+    """Rescans (issue 19) and history (issue 20): one panel each, linear scale."""
+    panels = []
+    for prof, apps, ours, plains, need, title in (
+            ("rescan", RESCAN, "rescan_seq_skip", ("rescan_plain_skip", "rescan_plain_write"), 3.0,
+             "rescan (1% changed, 0.5% gone): snapshot records/s incl. the delete step"),
+            ("history", HISTORY, "hist_seq_history", ("hist_plain_before", "hist_plain_after", "hist_plain_noidx"),
+             1.5, "history: pass 1 of the standard dataset, messages/s")):
+        sizes = sorted({k[2] for k in cells if k[0] == prof and k[1] in [a[0] for a in apps]})
+        if sizes:
+            panels.append((prof, apps, ours, plains, need, title, sizes[-1]))
+    if not panels:
+        return False
+    from matplotlib.ticker import FuncFormatter
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 5.6), squeeze=False,
+                             gridspec_kw={"width_ratios": [len(p[1]) for p in panels]})
+    for ax, (prof, apps, ours, plains, need, title, b) in zip(axes[0], panels):
+        present = [a for a in apps if (prof, a[0], b, 1) in cells]
+        best = max([cells[(prof, a, b, 1)]["rate"] for a in plains if (prof, a, b, 1) in cells] or [0])
+        top = 0.0
+        for i, (app, label, color) in enumerate(present):
+            c = cells[(prof, app, b, 1)]
+            bad = not c["ok"]
+            ax.bar(i, c["rate"], 0.7, color=color, edgecolor="#c00000" if bad else "white",
+                   hatch="xx" if bad else None, linewidth=1.2 if bad else 0)
+            txt = rate_fmt(c["rate"])
+            if app in (ours, "rescan_seq_write") and best > 0:
+                txt += "\n%.2f× best plain" % (c["rate"] / best)
+            if bad:
+                txt += "\nFAIL"
+            ax.text(i, c["rate"] * 1.02, txt, ha="center", va="bottom", fontsize=8,
+                    color="#c00000" if bad else "black")
+            top = max(top, c["rate"])
+        if best > 0:
+            ax.axhline(need * best, color="#c00000", linewidth=1.5, linestyle="--",
+                       label="target: %g× the best plain SQL" % need)
+            ax.axhline(best, color="black", linewidth=0.8, linestyle=":", label="best plain SQL")
+            top = max(top, need * best)
+            ax.legend(loc="upper right", fontsize=8, frameon=True, framealpha=0.9, edgecolor="none")
+        ax.set_xticks(range(len(present)))
+        ax.set_xticklabels([a[1] for a in present], fontsize=7.5)
+        ax.set_ylim(0, top * 1.25)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: rate_fmt(v) if v > 0 else "0"))
+        ax.set_ylabel("per second (B=%s)" % n_fmt(b))
+        ax.grid(axis="y", color="#dddddd")
+        ax.set_axisbelow(True)
+        ax.set_title(title, fontsize=9.5, loc="left")
+    top = suptitle(fig, "rescans (issue 19) and history (issue 20), best run of each (higher is better)", info)
+    fig.tight_layout(rect=(0, 0, 1, top))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
 def main(argv):
     if len(argv) not in (2, 3) or argv[1] in ("-h", "--help"):
         print("usage: plot.py RESULTS [OUTDIR]   (RESULTS: a bench work directory, results.csv or RESULTS.md)",
@@ -362,7 +431,8 @@ def main(argv):
     cells = best_cells(rows)
     os.makedirs(outdir, exist_ok=True)
     wrote = []
-    for name, draw in (("results-throughput.png", throughput), ("results-ratios.png", ratios)):
+    for name, draw in (("results-throughput.png", throughput), ("results-ratios.png", ratios),
+                       ("results-rescan-history.png", rescan_history)):
         path = os.path.join(outdir, name)
         if draw(plt, cells, info, path):
             wrote.append(path)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: the pg_sequenced benchmark, one command.
 #
-#   bench/run.sh            # full run (~10-15 min on 2 cores), writes bench/RESULTS.md
+#   bench/run.sh            # full run (~20-25 min on 2 cores), writes bench/RESULTS.md
 #
 # Starts its own throwaway servers (scripts/pgtmp.sh), generates the dataset
 # (bench/gen.py, deterministic), times every approach server-side and checks
@@ -17,12 +17,22 @@
 #                           replay took over 15 s is not replayed again
 #   BENCH_FSYNC_ON=1        also run the smaller fsync-on profile
 #   BENCH_EXTRAS=1          scaling, peak memory and perf profile
+#   BENCH_CORE=1            the standard cells (loops, staging, COPY; fsync on too);
+#                           0 runs only the sections below and the extras
+#   BENCH_RESCAN=1          rescans (issue 19): a table of BENCH_RESCAN_ROWS keys,
+#                           BENCH_RESCANS full snapshots in pages of BENCH_RESCAN_BATCH
+#   BENCH_RESCAN_ROWS=1000000  BENCH_RESCANS=3  BENCH_RESCAN_BATCH=10000
+#   BENCH_HISTORY=1         history (issue 20): pass 1 at B=BENCH_HISTORY_B with
+#                           history => true against plain-SQL history triggers, and
+#                           sequenced_as_of over the history it made
+#   BENCH_HISTORY_B=10000   BENCH_HISTORY_REPS=1
 #   BENCH_SCALE_REPS=5      alternating repetitions of the scaling test (median)
 #   BENCH_MAX_SECS=90       time cap of one timed loop (a capped cell is reported
 #                           as partial and checked on the prefix it applied)
 #   BENCH_SNAPSHOT=1        run a private copy of the installed PostgreSQL + extension
 #   BENCH_WAIT_QUIET=0      seconds to wait for a 1-minute load average < 0.5
 #   BENCH_OUT=bench/RESULTS.md
+#   BENCH_KEEP=0            1: keep the work directory (for report.py / plot.py)
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,6 +45,14 @@ REPLAYS=${BENCH_REPLAYS:-3}
 SCALE_REPS=${BENCH_SCALE_REPS:-5}
 FSYNC_ON=${BENCH_FSYNC_ON:-1}
 EXTRAS=${BENCH_EXTRAS:-1}
+CORE=${BENCH_CORE:-1}
+RESCAN=${BENCH_RESCAN:-1}
+RS_ROWS=${BENCH_RESCAN_ROWS:-1000000}
+RS_N=${BENCH_RESCANS:-3}
+RS_BATCH=${BENCH_RESCAN_BATCH:-10000}
+HISTORY=${BENCH_HISTORY:-1}
+HS_B=${BENCH_HISTORY_B:-10000}
+HS_REPS=${BENCH_HISTORY_REPS:-1}
 WAIT_QUIET=${BENCH_WAIT_QUIET:-0}
 OUT=${BENCH_OUT:-$BENCH_DIR/RESULTS.md}
 MAX_SECS=${BENCH_MAX_SECS:-45}
@@ -61,7 +79,12 @@ fi
 
 WORK=$(mktemp -d /tmp/pgseqbench.XXXXXX)
 chmod 755 "$WORK"
-cleanup() { pgtmp_stop; rm -rf "$WORK"; }
+# BENCH_KEEP=1 keeps the work directory (results.csv, meta.txt, ...: report.py
+# and plot.py can be run on it again)
+cleanup() {
+    pgtmp_stop
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}
 trap cleanup EXIT
 
 # A private copy of the installed PostgreSQL 15 with pg_sequenced, taken now:
@@ -107,6 +130,12 @@ meta cpus "$(nproc)"
 meta reps "$REPS"
 meta replays "$REPLAYS"
 meta scale_reps "$SCALE_REPS"
+meta core "$CORE"
+meta rescan_rows "$RS_ROWS"
+meta rescans "$RS_N"
+meta rescan_batch "$RS_BATCH"
+meta history_b "$HS_B"
+meta history_reps "$HS_REPS"
 
 log "generating $N messages over $IDS ids"
 python3 "$BENCH_DIR/gen.py" --messages "$N" --ids "$IDS" \
@@ -145,7 +174,45 @@ target_of() {
         staging_sequenced) echo tgt_stg_seq ;;
         staging_sequenced_delete) echo tgt_stg_seqdel ;;
         staging_plain) echo tgt_stg_plain ;;
+        hist_seq) echo hs_seq ;;
+        hist_seq_history) echo hs_hist ;;
+        hist_plain_before) echo hs_plain_before ;;
+        hist_plain_after) echo hs_plain_after ;;
+        hist_plain_noidx) echo hs_plain_noidx ;;
     esac
+}
+
+# record an error of the statement just run (in $WORK/err.txt): a failed
+# cell, and a failed run, not the end of the run
+record_error() {   # profile approach bsize pass rep
+    cat "$WORK/err.txt" >&2
+    echo "INSERT INTO results (profile, approach, bsize, pass, rep, messages, seconds, ok, note)
+          VALUES ('$1', '$2', $3, $4, $5, 0, 0, false, 'ERROR: ' || :'msg');" |
+        q -v msg="$(head -c 400 "$WORK/err.txt" | tr '\n' ' ')" >&2 || true
+}
+
+# one timed CALL in a fresh session after a CHECKPOINT, then its checks
+# (each marks the latest result row; a check that fails with an error marks
+# it failed)
+timed_call() {   # profile approach bsize pass rep call [check statement ...]
+    local prof=$1 a=$2 b=$3 pass=$4 rep=$5 call=$6 c
+    shift 6
+    if ! q -c "CHECKPOINT" -c "$call" 2>"$WORK/err.txt"; then
+        record_error "$prof" "$a" "$b" "$pass" "$rep"
+        return 0
+    fi
+    for c in "$@"; do
+        if ! q -c "$c" 2>"$WORK/err.txt"; then
+            cat "$WORK/err.txt" >&2
+            echo "UPDATE results SET ok = false, note = coalesce(note || ' ', '') || 'CHECK ERROR: ' || :'msg'
+                   WHERE id = (SELECT max(id) FROM results);" |
+                q -v msg="$(head -c 400 "$WORK/err.txt" | tr '\n' ' ')" >&2 || true
+        fi
+    done
+    q -At -c "SELECT format('%s %s B=%s rep %s: %s msg/s in %s s %s', approach, profile, bsize, rep,
+                            round(messages / nullif(seconds, 0)), round(seconds::numeric, 2),
+                            CASE WHEN ok THEN 'ok' WHEN NOT ok THEN 'MISMATCH' ELSE '' END)
+                FROM results ORDER BY id DESC LIMIT 1" >&2
 }
 
 # one timed run in a fresh session: checkpoint, the loop, the check
@@ -249,8 +316,102 @@ start_server "fsync = off
 synchronous_commit = off
 full_page_writes = off"
 CAP=$MAX_SECS
-run_cells fsync_off "$REPS" "1 2" "$STG_ALL" "$REPLAYS" 1 100 10000
-run_copy_cells fsync_off "$REPS" "1 2"
+if [ "$CORE" = 1 ]; then
+    run_cells fsync_off "$REPS" "1 2" "$STG_ALL" "$REPLAYS" 1 100 10000
+    run_copy_cells fsync_off "$REPS" "1 2"
+fi
+
+# Rescans (issue 19): the table loaded once (untimed), then RS_N rescans,
+# each a new snapshot at a new sequence applied by all four approaches
+# (order rotated), the rescan tables and pg_sequenced's internal ones
+# vacuumed and analyzed before each (as autovacuum would have between two
+# rescans, and so that no approach's WAL counts another's vacuum), each
+# final table checked.
+RS_APPS=(rescan_seq_skip rescan_plain_skip rescan_seq_write rescan_plain_write)
+rs_vacuum() {
+    q >/dev/null <<'EOF'
+SELECT 'VACUUM ANALYZE ' || string_agg(c.oid::regclass::text, ', ')
+  FROM pg_class c
+ WHERE c.relkind = 'r' AND c.relnamespace IN ('public'::regnamespace, '_sequenced'::regnamespace)
+   AND (c.relnamespace = '_sequenced'::regnamespace
+        OR c.relname IN ('rs_seq_skip', 'rs_seq_write', 'rs_plain_skip', 'rs_plain_write', 'rs_keys')) \gexec
+EOF
+}
+run_rescans() {
+    local k a apps
+    log "rescans: $RS_ROWS keys, $RS_N rescans in pages of $RS_BATCH"
+    if ! q -v rows="$RS_ROWS" -v rbatch="$RS_BATCH" -v nrescans="$RS_N" \
+            -f "$BENCH_DIR/sql/rescan.sql" >/dev/null 2>"$WORK/err.txt" ||
+       ! { log "rescans: initial load"; q -c "CALL rs_reset()" -c "CALL rs_load()" 2>"$WORK/err.txt"; }; then
+        record_error rescan setup "$RS_BATCH" 1 0
+        return 1
+    fi
+    q -c "VACUUM ANALYZE"
+    for ((k = 1; k <= RS_N; k++)); do
+        # shellcheck disable=SC2207
+        apps=($(rotate $((k - 1)) "${RS_APPS[@]}"))
+        for a in "${apps[@]}"; do
+            rs_vacuum
+            timed_call rescan "$a" "$RS_BATCH" 1 "$k" "CALL run_rescan('$a', $k)" "CALL rs_check('$a', $k)"
+        done
+    done
+    rs_vacuum   # (not left to autovacuum while the next section runs)
+    q --csv -c "SELECT * FROM rs_stats ORDER BY k" >"$WORK/rescan_stats.csv"
+}
+
+# History (issue 20): pass 1 of the standard dataset at B=HS_B into the
+# five tables of sql/history.sql, then the reads over the history it made.
+HS_APPS=(hist_seq_history hist_plain_before hist_seq hist_plain_after hist_plain_noidx)
+run_history() {
+    local rep a apps checks s key
+    log "history: pass 1 at B=$HS_B, $HS_REPS repetition(s)"
+    if ! q -f "$BENCH_DIR/sql/history.sql" >/dev/null 2>"$WORK/err.txt"; then
+        record_error history setup "$HS_B" 1 0
+        return 1
+    fi
+    for ((rep = 1; rep <= HS_REPS; rep++)); do
+        if ! q -c "CALL hs_reset()" 2>"$WORK/err.txt"; then
+            record_error history setup "$HS_B" 1 "$rep"
+            return 1
+        fi
+        # shellcheck disable=SC2207
+        apps=($(rotate $((rep - 1)) "${HS_APPS[@]}"))
+        for a in "${apps[@]}"; do
+            checks=("CALL check_result('$(target_of "$a")', $(lim_of "$HS_B"))")
+            [ "$a" != hist_seq_history ] || checks+=("CALL hs_check_history($(lim_of "$HS_B"))")
+            timed_call history "$a" "$HS_B" 1 "$rep" "CALL run_hist('$a', $HS_B, $rep, $CAP)" "${checks[@]}"
+        done
+    done
+    log "history: reads (sequenced_as_of, sequenced_history)"
+    q -c "VACUUM ANALYZE" -c "CHECKPOINT"
+    if ! q -c "CALL hs_reads(3, $(lim_of "$HS_B"))" 2>"$WORK/err.txt"; then
+        record_error history as_of 0 1 1
+        return 0
+    fi
+    # what they read: the plans of the statements the functions run
+    # (auto_explain, nested statements, at NOTICE level into psql's stderr)
+    s=$(q -At -c "SELECT extra->>'seq' FROM results WHERE approach = 'as_of' ORDER BY id DESC LIMIT 1")
+    key=$(q -At -c "SELECT extra->>'id' FROM results WHERE approach = 'history_one_key' ORDER BY id DESC LIMIT 1")
+    q -c "LOAD 'auto_explain'" -c "SET auto_explain.log_min_duration = 0" \
+      -c "SET auto_explain.log_nested_statements = on" -c "SET auto_explain.log_analyze = on" \
+      -c "SET auto_explain.log_buffers = on" -c "SET auto_explain.log_level = notice" \
+      -c "SET client_min_messages = notice" \
+      -c "SELECT count(*) FROM sequenced_as_of(NULL::hs_hist, $s)" \
+      -c "SELECT count(*) FROM sequenced_history('hs_hist', '{\"id\": ${key:-1}}')" \
+      >/dev/null 2>"$WORK/history_explain_raw.txt" || true
+    # keep the plans that read the history table
+    awk '/^(NOTICE|LOG):/ { if (blk ~ /hs_hist_history h/) printf "%s", blk; blk = "" }
+         { blk = blk $0 "\n" }
+         END { if (blk ~ /hs_hist_history h/) printf "%s", blk }' \
+        "$WORK/history_explain_raw.txt" >"$WORK/history_explain.txt" || true
+}
+
+if [ "$RESCAN" = 1 ]; then
+    run_rescans || log "rescans failed"
+fi
+if [ "$HISTORY" = 1 ]; then
+    run_history || log "history failed"
+fi
 
 # scaling, memory, profile: a failure here is logged, the run goes on
 run_extras() {
@@ -411,7 +572,7 @@ pgtmp_stop
 meta seconds_fsync_off "$(($(date +%s) - T0))"
 
 # ---------------------------------------------------------------- fsync on
-if [ "$FSYNC_ON" = 1 ]; then
+if [ "$FSYNC_ON" = 1 ] && [ "$CORE" = 1 ]; then
     T1=$(date +%s)
     log "profile fsync=on (smaller: pass 1 only)"
     start_server "fsync = on

@@ -28,7 +28,8 @@ CREATE TABLE results (
     profile text, approach text, bsize int, pass int, rep int,
     messages bigint, seconds float8, ok boolean, note text,
     nbatches int,     -- batches applied (fewer than all when the time cap hit)
-    lim int           -- the stream prefix they cover: what the check compares with
+    lim int,          -- the stream prefix they cover: what the check compares with
+    extra jsonb       -- what else a cell measured (rescan, history: WAL, rows, ...)
 );
 
 -- the reference: newest per id, ties to the first in the stream
