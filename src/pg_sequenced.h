@@ -403,6 +403,11 @@ extern void call_caller_path_end(int level);
 extern void call_init_srf(FunctionCallInfo fcinfo);
 extern const char *call_outcome_name(Outcome o);
 
+/* convert.c */
+extern void convert_json_value(SeqTable *st, SeqColumn *col, JsonbValue *v, Datum *out, bool *isnull);
+extern char *convert_scalar_text(JsonbValue *v);
+extern bool convert_numeric_to_int64(Numeric num, int64 *out);
+
 /* input.c */
 extern Batch *input_new_batch(SeqTable *st, int expected);
 extern Message *input_add_message(Batch *b);
