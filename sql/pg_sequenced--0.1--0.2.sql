@@ -136,6 +136,10 @@ BEGIN
     IF seq IS NULL THEN
         RAISE EXCEPTION 'seq must not be null' USING ERRCODE = '22023';
     END IF;
+    -- (the history is the table's: who may no longer read the table reads no history)
+    IF NOT pg_catalog.has_table_privilege(rel, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied for table %', rel::pg_catalog.regclass USING ERRCODE = '42501';
+    END IF;
     SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
       FROM pg_catalog.pg_attribute a
      WHERE a.attrelid OPERATOR(pg_catalog.=) rel AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
@@ -148,33 +152,7 @@ $$;
 
 CREATE FUNCTION sequenced_history(target pg_catalog.regclass, key pg_catalog.jsonb)
 RETURNS TABLE (valid_from pg_catalog.int8, valid_to pg_catalog.int8, record pg_catalog.jsonb)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    hist pg_catalog.text := @extschema@.sequenced_history_table(target);
-    keys pg_catalog.text[];
-    cond pg_catalog.text;
-BEGIN
-    IF key IS NULL OR pg_catalog.jsonb_typeof(key) OPERATOR(pg_catalog.<>) 'object' THEN
-        RAISE EXCEPTION 'key must be a JSON object of the key columns and their values'
-            USING ERRCODE = '22023';
-    END IF;
-    SELECT t.key_columns INTO keys FROM @extschema@.sequenced_tables t WHERE t.relid OPERATOR(pg_catalog.=) target;
-    SELECT pg_catalog.string_agg(pg_catalog.format('h.%I = k.%I', c, c), ' AND ') INTO cond
-      FROM pg_catalog.unnest(keys) c;
-    -- (the key types' equality operators, found where the table's types are)
-    PERFORM pg_catalog.set_config('search_path',
-        'pg_catalog, ' || (SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_class c
-                             JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-                            WHERE c.oid OPERATOR(pg_catalog.=) target) || ', pg_temp', true);
-    RETURN QUERY EXECUTE pg_catalog.format(
-        'SELECT h._sdc_valid_from, h._sdc_valid_to, '
-        'CASE WHEN h._sdc_deleted THEN NULL ELSE pg_catalog.to_jsonb(h) OPERATOR(pg_catalog.-) ''_sdc_valid_from'' '
-        'OPERATOR(pg_catalog.-) ''_sdc_valid_to'' OPERATOR(pg_catalog.-) ''_sdc_deleted'' END '
-        'FROM %s h, pg_catalog.jsonb_populate_record(NULL::%s, $1) k WHERE %s '
-        'ORDER BY h._sdc_valid_from NULLS FIRST', hist, target, cond) USING key;
-END
-$$;
+AS 'MODULE_PATHNAME', 'sequenced_history' LANGUAGE C STABLE CALLED ON NULL INPUT;
 
 CREATE FUNCTION sequenced_purge_history(target pg_catalog.regclass, before_seq pg_catalog.int8)
 RETURNS pg_catalog.int8

@@ -143,6 +143,7 @@ apply_batch(Batch *b)
 	else
 	{
 		bool		deletes = false;
+		bool		hist_stale = true;	/* stale messages are versions too */
 
 		cand = palloc(sizeof(int) * b->nmsgs);
 		ncand = dedup_winners(b, cand, have_max, startmax);
@@ -159,7 +160,23 @@ apply_batch(Batch *b)
 		 * call probes as it goes) -- but with history, a stale message is a
 		 * version too, written under its key's lock (keystate_lock takes it)
 		 */
-		if (ncand > 0 && !b->direct && !st->history)
+		if (ncand > 0 && !b->direct && st->history &&
+			check_enable_rls(st->relid, InvalidOid, true) == RLS_ENABLED)
+		{
+			/*
+			 * ... except for a writer that row-level security limits: its
+			 * stale messages get no version (they would write, and lock,
+			 * the history of keys it may not see, let alone update)
+			 */
+			int			n = 0;
+
+			hist_stale = false;
+			for (int i = 0; i < ncand; i++)
+				if (b->msgs[cand[i]].outcome == OUT_NONE)
+					cand[n++] = cand[i];
+			ncand = n;
+		}
+		if (ncand > 0 && !b->direct && (!st->history || !hist_stale))
 			ncand = keystate_probe(b, cand, ncand);
 		if (ncand > 0)
 		{
@@ -209,7 +226,8 @@ apply_batch(Batch *b)
 						int			hlevel = call_caller_path_begin(b);
 
 						for (int i = off; i < off + n; i++)
-							history_key(hw, b->grp_first[cand[i]], b->grp_len[cand[i]], chunkcxt);
+							if (hist_stale || b->msgs[cand[i]].outcome != OUT_STALE)
+								history_key(hw, b->grp_first[cand[i]], b->grp_len[cand[i]], chunkcxt);
 						call_caller_path_end(hlevel);
 						history_end(hw);
 					}

@@ -659,6 +659,26 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 				 errmsg("column \"%s\" of table %s is missing", SEQ_DELETED_AT_COLUMN, st->relname),
 				 errhint("Register the table again."),
 				 record_errrel(st->relid)));
+	/* the columns pg_sequenced fills itself must still be of its types */
+	if (st->delatt != InvalidAttrNumber && get_atttype(st->relid, st->delatt) != TIMESTAMPTZOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("column \"%s\" of table %s is no longer of type timestamp with time zone",
+						SEQ_DELETED_AT_COLUMN, st->relname),
+				 errhint("Give it its type back, or register the table with deletes => 'hard'."),
+				 record_errrelcol(st->relid, SEQ_DELETED_AT_COLUMN)));
+	if (strcmp(cfg->unknown_properties, "column") == 0)
+	{
+		AttrNumber	extra = get_attnum(st->relid, SEQ_EXTRA_COLUMN);
+
+		if (extra == InvalidAttrNumber || get_atttype(st->relid, extra) != JSONBOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("column \"%s\" of table %s is missing or no longer of type jsonb",
+							SEQ_EXTRA_COLUMN, st->relname),
+					 errhint("Register the table again."),
+					 record_errrelcol(st->relid, SEQ_EXTRA_COLUMN)));
+	}
 
 	for (int i = 0; i < desc->natts; i++)
 	{

@@ -47,6 +47,7 @@
 #include "commands/tablespace.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
@@ -57,6 +58,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/ruleutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -185,6 +187,20 @@ index_fits(Relation rel, Oid hist, int nkeys, AttrNumber *keyatts)
 }
 
 /*
+ * The type a history column of att gets: a domain's base type (a domain's
+ * DEFAULT and CHECK are a role's code, which ADD COLUMN would run as the
+ * extension's owner; the values are the base type's anyway)
+ */
+static char *
+history_column_type(Form_pg_attribute att, Oid *typid)
+{
+	int32		typmod = att->atttypmod;
+
+	*typid = getBaseTypeAndTypmod(att->atttypid, &typmod);
+	return format_type_extended(*typid, typmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+}
+
+/*
  * ANALYZE leaves out the history's columns whose types may run a role's
  * code (statistics target 0)
  */
@@ -223,7 +239,7 @@ add_columns(Relation rel, const char *qname, Oid hist)
 			Oid			htype = get_atttype(hist, h);
 			char	   *old;
 
-			if (htype == att->atttypid)
+			if (htype == getBaseType(att->atttypid))
 				continue;
 			/*
 			 * The column changed type: its old versions keep their values
@@ -237,10 +253,12 @@ add_columns(Relation rel, const char *qname, Oid hist)
 			spi_execf(SPI_OK_UTILITY, "ALTER TABLE %s RENAME COLUMN %s TO %s", qname,
 					  quote_identifier(NameStr(att->attname)), quote_identifier(old));
 		}
-		spi_execf(SPI_OK_UTILITY, "ALTER TABLE %s ADD COLUMN %s %s", qname,
-				  quote_identifier(NameStr(att->attname)),
-				  format_type_extended(att->atttypid, att->atttypmod,
-									   FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
+		{
+			Oid			typid;
+
+			spi_execf(SPI_OK_UTILITY, "ALTER TABLE %s ADD COLUMN %s %s", qname,
+					  quote_identifier(NameStr(att->attname)), history_column_type(att, &typid));
+		}
 		added = true;
 	}
 	if (added)
@@ -301,6 +319,19 @@ history_register(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex, Oid
 						qname, RelationGetRelationName(rel)),
 				 errhint("Rename or drop it, then register the table with history again."),
 				 record_errrel(RelationGetRelid(rel))));
+	for (int i = 0; i < desc->natts; i++)
+	{
+		const char *c = NameStr(TupleDescAttr(desc, i)->attname);
+
+		if (!TupleDescAttr(desc, i)->attisdropped &&
+			(strcmp(c, HIST_FROM) == 0 || strcmp(c, HIST_TO) == 0 || strcmp(c, HIST_DELETED) == 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_RESERVED_NAME),
+					 errmsg("column \"%s\" of table %s has a name its history uses", c, RelationGetRelationName(rel)),
+					 errdetail("A table with history => true must not have columns named %s, %s or %s.",
+							   HIST_FROM, HIST_TO, HIST_DELETED),
+					 record_errrelcol(RelationGetRelid(rel), c)));
+	}
 	if (strlen(name) >= NAMEDATALEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_NAME_TOO_LONG),
@@ -323,13 +354,13 @@ history_register(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex, Oid
 		for (int i = 0; i < desc->natts; i++)
 		{
 			Form_pg_attribute att = TupleDescAttr(desc, i);
+			Oid			typid;
 
 			if (att->attisdropped)
 				continue;
 			appendStringInfo(&sql, "%s%s %s", first ? "" : ", ", quote_identifier(NameStr(att->attname)),
-							 format_type_extended(att->atttypid, att->atttypmod,
-												  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
-			if (OidIsValid(att->attcollation) && att->attcollation != get_typcollation(att->atttypid))
+							 history_column_type(att, &typid));
+			if (OidIsValid(att->attcollation) && att->attcollation != get_typcollation(typid))
 				appendStringInfo(&sql, " COLLATE %s", generate_collation_name(att->attcollation));
 			first = false;
 		}
@@ -361,7 +392,8 @@ history_register(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex, Oid
 			relation_close(hrel, NoLock);
 			foreach(lc, indexes)
 				spi_execf(SPI_OK_UTILITY, "DROP INDEX %s",
-						  quote_qualified_identifier(get_namespace_name(nsp), get_rel_name(lfirst_oid(lc))));
+						  quote_qualified_identifier(get_namespace_name(get_rel_namespace(lfirst_oid(lc))),
+													 get_rel_name(lfirst_oid(lc))));
 			make_index(rel, qname, nkeys, keyatts, keyindex);
 		}
 	}
@@ -387,6 +419,35 @@ history_register(Relation rel, int nkeys, AttrNumber *keyatts, Oid keyindex, Oid
 				Oid			role = DatumGetObjectId(SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull));
 
 				spi_execf(SPI_OK_UTILITY, "GRANT SELECT ON %s TO %s", qname,
+						  role == InvalidOid ? "PUBLIC" : quote_identifier(GetUserNameFromId(role, false)));
+			}
+			SPI_freetuptable(tt);
+		}
+		/* ... and by no one else: what a REVOKE on the table took back, registering again takes back here */
+		{
+			Oid			rargtypes[2] = {OIDOID, OIDOID};
+			Datum		rargs[2] = {ObjectIdGetDatum(hist), ObjectIdGetDatum(RelationGetRelid(rel))};
+			SPITupleTable *tt;
+			uint64		n;
+
+			if (SPI_execute_with_args("SELECT DISTINCT a.grantee FROM pg_catalog.pg_class c, "
+									  "pg_catalog.aclexplode(c.relacl) a WHERE c.oid OPERATOR(pg_catalog.=) $1 "
+									  "AND a.grantee OPERATOR(pg_catalog.<>) c.relowner "
+									  "AND a.grantee NOT IN (SELECT b.grantee FROM pg_catalog.pg_class t, "
+									  "pg_catalog.aclexplode(t.relacl) b WHERE t.oid OPERATOR(pg_catalog.=) $2 "
+									  "AND b.privilege_type OPERATOR(pg_catalog.=) 'SELECT' "
+									  "UNION SELECT relowner FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) $2)",
+									  2, rargtypes, rargs, NULL, true, 0) != SPI_OK_SELECT)
+				elog(ERROR, "failed to read the privileges of the history of table %s", RelationGetRelationName(rel));
+			tt = SPI_tuptable;
+			n = SPI_processed;
+			SPI_tuptable = NULL;
+			for (uint64 r = 0; r < n; r++)
+			{
+				bool		isnull;
+				Oid			role = DatumGetObjectId(SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull));
+
+				spi_execf(SPI_OK_UTILITY, "REVOKE ALL ON %s FROM %s", qname,
 						  role == InvalidOid ? "PUBLIC" : quote_identifier(GetUserNameFromId(role, false)));
 			}
 			SPI_freetuptable(tt);
@@ -546,7 +607,9 @@ history_load(SeqTable *st, Relation rel)
 		if (att->attisdropped)
 			continue;
 		h = get_attnum(st->historyrelid, NameStr(att->attname));
-		if (h == InvalidAttrNumber || TupleDescAttr(hdesc, h - 1)->atttypid != att->atttypid)
+		if (h == InvalidAttrNumber || TupleDescAttr(hdesc, h - 1)->atttypid != getBaseType(att->atttypid) ||
+			h == get_attnum(st->historyrelid, HIST_FROM) || h == get_attnum(st->historyrelid, HIST_TO) ||
+			h == get_attnum(st->historyrelid, HIST_DELETED))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("column \"%s\" of table %s does not match its history table %s",
@@ -578,7 +641,10 @@ history_load(SeqTable *st, Relation rel)
 					 record_errrel(st->relid)));
 	}
 	if (st->hist_from == InvalidAttrNumber || st->hist_to == InvalidAttrNumber ||
-		st->hist_deleted == InvalidAttrNumber || !OidIsValid(st->histindexid))
+		st->hist_deleted == InvalidAttrNumber || !OidIsValid(st->histindexid) ||
+		get_atttype(st->historyrelid, st->hist_from) != INT8OID ||
+		get_atttype(st->historyrelid, st->hist_to) != INT8OID ||
+		get_atttype(st->historyrelid, st->hist_deleted) != BOOLOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the history table of table %s is damaged", st->relname),
@@ -623,6 +689,13 @@ sequenced_purge_history(PG_FUNCTION_ARGS)
 				 errmsg("table %s is not registered with history", s.st->relname),
 				 errhint("Register it with SELECT sequenced_register('%s', history => true);", s.st->qualname),
 				 record_errtable(s.st)));
+	if (check_enable_rls(s.st->relid, InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot purge the history of table %s under row-level security", s.st->relname),
+				 errdetail("The history holds every key's versions, whatever the table's policies would show."),
+				 errhint("Purge it as the table's owner, or as a role that bypasses row-level security."),
+				 record_errtable(s.st)));
 	PreventCommandIfReadOnly("sequenced_purge_history()");
 	args[0] = Int64GetDatum(before);
 	rights_begin_internal(&save_userid, &save_sec);
@@ -637,3 +710,122 @@ sequenced_purge_history(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(n);
 }
 
+
+/* ----------------------------------------------------------------
+ * sequenced_history
+ * ---------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(sequenced_history);
+
+/*
+ * One key's versions, in order: (valid_from, valid_to, record), record the
+ * version as the table's row in jsonb (NULL for a delete).  Read in C
+ * through the history's index -- the key converted as a record's key is,
+ * compared with the key index's own operators -- by a caller who may read
+ * the history table; the jsonb is made as the caller.  (No statement: one
+ * would resolve the key type's "=" by name.)
+ */
+Datum
+sequenced_history(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	CallSession s;
+	SeqTable   *st;
+	Batch	   *b;
+	Message    *km;
+	Relation	hrel;
+	Relation	irel;
+	TupleTableSlot *slot;
+	IndexScanDesc scan;
+	ScanKeyData skeys[INDEX_MAX_KEYS];
+	TupleDesc	tdesc;
+	FmgrInfo	tojsonb;
+	Datum	   *tv;
+	bool	   *tn;
+
+	call_init_srf(fcinfo);
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("target must not be null")));
+	call_begin(&s, PG_GETARG_OID(0), AccessShareLock, RIGHTS_READ);
+	st = s.st;
+	rights_check_read(st);
+	if (!st->history)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s is not registered with history", st->relname),
+				 errhint("Register it with SELECT sequenced_register('%s', history => true);", st->qualname),
+				 record_errtable(st)));
+	if (pg_class_aclcheck(st->historyrelid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(st->historyrelid));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("key must be a JSON object of the key columns and their values")));
+
+	/* the key, converted as a record's is */
+	b = call_new_batch(&s, 1);
+	km = input_add_message(b);
+	{
+		int			level = call_caller_path_begin(b);
+
+		input_parse_object(b, km, PG_GETARG_JSONB_P(1), "key");
+		call_caller_path_end(level);
+	}
+	for (int k = 0; k < st->nkeys; k++)
+		if (!MSG_PRESENT(km, st->natts)[st->keys[k].attnum - 1] ||
+			MSG_ISNULL(km, st->natts)[st->keys[k].attnum - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key has no value for key column \"%s\"", st->key_names[k]),
+					 record_errcolumn(st, st->key_names[k])));
+
+	tdesc = lookup_rowtype_tupdesc_copy(st->reltype, -1);
+	catalog_setup_tojsonb(&tojsonb, st->reltype, CurrentMemoryContext);
+	tv = palloc(sizeof(Datum) * st->natts);
+	tn = palloc(sizeof(bool) * st->natts);
+	hrel = table_open(st->historyrelid, AccessShareLock);
+	irel = index_open(st->histindexid, AccessShareLock);
+	slot = table_slot_create(hrel, NULL);
+	for (int k = 0; k < st->nkeys; k++)
+		ScanKeyEntryInitializeWithInfo(&skeys[k], 0, k + 1, BTEqualStrategyNumber,
+									   InvalidOid, st->keys[k].ssup.ssup_collation,
+									   &st->keys[k].eqproc, km->values[st->keys[k].attnum - 1]);
+	scan = index_beginscan(hrel, irel, GetActiveSnapshot(), st->nkeys, 0);
+	index_rescan(scan, skeys, st->nkeys, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		Datum		values[3];
+		bool		nulls[3];
+		bool		deleted;
+
+		CHECK_FOR_INTERRUPTS();
+		slot_getallattrs(slot);
+		values[0] = slot->tts_values[st->hist_from - 1];
+		nulls[0] = slot->tts_isnull[st->hist_from - 1];
+		values[1] = slot->tts_values[st->hist_to - 1];
+		nulls[1] = slot->tts_isnull[st->hist_to - 1];
+		deleted = DatumGetBool(slot->tts_values[st->hist_deleted - 1]);
+		nulls[2] = deleted;
+		if (!deleted)
+		{
+			/* the version as the table's row, as jsonb (as the caller) */
+			for (int i = 0; i < st->natts; i++)
+			{
+				AttrNumber	h = st->histatt[i];
+
+				tv[i] = h ? slot->tts_values[h - 1] : (Datum) 0;
+				tn[i] = h ? slot->tts_isnull[h - 1] : true;
+			}
+			values[2] = FunctionCall1(&tojsonb, HeapTupleGetDatum(heap_form_tuple(tdesc, tv, tn)));
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(irel, NoLock);
+	table_close(hrel, NoLock);
+	call_end(&s);
+	return (Datum) 0;
+}

@@ -23,6 +23,8 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
+
 #include "common/jsonapi.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -51,6 +53,8 @@ add_name(List *names, char *name)
 {
 	ListCell   *lc;
 
+	/* (a body of many thousand properties is long work: it can be cancelled) */
+	CHECK_FOR_INTERRUPTS();
 	foreach(lc, names)
 		if (strcmp(lfirst(lc), name) == 0)
 			return names;

@@ -29,19 +29,22 @@
  * and the call fails with 54000.  A snapshot that sent nothing has every
  * key missing: it trips unless max_fraction >= 1.
  *
- * What it reads: the live rows within scope, by one statement as the
- * caller (privileges and row-level security apply, as to a SELECT of
- * theirs), and for each such row the key state row, in C through the key
- * state's index.  On a table registered with unchanged => 'write' the row
- * is the key's state (statetable.c), so this reads the key state; with
- * 'skip', the key state rows hold the stored sequences and the rows are
- * read only for their keys.
+ * What it reads: on a table whose every key has a key state row (catalog.c:
+ * not sparse), the key state alone, in C, when the scope names only key
+ * columns and row-level security does not limit the caller; else the live
+ * rows within scope by one statement as the caller (privileges and
+ * row-level security apply, as to a SELECT of theirs; the scope compared
+ * with each column type's own equality operator, so an index serves), and
+ * for each such row its key state row, in C through the key state's index.
+ * On a sparse table the rows are the key state (statetable.c).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "utils/sortsupport.h"
 #include "utils/typcache.h"
 #include "utils/rls.h"
@@ -59,6 +62,9 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "utils/acl.h"
+#include "utils/syscache.h"
+#include "catalog/objectaddress.h"
 #include "pg_sequenced.h"
 
 PG_FUNCTION_INFO_V1(sequenced_delete_missing);
@@ -70,6 +76,88 @@ typedef struct Missing
 	int64		missing;
 	Batch	   *b;				/* a delete message at S per missing key */
 } Missing;
+
+/* A missing key: a delete message at seq for it, into b */
+static void
+add_missing(Batch *b, SeqTable *st, Datum *keyvals, int64 seq)
+{
+	MemoryContext old = MemoryContextSwitchTo(b->mcxt);
+	Message    *m = input_add_message(b);
+
+	m->action = MSG_DELETE;
+	m->seq = seq;
+	for (int k = 0; k < st->nkeys; k++)
+	{
+		SeqColumn  *c = &st->cols[st->keys[k].attnum - 1];
+		int			a = st->keys[k].attnum - 1;
+
+		m->values[a] = datumCopy(keyvals[k], c->typbyval, c->typlen);
+		MSG_ISNULL(m, st->natts)[a] = false;
+		MSG_PRESENT(m, st->natts)[a] = true;
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The key state alone (a table whose every key has a key state row, a
+ * scope on key columns only, no row security for the caller): read in C,
+ * straight from its heap -- the key columns compared with the key index's
+ * own equality (operator classes only superusers make), no statement (one
+ * would need the internal schema, and plan with the key types' estimators)
+ */
+static void
+find_missing_in_state(SeqTable *st, Batch *b, Message *sm, int64 seq, Snapshot snap, Missing *res)
+{
+	Relation	srel = table_open(st->staterelid, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(srel, NULL);
+	TableScanDesc scan = table_beginscan(srel, snap, 0, NULL);
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_sequenced rescan",
+												 ALLOCSET_DEFAULT_SIZES);
+
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		MemoryContext old = MemoryContextSwitchTo(rowcxt);
+		Datum		keyvals[INDEX_MAX_KEYS];
+		bool		seqnull;
+		int64		stored;
+		bool		in_scope = true;
+
+		CHECK_FOR_INTERRUPTS();
+		slot_getallattrs(slot);
+		/* k1..kn, sequence, position, deleted */
+		if (DatumGetBool(slot->tts_values[st->nkeys + 2]))
+		{
+			MemoryContextSwitchTo(old);
+			continue;			/* a tombstone (or a soft-deleted row): not live */
+		}
+		for (int k = 0; k < st->nkeys; k++)
+		{
+			int			a = st->keys[k].attnum - 1;
+
+			keyvals[k] = slot->tts_values[k];
+			if (sm != NULL && MSG_PRESENT(sm, st->natts)[a])
+				in_scope = in_scope && !MSG_ISNULL(sm, st->natts)[a] &&
+					DatumGetBool(FunctionCall2Coll(&st->keys[k].eqproc, st->keys[k].ssup.ssup_collation,
+												   keyvals[k], sm->values[a]));
+		}
+		if (in_scope)
+		{
+			res->live++;
+			stored = DatumGetInt64(slot_getattr(slot, st->nkeys + 1, &seqnull));
+			if (seqnull || stored < seq)
+			{
+				add_missing(b, st, keyvals, seq);
+				res->missing++;
+			}
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(srel, NoLock);
+	MemoryContextDelete(rowcxt);
+}
 
 /*
  * The live rows within scope, as the caller sees them, and among them the
@@ -90,7 +178,6 @@ find_missing(CallSession *s, int64 seq, Jsonb *scope, Missing *res)
 	StateProbe	p;
 	Snapshot	snap;
 	bool		from_state;
-	OwnerSwitch sw;
 
 	res->live = res->missing = 0;
 	res->b = b;
@@ -118,16 +205,18 @@ find_missing(CallSession *s, int64 seq, Jsonb *scope, Missing *res)
 		if (MSG_PRESENT(sm, st->natts)[i] && st->cols[i].keyno < 0)
 			from_state = false;
 
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
 	if (from_state)
 	{
-		for (int k = 0; k < st->nkeys; k++)
-			appendStringInfo(&sql, "s.k%d, ", k + 1);
-		appendStringInfo(&sql, "s.sequence FROM %s AS s WHERE NOT s.deleted", st->state_qualname);
-		where = true;
+		CommandCounterIncrement();
+		snap = GetTransactionSnapshot();
+		PushActiveSnapshot(snap);
+		find_missing_in_state(st, b, sm, seq, GetActiveSnapshot(), res);
+		PopActiveSnapshot();
+		return;
 	}
-	else
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
 	{
 		for (int k = 0; k < st->nkeys; k++)
 			appendStringInfo(&sql, "t.%s, ", quote_identifier(st->cols[st->keys[k].attnum - 1].name));
@@ -142,8 +231,7 @@ find_missing(CallSession *s, int64 seq, Jsonb *scope, Missing *res)
 	for (int i = 0; sm != NULL && i < st->natts; i++)
 	{
 		SeqColumn  *c = &st->cols[i];
-		char	   *col = from_state ? psprintf("s.k%d", c->keyno + 1) :
-			psprintf("t.%s", quote_identifier(c->name));
+		char	   *col = psprintf("t.%s", quote_identifier(c->name));
 
 		if (!MSG_PRESENT(sm, st->natts)[i])
 			continue;
@@ -171,18 +259,13 @@ find_missing(CallSession *s, int64 seq, Jsonb *scope, Missing *res)
 	}
 
 	/*
-	 * The rows, as the caller, then each key's key state row, in C; or the
-	 * key state alone, as the table's owner (its key types' operators are
-	 * the owner's code: rights.c)
+	 * The rows, as the caller, then each key's key state row, in C
 	 */
 	CommandCounterIncrement();
 	snap = GetTransactionSnapshot();
 	PushActiveSnapshot(snap);
-	if (!from_state)
-		stateprobe_begin(&p, st, false, GetActiveSnapshot());
+	stateprobe_begin(&p, st, false, GetActiveSnapshot());
 	rights_pin_path();
-	if (from_state)
-		rights_begin_owner(st->relid, &sw);
 	portal = SPI_cursor_open_with_args(NULL, sql.data, nargs, argtypes, args, NULL, true, 0);
 	for (;;)
 	{
@@ -206,42 +289,19 @@ find_missing(CallSession *s, int64 seq, Jsonb *scope, Missing *res)
 				keyvals[k] = SPI_getbinval(tup, desc, k + 1, &isnull);
 			d = SPI_getbinval(tup, desc, st->nkeys + 1, &seqnull);
 			stored = seqnull ? PG_INT64_MIN : DatumGetInt64(d);
-			if (!from_state)
-			{
-				stateprobe_get(&p, keyvals, &kf);
-				ExecClearTuple(p.sslot);
-				if (kf.sfound && !kf.sseqnull && kf.sseq > stored)
-					stored = kf.sseq;
-			}
+			stateprobe_get(&p, keyvals, &kf);
+			ExecClearTuple(p.sslot);
+			if (kf.sfound && !kf.sseqnull && kf.sseq > stored)
+				stored = kf.sseq;
 			if (stored >= seq)
 				continue;
-			/* missing: a delete message at seq for the key */
-			{
-				MemoryContext old = MemoryContextSwitchTo(b->mcxt);
-				Message    *m = input_add_message(b);
-
-				m->action = MSG_DELETE;
-				m->seq = seq;
-				for (int k = 0; k < st->nkeys; k++)
-				{
-					SeqColumn  *c = &st->cols[st->keys[k].attnum - 1];
-					int			a = st->keys[k].attnum - 1;
-
-					m->values[a] = datumCopy(keyvals[k], c->typbyval, c->typlen);
-					MSG_ISNULL(m, st->natts)[a] = false;
-					MSG_PRESENT(m, st->natts)[a] = true;
-				}
-				MemoryContextSwitchTo(old);
-			}
+			add_missing(b, st, keyvals, seq);
 			res->missing++;
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
-	if (from_state)
-		rights_end_owner(&sw);
-	else
-		stateprobe_end(&p);
+	stateprobe_end(&p);
 	PopActiveSnapshot();
 }
 
@@ -305,6 +365,18 @@ static void
 begin(CallSession *s, FunctionCallInfo fcinfo, bool deleting)
 {
 	SeqTable   *st;
+	Oid			relid = PG_GETARG_OID(0);
+
+	/*
+	 * (before the lock, as LOCK checks it: SELECT, and DELETE or UPDATE --
+	 * which of them, the registration says, read after the lock)
+	 */
+	if (deleting && SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)) &&
+		((pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		  pg_attribute_aclcheck_all(relid, GetUserId(), ACL_SELECT, ACLMASK_ALL) != ACLCHECK_OK) ||
+		 (pg_class_aclcheck(relid, GetUserId(), ACL_DELETE) != ACLCHECK_OK &&
+		  pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE) != ACLCHECK_OK)))
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)), get_rel_name(relid));
 
 	call_begin(s, PG_GETARG_OID(0), deleting ? RowExclusiveLock : AccessShareLock, RIGHTS_READ);
 	st = s->st;

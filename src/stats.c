@@ -524,6 +524,14 @@ sequenced_last_call(PG_FUNCTION_ARGS)
 	call_init_srf(fcinfo);
 	if (!last_valid)
 		return (Datum) 0;
+	/*
+	 * (only to a role that may read the table: a call made through another
+	 * role's SECURITY DEFINER function, or before SET ROLE, is not the
+	 * current role's to see)
+	 */
+	if (pg_class_aclcheck(last_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(last_relid, GetUserId(), ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
+		return (Datum) 0;
 	memset(nulls, 0, sizeof(nulls));
 	values[0] = ObjectIdGetDatum(last_relid);
 	stats_put_counts(values, nulls, 1, &last_counts);
