@@ -15,7 +15,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PG_CONFIG=${PG_CONFIG:-/usr/bin/pg_config}
-PACKAGES=(postgresql-15 postgresql-server-dev-15 libipc-run-perl python3-psycopg make gcc libc6-dev debhelper postgresql-server-dev-all python3-matplotlib postgresql-15-plproxy)
+PACKAGES=(postgresql-15 postgresql-server-dev-15 libipc-run-perl python3-psycopg make gcc libc6-dev debhelper postgresql-server-dev-all python3-matplotlib postgresql-15-plproxy nodejs)
+# npm (test/extra/consumer_examples.sh): Debian's, unless node brings its own
+# (NodeSource's nodejs does, and conflicts with Debian's npm)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 WERROR_CFLAGS="-Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers"
 
 if [ "$(id -u)" -eq 0 ]; then

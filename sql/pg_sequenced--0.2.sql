@@ -220,15 +220,11 @@ AS 'MODULE_PATHNAME', 'sequenced_purge_history' LANGUAGE C;
 -- seq ambiguous); sequenced_seq_time turns one back.
 CREATE FUNCTION sequenced_seq(at pg_catalog.timestamptz)
 RETURNS pg_catalog.int8
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN (pg_catalog.extract('epoch', at OPERATOR(pg_catalog.-) '2000-01-01 00:00:00+00'::pg_catalog.timestamptz)
-        OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8;
+AS 'MODULE_PATHNAME', 'sequenced_seq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE FUNCTION sequenced_seq_time(seq pg_catalog.int8)
 RETURNS pg_catalog.timestamptz
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN '2000-01-01 00:00:00+00'::pg_catalog.timestamptz OPERATOR(pg_catalog.+)
-       pg_catalog.make_interval(secs => seq OPERATOR(pg_catalog./) 1000000.0);
+AS 'MODULE_PATHNAME', 'sequenced_seq_time' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- Where the feed stands, and which backend (if any) holds it back.
 CREATE FUNCTION sequenced_feed_status(target pg_catalog.regclass)
@@ -374,3 +370,107 @@ CREATE FUNCTION sequenced_import_json(batch pg_catalog.json)
 RETURNS TABLE (ord pg_catalog.int4, key pg_catalog.jsonb, seq pg_catalog.int8, outcome pg_catalog.text)
 AS 'MODULE_PATHNAME', 'sequenced_import_json' LANGUAGE C ROWS 100;
 -- == import bodies (end) ==
+
+-- == section 8: consumers (begin) ==
+/*
+ * Consumers (SPEC section 8): the changes feed of a table as a shared queue
+ * whose progress the server keeps (src/consumer.c, src/receive.c,
+ * src/delivery.c).  A consumer is one row of _sequenced.consumers: its
+ * head (every change at or below it is recorded: acknowledged, or in
+ * _sequenced.deliveries), its acked_through, and an incarnation that a
+ * rewind renews (deliveries of an older one are ignored, then removed).
+ * _sequenced.deliveries holds a row per key that is in flight, waiting
+ * (nacked, expired, changed while in flight) or acknowledged above
+ * acked_through: a consumer's state stays small however large the table.
+ * Both belong to the extension's owner, no other role has any right on
+ * them, and pg_dump keeps their rows.
+ */
+CREATE SEQUENCE _sequenced.consumer_ids;
+CREATE SEQUENCE _sequenced.ack_ids;
+CREATE TABLE _sequenced.consumers (
+    name               pg_catalog.text PRIMARY KEY,
+    id                 pg_catalog.int8 NOT NULL UNIQUE,
+    target             pg_catalog.regclass NOT NULL
+                       REFERENCES _sequenced.config (relid) ON DELETE CASCADE,
+    creator            pg_catalog.regrole NOT NULL,
+    start              pg_catalog.text NOT NULL,
+    visibility_timeout pg_catalog.interval NOT NULL,
+    incarnation        pg_catalog.int8 NOT NULL UNIQUE,
+    head               pg_catalog.int8 NOT NULL,
+    acked_through      pg_catalog.int8 NOT NULL
+);
+CREATE TABLE _sequenced.deliveries (
+    incarnation pg_catalog.int8 NOT NULL,
+    ident       pg_catalog.jsonb NOT NULL,
+    pos         pg_catalog.int8 NOT NULL,
+    seq         pg_catalog.int8,
+    acked       pg_catalog.bool NOT NULL,
+    ack_id      pg_catalog.int8,
+    deliveries  pg_catalog.int4 NOT NULL,
+    visible_at  pg_catalog.timestamptz NOT NULL
+) WITH (fillfactor = 70);
+CREATE UNIQUE INDEX deliveries_key ON _sequenced.deliveries (incarnation, ident, pos);
+CREATE INDEX deliveries_pos ON _sequenced.deliveries (incarnation, pos);
+CREATE UNIQUE INDEX deliveries_ack_id ON _sequenced.deliveries (ack_id);
+SELECT pg_catalog.pg_extension_config_dump('_sequenced.consumer_ids', '');
+SELECT pg_catalog.pg_extension_config_dump('_sequenced.ack_ids', '');
+SELECT pg_catalog.pg_extension_config_dump('_sequenced.consumers', '');
+SELECT pg_catalog.pg_extension_config_dump('_sequenced.deliveries', '');
+REVOKE ALL ON _sequenced.consumers, _sequenced.deliveries,
+              _sequenced.consumer_ids, _sequenced.ack_ids FROM PUBLIC;
+
+-- A consumer dropped (by sequenced_consumer_drop, or with its table's
+-- registration) takes its deliveries with it.
+CREATE FUNCTION _sequenced.on_consumers_delete()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'sequenced_consumers_delete' LANGUAGE C;
+REVOKE ALL ON FUNCTION _sequenced.on_consumers_delete() FROM PUBLIC;
+CREATE TRIGGER on_delete AFTER DELETE ON _sequenced.consumers
+    FOR EACH STATEMENT EXECUTE FUNCTION _sequenced.on_consumers_delete();
+
+CREATE FUNCTION sequenced_consumer_create(consumer pg_catalog.text, target pg_catalog.regclass,
+                                          start pg_catalog.text DEFAULT 'beginning',
+                                          visibility_timeout pg_catalog.interval DEFAULT '30 seconds')
+RETURNS void
+AS 'MODULE_PATHNAME', 'sequenced_consumer_create' LANGUAGE C;
+
+CREATE FUNCTION sequenced_consumer_drop(consumer pg_catalog.text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sequenced_consumer_drop' LANGUAGE C;
+
+CREATE FUNCTION sequenced_receive(consumer pg_catalog.text, max_rows pg_catalog.int4 DEFAULT 100,
+                                  wait_for pg_catalog.interval DEFAULT '0')
+RETURNS TABLE (ack_id pg_catalog.int8, pos pg_catalog.int8, seq pg_catalog.int8, key pg_catalog.jsonb,
+               deleted pg_catalog.bool, record pg_catalog.jsonb, deliveries pg_catalog.int4)
+AS 'MODULE_PATHNAME', 'sequenced_receive' LANGUAGE C VOLATILE ROWS 100;
+
+CREATE FUNCTION sequenced_ack(consumer pg_catalog.text, ack_ids pg_catalog.int8[])
+RETURNS pg_catalog.int8
+AS 'MODULE_PATHNAME', 'sequenced_ack' LANGUAGE C;
+
+CREATE FUNCTION sequenced_nack(consumer pg_catalog.text, ack_ids pg_catalog.int8[],
+                               retry_after pg_catalog.interval DEFAULT '0')
+RETURNS pg_catalog.int8
+AS 'MODULE_PATHNAME', 'sequenced_nack' LANGUAGE C;
+
+CREATE FUNCTION sequenced_consumer_rewind(consumer pg_catalog.text, after pg_catalog.int8 DEFAULT 0)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sequenced_consumer_rewind' LANGUAGE C;
+
+-- The consumers the caller may use (its own role's, or a role it is a
+-- member of, on tables it may read), with counts as its row-level
+-- security shows them: the function behind the view (callable by every
+-- role, as the view's functions are called with the caller's rights).
+CREATE FUNCTION sequenced_consumer_status(OUT consumer pg_catalog.text, OUT target pg_catalog.regclass,
+                                          OUT start pg_catalog.text,
+                                          OUT visibility_timeout pg_catalog.interval,
+                                          OUT pending pg_catalog.int8, OUT in_flight pg_catalog.int8,
+                                          OUT acked_through pg_catalog.int8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'sequenced_consumer_status' LANGUAGE C VOLATILE;
+CREATE VIEW sequenced_consumers AS
+SELECT s.consumer, s.target, s.start, s.visibility_timeout, s.pending, s.in_flight, s.acked_through
+  FROM sequenced_consumer_status() s;
+REVOKE ALL ON sequenced_consumers FROM PUBLIC;
+GRANT SELECT ON sequenced_consumers TO PUBLIC;
+-- == section 8: consumers (end) ==

@@ -143,7 +143,12 @@ apply_batch(Batch *b)
 	else
 	{
 		bool		deletes = false;
-		bool		hist_stale = true;	/* stale messages are versions too */
+		/*
+		 * Stale messages are versions too -- but not the deletes of
+		 * sequenced_delete_missing (rescan.c): a key that is no longer
+		 * missing once locked is none of the rescan's business
+		 */
+		bool		hist_stale = !b->stale_unversioned;
 
 		cand = palloc(sizeof(int) * b->nmsgs);
 		ncand = dedup_winners(b, cand, have_max, startmax);

@@ -23,6 +23,12 @@
  * apply: a live key whose row the caller cannot see is left out), one index
  * probe per entry.  It takes no lock that writers wait on.
  *
+ * The reader is shared: changes_read hands every change it reads to a sink
+ * (sequenced_changes' puts the shown ones in its result; receive.c's claims
+ * them for a consumer), and changes_resolve / changes_resolve_appends judge
+ * given entries (a consumer's deliveries due again) exactly as the feed
+ * would, so that a consumer sees what the feed shows.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -214,35 +220,27 @@ lookup_states(SeqTable *st, Change *changes, uint64 n, Datum *keys)
 }
 
 /*
- * One read of a keyed table's feed: the log's entries above `after` and
- * below the watermark (at least want of them, when limited), each kept only
- * when it is its key's current state -- the key state row's position, when
- * it has one, else the row's sequence (changelog.c) -- with the key's
- * current row, read as the caller (privileges and row-level security
- * apply: a live key whose row the caller cannot see is left out).  Emitted
- * until *emitted reaches max_emit (when limited); *last: the highest
- * position passed over.  True: more may follow.
+ * Log entries of a keyed table, each judged current only when it is its
+ * key's current state -- the key state row's position, when it has one,
+ * else the row's sequence (changelog.c) -- with the key's current row, read
+ * as the caller (privileges and row-level security apply: a live key whose
+ * row the caller cannot see is not shown).  Every entry goes to sink, which
+ * says whether it counts; until *emitted reaches max_emit (when limited);
+ * *last: the highest position passed over.  True: stopped at max_emit.
  */
 static bool
-read_keyed(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, int64 watermark, bool limited,
-		   int64 want, int64 max_emit, bool hidden_rls, int64 *last, int64 *emitted)
+resolve_keyed(SeqTable *st, LogEntry *e, int n, bool limited, int64 max_emit, bool hidden_rls,
+			  FeedSink sink, void *arg, int64 *last, int64 *emitted)
 {
-	LogEntry   *e;
-	bool		more;
-	int			n;
 	Change	   *changes;
 	Datum	   *keys;
 	TupleDesc	sdesc;
 	StringInfoData sql;
 	Datum	   *rows;
 	Oid			argtype = st->statearraytype;
-	Datum		arg;
+	Datum		rowsarg;
 	const char *seqcol = quote_identifier(st->cols[st->seqatt - 1].name);
 
-	n = changelog_read(st, after, watermark, limited ? (int) Min(want, INT_MAX) : 0,
-					   GetActiveSnapshot(), &e, &more);
-	if (n == 0)
-		return false;
 	changes = palloc0(sizeof(Change) * n);
 	keys = palloc(sizeof(Datum) * n * st->nkeys);
 	rows = palloc(sizeof(Datum) * n);
@@ -268,7 +266,7 @@ read_keyed(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, int64 watermark, bo
 	lookup_states(st, changes, n, keys);
 
 	/* the current rows of those keys, as the caller */
-	arg = PointerGetDatum(construct_array(rows, n, st->statetype, -1, false, TYPALIGN_DOUBLE));
+	rowsarg = PointerGetDatum(construct_array(rows, n, st->statetype, -1, false, TYPALIGN_DOUBLE));
 	initStringInfo(&sql);
 	/*
 	 * One look-up of the key index per entry (OFFSET 0 keeps the subquery
@@ -285,7 +283,7 @@ read_keyed(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, int64 watermark, bo
 		appendStringInfo(&sql, "%st.%s %s r.k%d", k ? " AND " : "",
 						 quote_identifier(st->key_names[k]), st->keys[k].eqopr_sql, k + 1);
 	appendStringInfoString(&sql, " OFFSET 0) AS t");
-	if (SPI_execute_with_args(sql.data, 1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(sql.data, 1, &argtype, &rowsarg, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "failed to read the rows of table %s", st->relname);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -307,8 +305,7 @@ read_keyed(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, int64 watermark, bo
 	for (int i = 0; i < n; i++)
 	{
 		Change	   *c = &changes[i];
-		Datum		values[5];
-		bool		isnull[5] = {false, false, false, false, false};
+		FeedItem	item;
 		bool		row = c->record != (Datum) 0;
 		bool		current;
 
@@ -319,48 +316,84 @@ read_keyed(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, int64 watermark, bo
 			current = c->spos == c->pos;
 		else
 			current = row && (c->seqnull ? PG_INT64_MIN : c->seq) == c->eseq;
+		item.index = i;
+		item.pos = c->pos;
+		item.eseq = c->eseq;
+		if (row)
+		{
+			item.seq = c->seq;
+			item.seqnull = c->seqnull;
+		}
+		else
+		{
+			/* a tombstone's, or a key whose row was removed around the functions */
+			item.seq = c->sseq;
+			item.seqnull = c->sseqnull;
+		}
+		item.key = c->key;
+		item.deleted = !row || c->deleted;
+		item.record = c->record;
+		item.current = current;
 		/*
 		 * Under row-level security a key without a row the caller may see is
 		 * left out: a live key whose row the policies hide is no delete, and
 		 * a tombstone has no row for the policies to judge, so its key is not
 		 * the caller's to see (README: use soft deletes with row security).
 		 */
-		if (!current || (!row && hidden_rls))
-			continue;
-		values[0] = Int64GetDatum(c->pos);
-		if (row)
-		{
-			values[1] = Int64GetDatum(c->seq);
-			isnull[1] = c->seqnull;
-		}
-		else
-		{
-			/* a tombstone's, or a key whose row was removed around the functions */
-			values[1] = Int64GetDatum(c->sseq);
-			isnull[1] = c->sseqnull;
-		}
-		values[2] = c->key;
-		values[3] = BoolGetDatum(!row || c->deleted);
-		values[4] = c->record;
-		isnull[4] = !row;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
-		(*emitted)++;
+		item.visible = row || !hidden_rls;
+		item.shown = current && item.visible;
+		if (sink(arg, &item))
+			(*emitted)++;
 	}
+	return false;
+}
+
+/*
+ * One read of a keyed table's feed: the log's entries above `after` and
+ * below the watermark (at least want of them, when limited), resolved as
+ * above.  True: more may follow.
+ */
+static bool
+read_keyed(SeqTable *st, int64 after, int64 watermark, bool limited, int64 want, int64 max_emit,
+		   bool hidden_rls, FeedSink sink, void *arg, int64 *last, int64 *emitted)
+{
+	LogEntry   *e;
+	bool		more;
+	int			n;
+
+	n = changelog_read(st, after, watermark, limited ? (int) Min(want, INT_MAX) : 0,
+					   GetActiveSnapshot(), &e, &more);
+	if (n == 0)
+		return false;
+	if (resolve_keyed(st, e, n, limited, max_emit, hidden_rls, sink, arg, last, emitted))
+		return true;
 	return more;
 }
 
 /*
- * One read of an append-only table's feed: the changes above `after` and
- * below the watermark (at most max_rows of them, when limited), each with
- * the record as inserted, appended to the result until *emitted reaches
- * max_emit (when limited).  *last is the highest position passed over.
- * True: the read was limited and took all it asked for, so more may
- * follow.  Under row-level security, only the rows the caller may see now
- * (filter_visible_appends).
+ * The current state of given log entries (changelog_read's), as the feed
+ * would show them, handed to sink one by one (every entry, current or not:
+ * FeedItem says), under the active snapshot.
  */
-static bool
-read_appends(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, int64 watermark, bool limited,
-			 int64 max_rows, int64 max_emit, bool hidden_rls, int64 *last, int64 *emitted)
+void
+changes_resolve(SeqTable *st, LogEntry *e, int n, bool hidden_rls, FeedSink sink, void *arg)
+{
+	int64		last = 0;
+	int64		emitted = 0;
+
+	if (n > 0)
+		(void) resolve_keyed(st, e, n, false, 0, hidden_rls, sink, arg, &last, &emitted);
+}
+
+/*
+ * Append-only changes as the state table holds them: those above `after`
+ * and below the watermark in position order (at most max_rows, when
+ * limited), or, positions given, those at the n positions (sorted).  As
+ * the extension's owner: positions, sequences and records as inserted.
+ */
+static Change *
+fetch_appends(SeqTable *st, int64 after, int64 watermark, bool limited, int64 max_rows,
+			  int64 *positions, int npositions, uint64 *count)
 {
 	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
 	Datum		args[3];
@@ -370,18 +403,36 @@ read_appends(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, int64 watermark, 
 	Change	   *changes;
 	uint64		n;
 	MemoryContext callcxt = CurrentMemoryContext;
+	int			rc;
 
-	args[0] = Int64GetDatum(after);
-	args[1] = Int64GetDatum(max_rows);
-	args[2] = Int64GetDatum(watermark);
-	if (!limited)
-		nulls[1] = 'n';
 	rights_begin_internal(&save_userid, &save_sec);
-	if (SPI_execute_with_args(psprintf("SELECT s.position, s.sequence, s.record, s.row_table, s.row_tid "
-									   "FROM %s s WHERE s.position OPERATOR(pg_catalog.>) $1 "
-									   "AND s.position OPERATOR(pg_catalog.<) $3 "
-									   "ORDER BY s.position LIMIT $2", st->state_qualname),
-							  3, argtypes, args, nulls, true, 0) != SPI_OK_SELECT)
+	if (positions != NULL)
+	{
+		Datum	   *pd = palloc(sizeof(Datum) * Max(npositions, 1));
+
+		for (int i = 0; i < npositions; i++)
+			pd[i] = Int64GetDatum(positions[i]);
+		argtypes[0] = INT8ARRAYOID;
+		args[0] = PointerGetDatum(construct_array(pd, npositions, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		rc = SPI_execute_with_args(psprintf("SELECT s.position, s.sequence, s.record, s.row_table, s.row_tid "
+											"FROM %s s WHERE s.position OPERATOR(pg_catalog.=) ANY ($1) "
+											"ORDER BY s.position", st->state_qualname),
+								   1, argtypes, args, NULL, true, 0);
+	}
+	else
+	{
+		args[0] = Int64GetDatum(after);
+		args[1] = Int64GetDatum(max_rows);
+		args[2] = Int64GetDatum(watermark);
+		if (!limited)
+			nulls[1] = 'n';
+		rc = SPI_execute_with_args(psprintf("SELECT s.position, s.sequence, s.record, s.row_table, s.row_tid "
+											"FROM %s s WHERE s.position OPERATOR(pg_catalog.>) $1 "
+											"AND s.position OPERATOR(pg_catalog.<) $3 "
+											"ORDER BY s.position LIMIT $2", st->state_qualname),
+								   3, argtypes, args, nulls, true, 0);
+	}
+	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "failed to read the changes of table %s", st->relname);
 	rights_end_internal(save_userid, save_sec);
 
@@ -406,30 +457,215 @@ read_appends(ReturnSetInfo *rsinfo, SeqTable *st, int64 after, int64 watermark, 
 			changes[i].tid = *(ItemPointer) DatumGetPointer(d);
 	}
 	SPI_freetuptable(SPI_tuptable);
+	*count = n;
+	return changes;
+}
+
+/*
+ * Hand append-only changes to sink in order, until *emitted reaches
+ * max_emit (when limited).  *last is the highest position passed over.
+ * True: stopped at max_emit.  Under row-level security, only the rows the
+ * caller may see now are shown (filter_visible_appends).
+ */
+static bool
+sink_appends(SeqTable *st, Change *changes, uint64 n, bool limited, int64 max_emit,
+			 bool hidden_rls, FeedSink sink, void *arg, int64 *last, int64 *emitted)
+{
 	if (n > 0 && hidden_rls)
 		filter_visible_appends(st, changes, n);
 
 	for (uint64 i = 0; i < n; i++)
 	{
-		Datum		values[5];
-		bool		isnull[5] = {false, false, true, false, false};
+		FeedItem	item;
 
 		if (limited && *emitted >= max_emit)
-			return false;		/* what is left is read again from *last */
+			return true;		/* what is left is read again from *last */
 		*last = changes[i].pos;
-		if (changes[i].hidden)
-			continue;
-		values[0] = Int64GetDatum(changes[i].pos);
-		values[1] = Int64GetDatum(changes[i].seq);
-		isnull[1] = changes[i].seqnull;
-		values[3] = BoolGetDatum(false);
-		values[4] = changes[i].record;
-		isnull[4] = changes[i].record == (Datum) 0;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
-		(*emitted)++;
+		item.index = (int) i;
+		item.pos = changes[i].pos;
+		item.seq = changes[i].seq;
+		item.seqnull = changes[i].seqnull;
+		item.eseq = 0;
+		item.key = (Datum) 0;
+		item.deleted = false;
+		item.record = changes[i].record;
+		item.current = true;
+		item.visible = !changes[i].hidden;
+		item.shown = item.visible;
+		if (sink(arg, &item))
+			(*emitted)++;
 	}
+	return false;
+}
+
+/*
+ * One read of an append-only table's feed: the changes above `after` and
+ * below the watermark (at most max_rows of them, when limited), each with
+ * the record as inserted, handed to sink until *emitted reaches max_emit
+ * (when limited).  *last is the highest position passed over.  True: the
+ * read was limited and took all it asked for, so more may follow.
+ */
+static bool
+read_appends(SeqTable *st, int64 after, int64 watermark, bool limited, int64 max_rows,
+			 int64 max_emit, bool hidden_rls, FeedSink sink, void *arg, int64 *last, int64 *emitted)
+{
+	uint64		n;
+	Change	   *changes = fetch_appends(st, after, watermark, limited, max_rows, NULL, 0, &n);
+
+	if (sink_appends(st, changes, n, limited, max_emit, hidden_rls, sink, arg, last, emitted))
+		return false;
 	/* more may follow: this read took all it asked for */
 	return limited && n == (uint64) max_rows;
+}
+
+/*
+ * The append-only changes at the given positions (ascending), as the feed
+ * would show them, handed to sink; a position the table no longer has is
+ * left out.
+ */
+void
+changes_resolve_appends(SeqTable *st, int64 *positions, int n, bool hidden_rls, FeedSink sink, void *arg)
+{
+	uint64		count;
+	int64		last = 0;
+	int64		emitted = 0;
+	Change	   *changes;
+
+	if (n == 0)
+		return;
+	changes = fetch_appends(st, 0, 0, false, 0, positions, n, &count);
+	(void) sink_appends(st, changes, count, false, 0, hidden_rls, sink, arg, &last, &emitted);
+}
+
+/*
+ * Settings for the feed's reads, at the caller's GUC nest level (undone
+ * with it): search_path pinned, the planner kept to index probes, and the
+ * positions read in order from their index, the read stopping at max_rows:
+ * a bitmap scan and a sort (what the planner picks when it expects many
+ * rows above `after`) would read every change above `after` for each page
+ * a consumer asks for.
+ */
+void
+changes_settings(void)
+{
+	rights_pin_path();
+	rights_guc_planner();		/* the reads below are planned */
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * The watermark first, then the snapshot every read of a call uses
+ * (positions.c): under READ COMMITTED a new one, which sees every
+ * transaction that ended before the watermark was computed.  The snapshot
+ * is pushed as the active one; changes_end_read pops it.
+ */
+int64
+changes_begin_read(SeqTable *st)
+{
+	Watermark	wm;
+	int64		watermark;
+
+	if (IsolationUsesXactSnapshot())
+	{
+		watermark = positions_watermark(SEQ_POSREL(st), GetTransactionSnapshot(), &wm);
+		PushActiveSnapshot(GetTransactionSnapshot());
+	}
+	else
+	{
+		watermark = positions_watermark(SEQ_POSREL(st), NULL, &wm);
+		PushActiveSnapshot(GetLatestSnapshot());
+	}
+	return watermark;
+}
+
+void
+changes_end_read(void)
+{
+	PopActiveSnapshot();
+}
+
+/*
+ * The feed of a table after `after`, below the watermark, under the active
+ * snapshot (changes_begin_read): every change read goes to sink, in
+ * position order, until sink has counted max_rows of them (when limited)
+ * or none are left.  Returns how many sink counted; *lastp: the highest
+ * position passed over (`after` if none).  What sink is handed lives until
+ * it returns.
+ *
+ * Changes left out for row-level security (or not counted by sink) still
+ * count against a read's LIMIT, so read on from the last position passed
+ * over until max_rows changes are counted or none are left: a page of
+ * hidden rows must not read as the end of the feed to a consumer.  Such
+ * reads take at least SEQ_FEED_READ positions (a long run of hidden rows
+ * costs a statement pair per thousand, not per row) in a memory context of
+ * their own.
+ */
+int64
+changes_read(SeqTable *st, int64 after, int64 watermark, bool limited, int64 max_rows,
+			 bool hidden_rls, FeedSink sink, void *arg, int64 *lastp)
+{
+	int64		emitted = 0;
+	int64		last = after;
+	MemoryContext passcxt;
+
+	passcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_sequenced changes read",
+									ALLOCSET_DEFAULT_SIZES);
+	for (int pass = 0;; pass++)
+	{
+		int64		want = limited ? max_rows - emitted : 0;
+		MemoryContext old = MemoryContextSwitchTo(passcxt);
+		bool		more;
+
+		last = after;
+
+		/*
+		 * A keyed table's log has entries its keys have moved on from: the
+		 * first read takes a few more than are wanted, and reads after it
+		 * (the page was not filled) a thousand at least.
+		 */
+		if (limited && (hidden_rls || pass > 0))
+			want = Max(want, SEQ_FEED_READ);
+		else if (limited && st->nkeys > 0)
+			want = want + want / 8 + 4;
+		if (st->nkeys > 0)
+			more = read_keyed(st, after, watermark, limited, want, max_rows, hidden_rls, sink, arg, &last, &emitted);
+		else
+			more = read_appends(st, after, watermark, limited, want, max_rows, hidden_rls, sink, arg, &last, &emitted);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(passcxt);
+		if (!more || emitted >= max_rows)
+			break;
+		after = last;
+		CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextDelete(passcxt);
+	*lastp = last;
+	return emitted;
+}
+
+/* sequenced_changes' sink: the shown changes, as rows of its result */
+static bool
+feed_row(void *arg, FeedItem *item)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) arg;
+	Datum		values[5];
+	bool		isnull[5] = {false, false, false, false, false};
+
+	if (!item->shown)
+		return false;
+	values[0] = Int64GetDatum(item->pos);
+	values[1] = Int64GetDatum(item->seq);
+	isnull[1] = item->seqnull;
+	values[2] = item->key;
+	isnull[2] = item->key == (Datum) 0;
+	values[3] = BoolGetDatum(item->deleted);
+	values[4] = item->record;
+	isnull[4] = item->record == (Datum) 0;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
+	return true;
 }
 
 Datum
@@ -442,10 +678,8 @@ sequenced_changes(PG_FUNCTION_ARGS)
 	bool		limited = !PG_ARGISNULL(2);
 	int32		max_rows = limited ? PG_GETARG_INT32(2) : 0;
 	bool		hidden_rls;
-	int64		emitted = 0;
-	MemoryContext passcxt;
 	int64		watermark;
-	Watermark	wm;
+	int64		last;
 
 	call_init_srf(fcinfo);
 	if (PG_ARGISNULL(0))
@@ -458,78 +692,14 @@ sequenced_changes(PG_FUNCTION_ARGS)
 				 errmsg("max_rows must not be negative")));
 
 	call_begin(&s, PG_GETARG_OID(0), AccessShareLock, RIGHTS_READ);
-	rights_pin_path();
-	rights_guc_planner();		/* the reads below are planned */
-
-	/*
-	 * The positions are read in order from their index and the read stops
-	 * at max_rows: a bitmap scan and a sort (what the planner picks when
-	 * it expects many rows above `after`) would read every change above
-	 * `after` for each page a consumer asks for.
-	 */
-	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	changes_settings();
 	st = s.st;
 	rights_check_read(st);
 	hidden_rls = check_enable_rls(st->relid, InvalidOid, false) == RLS_ENABLED;
 
-	/*
-	 * The watermark first, then the snapshot every read of this call uses
-	 * (positions.c): under READ COMMITTED a new one, which sees every
-	 * transaction that ended before the watermark was computed.
-	 */
-	if (IsolationUsesXactSnapshot())
-	{
-		watermark = positions_watermark(SEQ_POSREL(st), GetTransactionSnapshot(), &wm);
-		PushActiveSnapshot(GetTransactionSnapshot());
-	}
-	else
-	{
-		watermark = positions_watermark(SEQ_POSREL(st), NULL, &wm);
-		PushActiveSnapshot(GetLatestSnapshot());
-	}
-
-	/*
-	 * Changes left out for row-level security still count against a read's
-	 * LIMIT, so read on from the last position passed over until max_rows
-	 * changes are returned or none are left: a page of hidden rows must not
-	 * read as the end of the feed to a consumer.  Such reads take at least
-	 * SEQ_FEED_READ positions (a long run of hidden rows costs a statement
-	 * pair per thousand, not per row) in a memory context of their own.
-	 */
-	passcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_sequenced changes read",
-									ALLOCSET_DEFAULT_SIZES);
-	for (int pass = 0;; pass++)
-	{
-		int64		last = after;
-		int64		want = limited ? max_rows - emitted : 0;
-		MemoryContext old = MemoryContextSwitchTo(passcxt);
-		bool		more;
-
-		/*
-		 * A keyed table's log has entries its keys have moved on from: the
-		 * first read takes a few more than are wanted, and reads after it
-		 * (the page was not filled) a thousand at least.
-		 */
-		if (limited && (hidden_rls || pass > 0))
-			want = Max(want, SEQ_FEED_READ);
-		else if (limited && st->nkeys > 0)
-			want = want + want / 8 + 4;
-		if (st->nkeys > 0)
-			more = read_keyed(rsinfo, st, after, watermark, limited, want, max_rows, hidden_rls, &last, &emitted);
-		else
-			more = read_appends(rsinfo, st, after, watermark, limited, want, max_rows, hidden_rls, &last, &emitted);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(passcxt);
-		if (!more || emitted >= max_rows)
-			break;
-		after = last;
-		CHECK_FOR_INTERRUPTS();
-	}
-	MemoryContextDelete(passcxt);
-	PopActiveSnapshot();
+	watermark = changes_begin_read(st);
+	(void) changes_read(st, after, watermark, limited, max_rows, hidden_rls, feed_row, rsinfo, &last);
+	changes_end_read();
 	call_end(&s);
 	PG_RETURN_NULL();
 }

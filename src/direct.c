@@ -761,7 +761,7 @@ direct_apply(Batch *b, int *cand, int ncand, ChangeLog *cl)
 		while (direct_one(&d, m, keyvals) == RETRY)
 			resnap(&d);
 		/* the key's versions, under its lock */
-		if (hw != NULL)
+		if (hw != NULL && !(b->stale_unversioned && m->outcome == OUT_STALE))
 			history_key(hw, b->grp_first[cand[i]], b->grp_len[cand[i]], d.valuecxt);
 		record_context_at(0, NULL);
 	}

@@ -481,8 +481,10 @@ void
 input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action)
 {
 	RecordContext errcb;
-	MemoryContext old = MemoryContextSwitchTo(b->mcxt);
+	MemoryContext old;
 
+	input_check_seq_arg(b->st, seq);
+	old = MemoryContextSwitchTo(b->mcxt);
 	record_context_push(&errcb, b->st);
 
 	if (JB_ROOT_IS_OBJECT(data))
@@ -528,6 +530,25 @@ input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action)
 
 	record_context_pop(&errcb);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The seq argument of a call (sequenced_upsert's and sequenced_delete's
+ * third, sequenced_delete_missing's second) on a table ordered by a
+ * timestamptz column is that column's value as an int64: it must be a
+ * timestamp the type can hold (or one of its infinities), else the row, the
+ * key state and the history would store a value the type cannot print.
+ */
+void
+input_check_seq_arg(SeqTable *st, int64 seq)
+{
+	if (st->seq_ts && !TIMESTAMP_NOT_FINITE(seq) && !IS_VALID_TIMESTAMP(seq))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("the sequence " INT64_FORMAT " is no timestamp", seq),
+				 errdetail("Table %s orders by the timestamptz column %s: its sequences are that type's values (microseconds since 2000-01-01 00:00 UTC, sequenced_seq(timestamptz)), from 4714-11-24 BC to 294276 AD.",
+						   st->relname, quote_identifier(st->cols[st->seqatt - 1].name)),
+				 record_errcolumn(st, st->cols[st->seqatt - 1].name)));
 }
 
 /*
@@ -764,4 +785,35 @@ input_parse_object(Batch *b, Message *m, Jsonb *obj, const char *what)
 	record_context_pop(&errcb);
 	MemoryContextReset(b->scratch);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * sequenced_seq(timestamptz) -> bigint and sequenced_seq_time(bigint) ->
+ * timestamptz: a timestamptz sequence's bigint is the value as the type
+ * stores it (microseconds since 2000-01-01 00:00 UTC; the infinities are
+ * the int64 extremes), so both are the identity on the bits -- exact for
+ * every value, where arithmetic on intervals would round or fail at the
+ * infinities.  A bigint that is no timestamp is refused, as the apply
+ * functions refuse it (input_check_seq_arg).
+ */
+PG_FUNCTION_INFO_V1(sequenced_seq);
+PG_FUNCTION_INFO_V1(sequenced_seq_time);
+
+Datum
+sequenced_seq(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64((int64) PG_GETARG_TIMESTAMPTZ(0));
+}
+
+Datum
+sequenced_seq_time(PG_FUNCTION_ARGS)
+{
+	int64		seq = PG_GETARG_INT64(0);
+
+	if (!TIMESTAMP_NOT_FINITE(seq) && !IS_VALID_TIMESTAMP(seq))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("the sequence " INT64_FORMAT " is no timestamp", seq),
+				 errdetail("A timestamptz sequence is that type's value: microseconds since 2000-01-01 00:00 UTC, from 4714-11-24 BC to 294276 AD.")));
+	PG_RETURN_TIMESTAMPTZ((TimestampTz) seq);
 }

@@ -264,6 +264,8 @@ typedef struct Batch
 	MemoryContext scratch;		/* per message: what converting it leaves */
 	bool		sql_ready;		/* apply_sql_ready() ran for this call */
 	bool		direct;			/* upserts written straight into the target */
+	bool		stale_unversioned;	/* a stale message writes no history
+									 * version (sequenced_delete_missing) */
 	char	   *caller_path;	/* values are converted under this search_path */
 	bool		lazy;			/* keep only the keys until input_materialize */
 	MemoryContext valuecxt;		/* where input_materialize puts values */
@@ -412,6 +414,7 @@ extern bool convert_numeric_to_int64(Numeric num, int64 *out);
 extern Batch *input_new_batch(SeqTable *st, int expected);
 extern Message *input_add_message(Batch *b);
 extern void input_parse_data(Batch *b, Jsonb *data, int64 seq, MsgAction action);
+extern void input_check_seq_arg(SeqTable *st, int64 seq);
 extern void input_parse_messages(Batch *b, Jsonb *messages);
 extern void input_finish_message(Batch *b, Message *m);
 extern void input_materialize(Batch *b, Message *m, MemoryContext cxt);
@@ -598,5 +601,105 @@ extern void maxlog_forget(Oid relid);
 
 /* stats.c */
 extern void stats_count(Batch *b);
+
+#include "datatype/timestamp.h"
+
+/* changes.c: the feed's reader, shared by sequenced_changes and consumers */
+typedef struct FeedItem
+{
+	int			index;			/* its place among the entries read or resolved */
+	int64		pos;
+	int64		seq;			/* the feed's seq */
+	bool		seqnull;
+	int64		eseq;			/* keyed: the log entry's sequence */
+	Datum		key;			/* jsonb, or 0 (append-only) */
+	bool		deleted;
+	Datum		record;			/* jsonb, or 0 */
+	bool		current;		/* its key's current state (append-only: always) */
+	bool		visible;		/* a row the caller may see, or no row security */
+	bool		shown;			/* what the feed returns: current and visible */
+} FeedItem;
+typedef bool (*FeedSink) (void *arg, FeedItem *item);	/* true: it counts */
+extern void changes_settings(void);
+extern int64 changes_begin_read(SeqTable *st);
+extern void changes_end_read(void);
+extern int64 changes_read(SeqTable *st, int64 after, int64 watermark, bool limited, int64 max_rows,
+						  bool hidden_rls, FeedSink sink, void *arg, int64 *lastp);
+extern void changes_resolve(SeqTable *st, LogEntry *e, int n, bool hidden_rls, FeedSink sink, void *arg);
+extern void changes_resolve_appends(SeqTable *st, int64 *positions, int n, bool hidden_rls,
+									FeedSink sink, void *arg);
+
+/* delivery.c: the consumers' tables (SPEC section 8) */
+typedef struct ConsumerRow
+{
+	char	   *name;
+	int64		id;				/* stable: names the consumer's receive lock */
+	Oid			target;
+	Oid			creator;
+	char	   *start;
+	Datum		timeout;		/* interval */
+	int64		incarnation;	/* new at every rewind: its deliveries' tag */
+	int64		head;			/* every change at or below it is recorded */
+	int64		acked_through;
+	ItemPointerData tid;
+} ConsumerRow;
+typedef struct DeliveryRow
+{
+	ItemPointerData tid;
+	Datum		ident;			/* jsonb: the key, or an append-only position */
+	int64		pos;
+	int64		seq;			/* the log entry's sequence (keyed) */
+	bool		seqnull;
+	bool		acked;
+	int64		ack_id;			/* 0: none */
+	int32		deliveries;
+	TimestampTz visible_at;
+	bool		foreign;		/* another transaction in progress holds it */
+} DeliveryRow;
+typedef struct DeliveryStore DeliveryStore;
+typedef enum ConsumerStmt		/* delivery_exec's plan slots */
+{
+	CSTMT_READ,
+	CSTMT_ACKED_THROUGH,
+	CSTMT_LIVE_INCARNATIONS,
+	CSTMT_CREATE,
+	CSTMT_DROP,
+	CSTMT_REWIND,
+	CSTMT_ACK,
+	CSTMT_NACK,
+	CSTMT_LIST,
+	CSTMT_UNACKED,
+	CSTMT_HOLD_HEADS,
+	CSTMT_HOLD_KEYS,
+	CSTMT_DUE,
+	CSTMT_PRUNE,
+	CSTMT_ADVANCE,
+	CSTMT_COUNT					/* (how many) */
+} ConsumerStmt;
+#define SEQ_AWAITING DT_NOEND	/* visible_at of a delivery waiting for a newer change */
+extern Datum delivery_exec(int which, const char *sql, int nargs, Oid *types, Datum *values,
+						   const char *nulls, int64 *processed);
+extern bool consumer_read(const char *name, ConsumerRow *c);
+extern bool consumer_try_lock(ConsumerRow *c);
+extern void consumer_lock_receive(ConsumerRow *c, bool on);
+extern int64 consumer_next_id(bool ack);
+extern int64 consumer_acked_through(ConsumerRow *c, int64 head);
+extern DeliveryStore *delivery_open(void);
+extern int	delivery_probe(DeliveryStore *ds, int64 incarnation, Datum ident, DeliveryRow **rows);
+extern bool delivery_insert(DeliveryStore *ds, int64 incarnation, DeliveryRow *r);
+extern ItemPointer delivery_last_tid(DeliveryStore *ds);
+extern bool delivery_lock(DeliveryStore *ds, ItemPointer tid);
+extern void delivery_update(DeliveryStore *ds, int64 incarnation, DeliveryRow *r);
+extern void delivery_delete(DeliveryStore *ds, ItemPointer tid);
+extern void delivery_close(DeliveryStore *ds);
+extern int64 delivery_gc(void);
+
+/* consumer.c */
+typedef struct ConsumerHold ConsumerHold;
+extern void consumer_check_rights(ConsumerRow *c);
+extern Datum consumer_pos_ident(int64 pos);
+extern ConsumerHold *consumer_hold_begin(SeqTable *st);
+extern bool consumer_hold_keeps(ConsumerHold *h, int64 pos, Datum *keyvals);
+extern void consumer_hold_end(ConsumerHold *h);
 
 #endif							/* PG_SEQUENCED_H */

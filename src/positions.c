@@ -70,6 +70,7 @@
 #include "access/twophase.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -158,14 +159,33 @@ positions_offset(void)
 			pos_offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		else
 		{
-			if (SPI_execute("SELECT state_rel::pg_catalog.text FROM _sequenced.config", false, 0) != SPI_OK_SELECT)
+			/*
+			 * Every position there is: a key state's, a change log's (most
+			 * positions of a keyed table are only there), and a consumer's
+			 * head (start => 'end' leaves one at the watermark, above every
+			 * position handed out).
+			 */
+			if (SPI_execute("SELECT state_rel::pg_catalog.text, log_rel::pg_catalog.text FROM _sequenced.config",
+							false, 0) != SPI_OK_SELECT)
 				elog(ERROR, "failed to read _sequenced.config");
 			configs = SPI_tuptable;
 			nconfigs = SPI_processed;
 			initStringInfo(&sql);
 			for (i = 0; i < nconfigs; i++)
+			{
+				char	   *logrel = SPI_getvalue(configs->vals[i], configs->tupdesc, 2);
+
 				appendStringInfo(&sql, "%sSELECT pg_catalog.max(position) AS p FROM %s",
 								 i ? " UNION ALL " : "", SPI_getvalue(configs->vals[i], configs->tupdesc, 1));
+				if (logrel != NULL)
+					appendStringInfo(&sql, " UNION ALL SELECT pg_catalog.max(last) FROM %s", logrel);
+			}
+			if (OidIsValid(get_relname_relid("consumers", get_namespace_oid("_sequenced", false))))
+			{
+				appendStringInfo(&sql, "%sSELECT pg_catalog.max(head) FROM _sequenced.consumers",
+								 nconfigs > 0 ? " UNION ALL " : "");
+				nconfigs++;
+			}
 			if (nconfigs > 0)
 			{
 				if (SPI_execute(psprintf("SELECT pg_catalog.max(p) FROM (%s) s", sql.data), false, 0) != SPI_OK_SELECT)

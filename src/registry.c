@@ -756,6 +756,9 @@ sequenced_unregister(PG_FUNCTION_ARGS)
  * (keyprobe.c): no statement names the table.  A key a concurrent call is
  * applying is left alone (its state row is locked: the purge waits for it,
  * then finds it changed).  The change log is compacted after them.
+ * Tombstones that a consumer of the table has yet to receive, or to
+ * acknowledge, stay (consumer.c: a consumer reads a delete back from its
+ * tombstone); a NOTICE says how many.
  */
 Datum
 sequenced_purge_tombstones(PG_FUNCTION_ARGS)
@@ -772,6 +775,8 @@ sequenced_purge_tombstones(PG_FUNCTION_ARGS)
 	Snapshot	snap;
 	Datum		keyvals[INDEX_MAX_KEYS];
 	CommandId	cid;
+	ConsumerHold *hold;
+	int64		kept = 0;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -797,6 +802,8 @@ sequenced_purge_tombstones(PG_FUNCTION_ARGS)
 	if (st->nkeys > 0)
 	{
 		PreventCommandIfReadOnly("sequenced_purge_tombstones()");
+		/* (statements: before the command id the deletes use) */
+		hold = consumer_hold_begin(st);
 		CommandCounterIncrement();
 		snap = RegisterSnapshot(GetLatestSnapshot());
 		cid = GetCurrentCommandId(true);
@@ -821,7 +828,14 @@ sequenced_purge_tombstones(PG_FUNCTION_ARGS)
 			if (!keyprobe_exists(kp, keyvals, snap))
 			{
 				TM_FailureData tmfd;
+				Datum		pos = slot_getattr(slot, st->nkeys + 2, &isnull);
 
+				/* a consumer has yet to receive it, or to acknowledge it */
+				if (consumer_hold_keeps(hold, isnull ? 0 : DatumGetInt64(pos), keyvals))
+				{
+					kept++;
+					continue;
+				}
 				if (table_tuple_delete(srel, &slot->tts_tid, cid, snap, InvalidSnapshot,
 									   true, &tmfd, false) == TM_Ok)
 					count++;
@@ -831,7 +845,14 @@ sequenced_purge_tombstones(PG_FUNCTION_ARGS)
 		ExecDropSingleTupleTableSlot(slot);
 		table_close(srel, NoLock);
 		keyprobe_end(kp);
+		consumer_hold_end(hold);
 		UnregisterSnapshot(snap);
+		if (kept > 0)
+			ereport(NOTICE,
+					(errmsg_plural("kept %lld tombstone of table %s that a consumer has not acknowledged",
+								   "kept %lld tombstones of table %s that consumers have not acknowledged",
+								   kept, (long long) kept, st->relname),
+					 errhint("They are purged once every consumer of the table has acknowledged them.")));
 
 		/*
 		 * The log's entries of those keys go too (with every other entry

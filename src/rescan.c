@@ -21,7 +21,10 @@
  * Why it never deletes what it must not: the pipeline locks each key in
  * the one global key order (as every call does: no deadlock with them) and
  * decides again under the lock, against the latest committed state; a key
- * a message at S or newer touched meanwhile is then stale and stays.
+ * a message at S or newer touched meanwhile is then stale and stays -- and
+ * gets no history version either (b->stale_unversioned): it is not missing,
+ * so the rescan says nothing about it (a stale message a source sent is a
+ * version; a key that was missing only before its lock is no message).
  *
  * The breaker: live (keys with a live row) and missing are counted over
  * the same rows first (within scope, as the caller sees them: row-level
@@ -169,6 +172,7 @@ find_missing(CallSession *s, int64 seq, Jsonb *scope, Missing *res)
 	SeqTable   *st = s->st;
 	Batch	   *b = call_new_batch(s, 64);
 	Message    *sm = NULL;
+	Message		scope_msg;
 	StringInfoData sql;
 	Oid		   *argtypes = palloc(sizeof(Oid) * Max(st->natts, 1));
 	Datum	   *args = palloc(sizeof(Datum) * Max(st->natts, 1));
@@ -190,7 +194,15 @@ find_missing(CallSession *s, int64 seq, Jsonb *scope, Missing *res)
 		sm = input_add_message(b);
 		input_parse_object(b, sm, scope, "scope");
 		call_caller_path_end(level);
-		b->nmsgs = 0;			/* (not a message to apply) */
+
+		/*
+		 * Not a message to apply: its slot in b->msgs goes to the first
+		 * missing key (which add_missing clears), so keep a copy of it (its
+		 * values stay where they are, in the batch's memory).
+		 */
+		scope_msg = *sm;
+		sm = &scope_msg;
+		b->nmsgs = 0;
 	}
 
 	/*
@@ -405,6 +417,7 @@ sequenced_delete_missing(PG_FUNCTION_ARGS)
 	call_init_srf(fcinfo);
 	read_args(fcinfo, true, &seq, &max_fraction, &scope);
 	begin(&s, fcinfo, true);
+	input_check_seq_arg(s.st, seq);
 	find_missing(&s, seq, scope, &res);
 	if (max_fraction >= 0 && (float8) res.missing > max_fraction * (float8) res.live)
 		ereport(ERROR,
@@ -422,6 +435,7 @@ sequenced_delete_missing(PG_FUNCTION_ARGS)
 	 * file): for this batch, on_equal is 'keep'.
 	 */
 	b = res.b;
+	b->stale_unversioned = true;
 	saved_on_equal = s.st->on_equal;
 	saved_per_table = s.st->per_table;
 	s.st->on_equal = ON_EQUAL_KEEP;
@@ -488,6 +502,7 @@ sequenced_delete_missing_count(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	read_args(fcinfo, false, &seq, &max_fraction, &scope);
 	begin(&s, fcinfo, false);
+	input_check_seq_arg(s.st, seq);
 	find_missing(&s, seq, scope, &res);
 	values[0] = Int64GetDatum(res.live);
 	values[1] = Int64GetDatum(res.missing);

@@ -5,8 +5,12 @@ pg_sequenced input fuzzer (see test/fuzz/README.md).
 Seeded and reproducible: input number i is generated from (seed, i) alone,
 never from what the server answered, so the same seed and range give the same
 inputs.  Every input is one call of sequenced_upsert (3- and 2-argument
-forms), sequenced_delete, sequenced_import, or one INSERT/COPY into a staging
-table whose trigger is sequenced_apply_staging.
+forms), sequenced_delete, sequenced_import, sequenced_delete_missing (with
+random and hostile scopes and max_fractions), sequenced_delete_missing_count,
+sequenced_register (the 0.2 options, on fz_opts), or one INSERT/COPY into a
+staging table whose trigger is sequenced_apply_staging.  The 0.2 tables:
+unchanged => 'skip', history, a timestamptz sequence column (RFC 3339
+sequences; numbers and out-of-range int64s must be refused), lenient records.
 
 Checks per input (any failure is a "violation"; the exit status is 1):
   crash        the connection died, or pg_postmaster_start_time() changed
@@ -20,8 +24,9 @@ Checks per input (any failure is a "violation"; the exit status is 1):
                elsewhere)
   state        after a failed call, the target, its key state table
                (_sequenced.state_*), its change log (_sequenced.log_*), its
-               _sequenced.max_log rows (and the staging table) differ from
-               before, byte for byte (md5 of the ordered row texts)
+               _sequenced.max_log rows, its registration, its history table
+               (and the staging table) differ from before, byte for byte
+               (md5 of the ordered row texts)
   guc          current_user or search_path differ after the call
   output       a successful call returned rows that contradict the table:
                wrong ord, unknown outcome, inserted/updated without the row
@@ -29,14 +34,28 @@ Checks per input (any failure is a "violation"; the exit status is 1):
                (no row) without a tombstone of that sequence, a key state
                row that disagrees with the row, stale while the stored
                sequence (the higher of the row's and the key state row's)
-               is lower, superseded while being the highest of its key
+               is lower, superseded while being the highest of its key;
+               unchanged on a table not registered with unchanged => 'skip',
+               or with its row written (the rows before and after), updated
+               with the row's values the same; a timestamptz-sequenced table
+               taking a number or an out-of-range int64 as a sequence, or an
+               RFC 3339 sequence showing as another int64;
+               sequenced_delete_missing deleting other than the keys its
+               count said were missing, out of key order, the breaker (54000)
+               tripping or not against missing > max_fraction * live, the
+               count afterwards not (live - deleted, 0), a count unlike a
+               query's; sequenced_register not showing the options given
   table        after a successful call (committed), the table, its key
                state and its feed disagree (check_table): a key state row
                next to a row not carrying its sequence and deletedness, one
                without a row that is no tombstone; sequenced_changes(t, 0)
                not holding exactly each row and each tombstone once; a key
                that lost its state, or whose stored sequence or feed
-               position went down, since the table's previous check
+               position went down, since the table's previous check; with
+               history: versions of a key that overlap or leave a gap, whose
+               sequence column is not their _sdc_valid_from, a delete's
+               version holding values, a key's last version that is not its
+               current state
   timeout      statement_timeout hit
   client       the driver itself failed (a bug in this script)
 
@@ -50,6 +69,8 @@ fuzzer creates (and at the end drops, unless --keep) its own database.
 """
 import argparse
 import collections
+import datetime
+import json
 import os
 import random
 import re
@@ -277,6 +298,41 @@ CREATE TRIGGER apply AFTER INSERT ON fz_stg_comp REFERENCING NEW TABLE AS new_ro
   FOR EACH STATEMENT EXECUTE FUNCTION sequenced_apply_staging('fz_comp');
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO fz_user;
+
+-- the 0.2 options (SPEC sections 6 and 7, README "Timestamps as sequences", "Lenient records"); their
+-- history tables belong to the extension's owner and get what registration grants (SELECT)
+CREATE TABLE fz_skip (id int PRIMARY KEY, a text, n numeric, j jsonb, arr int[], d text DEFAULT 'd',
+                      vol timestamptz DEFAULT clock_timestamp());
+CREATE TABLE fz_hist (k text, g int, v jsonb, t text, n int DEFAULT 5, PRIMARY KEY (k, g));
+CREATE TABLE fz_ts (id int PRIMARY KEY, v text, n int, updated_at timestamptz);
+CREATE TABLE fz_opts (id int PRIMARY KEY, a text, n int DEFAULT 0, j jsonb);
+CREATE TABLE fz_stg_skip (id int, a text, n numeric, j jsonb, arr int[], vol timestamptz, _sdc_sequence bigint,
+                          _sdc_deleted boolean);
+CREATE TABLE fz_stg_ts (id int, v text, n int, zz text, updated_at timestamptz, _sdc_deleted boolean);
+CREATE TABLE fz_stg_ts_txt (id text, v text, n text, updated_at text);
+CREATE TABLE fz_stg_ts_num (id int, v text, updated_at bigint);
+GRANT SELECT, INSERT, UPDATE, DELETE ON fz_skip, fz_hist, fz_ts, fz_opts, fz_stg_skip, fz_stg_ts, fz_stg_ts_txt,
+    fz_stg_ts_num TO fz_user;
+SELECT sequenced_register('fz_skip', unchanged => 'skip', history => true);
+SELECT sequenced_register('fz_hist', on_equal => 'replace', deletes => 'soft', history => true,
+                          unknown_properties => 'column', omitted => 'keep');
+SELECT sequenced_register('fz_ts', sequence_column => 'updated_at', unchanged => 'skip', history => true,
+                          unknown_properties => 'ignore');
+SELECT sequenced_register('fz_opts', history => true);
+CREATE TRIGGER apply AFTER INSERT ON fz_stg_skip REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION sequenced_apply_staging('fz_skip');
+CREATE TRIGGER apply AFTER INSERT ON fz_stg_ts REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION sequenced_apply_staging('fz_ts');
+CREATE TRIGGER apply BEFORE INSERT ON fz_stg_ts_txt FOR EACH ROW EXECUTE FUNCTION sequenced_apply_staging('fz_ts');
+CREATE TRIGGER apply AFTER INSERT ON fz_stg_ts_num REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION sequenced_apply_staging('fz_ts');
+
+-- a timestamptz sequence as the bigint the functions show (microseconds since 2000-01-01 UTC), the
+-- infinities too; the checks use it rather than sequenced_seq, whose arithmetic refuses the infinities
+CREATE FUNCTION fz_seq(ts timestamptz) RETURNS bigint LANGUAGE sql IMMUTABLE STRICT AS $$
+  SELECT CASE WHEN ts = 'infinity' THEN 9223372036854775807 WHEN ts = '-infinity' THEN -9223372036854775808
+              ELSE (extract(epoch FROM ts - '2000-01-01 00:00:00+00') * 1000000)::bigint END
+$$;
 """
 
 # column -> safe generator name
@@ -298,9 +354,33 @@ TABLES = {
     "fz_app": dict(keys=[], cols={"a": "int4", "b": "text", "j": "json"}, soft=False, on_equal="keep",
                    per_table=False),
     "fz_gen": dict(keys=["id"], cols={"v": "text"}, soft=True, on_equal="keep", per_table=False),
+    # the 0.2 options: small value pools, so that records often hold the stored values again
+    "fz_skip": dict(keys=["id"], cols={"a": "s_text", "n": "s_num", "j": "s_json", "arr": "s_iarr", "d": "s_text",
+                                       "vol": "s_ts"}, soft=False, on_equal="keep", per_table=False, full=0.6),
+    "fz_hist": dict(keys=["k", "g"], cols={"v": "s_json", "t": "s_text", "n": "s_int"}, soft=True,
+                    on_equal="replace", per_table=False),
+    "fz_ts": dict(keys=["id"], cols={"v": "s_text", "n": "s_int"}, soft=False, on_equal="keep", per_table=False,
+                  ts=True, full=0.5),
+    # registered again now and then with other options (the "register" inputs); on_equal as it stands
+    "fz_opts": dict(keys=["id"], cols={"a": "s_text", "n": "s_int", "j": "s_json"}, soft=False, on_equal=None,
+                    per_table=False, full=0.4),
 }
 
+# timestamptz: the valid range of its int64 (PostgreSQL's MIN_TIMESTAMP .. END_TIMESTAMP - 1, and the two
+# infinities at INT64_MIN and INT64_MAX)
+TS_MIN = -211813488000000000
+TS_END = 9223371331200000000
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+TS_EPOCH = datetime.datetime(2000, 1, 1)      # a timestamptz's int64 counts microseconds from here (UTC)
+
+
+def ts_valid(us):
+    return us in (INT64_MIN, INT64_MAX) or TS_MIN <= us < TS_END
+
+
 NO_TABLE = "999999999"     # a regclass that names no relation
+MISSING = object()          # no such property
+EVER_SKIP = set()           # relids of the tables seen registered with unchanged => 'skip'
 NO_IMPORT_TABLE = "(no table_name)"     # an import body whose table_name is no (non-empty) string
 
 IMPORT_TABLES = ["imp_a", "imp_b", "public.imp_c", "Imp Mixed", 'imp "q";x', "imp_new_%d"]
@@ -331,6 +411,13 @@ class Input:
         self.stg_rows = None
         self.copy = False
         self.row_level = False
+        self.scope_given = False    # delete_missing: a scope argument (inp.json its text; None: NULL)
+        self.scope_obj = None       # ... the scope as generated, when it is a valid object (for checks)
+        self.max_fraction = 0.1     # ... max_fraction (None: NULL), given when mf_given
+        self.mf_given = False
+        self.reg_args = None        # register: [(option, value)]
+        self.msg_seqs = None        # upsert2: each message's "sequence" value as generated
+        self.ts_expect = {}         # RFC 3339 texts generated valid -> their int64
         self.txn = False        # run inside BEGIN ... SAVEPOINT
         self.role = None        # SET ROLE for the call
         self.mode = "chaos"     # clean | single | chaos (see Gen.build)
@@ -343,6 +430,7 @@ class Input:
 
 class Gen:
     def __init__(self, seed, huge_rate):
+        self.ts_expect = {}             # RFC 3339 texts made for this input -> their int64
         self.seed = seed
         self.huge_rate = huge_rate      # share of inputs that carry one huge value
         self.huge_left = 0              # huge values this input may still get
@@ -476,6 +564,21 @@ class Gen:
             return r.choice(["127.0.0.1", "::1", "10.0.0.0/8", "fe80::1%eth0" if False else "2001:db8::/32"])
         if kind == "interval":
             return r.choice(["1 day", "P1Y2M3DT4H5M6S", "-00:00:01", "177999999 years"])
+        # small pools (the 0.2 tables): equal values spelled alike or not -- numeric 1, 1.0 and 1.00 and
+        # jsonb 1 and 1.0 differ in binary, int 1 and 1e0, timestamptz instants at two offsets do not
+        if kind == "s_text":
+            return r.choice(["x", "y", "", None, "\u00e9"])
+        if kind == "s_int":
+            return r.choice([0, 1, 2, None, Raw("1e0"), "2"])
+        if kind == "s_num":
+            return r.choice([Raw("1"), Raw("1.0"), Raw("1.00"), "1", 0, None, "NaN"])
+        if kind == "s_json":
+            return r.choice([Obj([("a", 1)]), Obj([("a", Raw("1.0"))]), [1, 2], None, "s", 1,
+                             Obj([("b", 1), ("a", 1)]), Obj([("a", 1), ("b", 1)])])
+        if kind == "s_iarr":
+            return r.choice([[1, 2], "{1,2}", [], None, [1, None], [Raw("1e0"), 2]])
+        if kind == "s_ts":
+            return r.choice(["2024-01-01T00:00:00Z", "2024-01-01 01:00:00+01", None, "2024-01-01T00:00:00.000001Z"])
         raise ValueError(kind)
 
     @staticmethod
@@ -502,7 +605,41 @@ class Gen:
             return {"n": r.choice(KEYS_NUM)}
         if table == "fz_uk":
             return {"u": r.choice(KEYS_UUID), "m": r.choice(ENUM_LABELS)}
+        if table in ("fz_skip", "fz_ts", "fz_opts"):
+            return {"id": r.choice([r.randint(1, 12), r.randint(1, 12), str(r.randint(1, 5))])}
+        if table == "fz_hist":
+            return {"k": r.choice(["a", "b", "c", 'q"x', ""]), "g": r.choice([0, 1, 2, "1"])}
         return {}
+
+    def canonical(self, r, table, kv):
+        """[(column, value)]: a record determined by the key, in spellings that convert to the same
+        values (int 1 and 1e0, timestamptz at two offsets, jsonb keys in either order, an omitted column
+        whose DEFAULT is the value) -- and now and then one that does not (numeric 1.00 for 1.0)."""
+        try:
+            k = int(str(next(iter(kv.values()))))
+        except ValueError:
+            k = 0
+        out = []
+        if table == "fz_skip":
+            out.append(("a", ["x", "y", None][k % 3]))
+            out.append(("n", r.choice([Raw("1.0"), "1.0", Raw("10e-1")] * 4 + [Raw("1.00")])))
+            j = [("a", 1), ("b", k)]
+            out.append(("j", Obj(j if r.random() < 0.5 else j[::-1])))
+            out.append(("arr", r.choice([[1, k], "{1,%d}" % k, [Raw("1e0"), k]])))
+            if r.random() < 0.7:
+                out.append(("d", "d"))          # else omitted: its DEFAULT 'd'
+            out.append(("vol", r.choice(["2024-01-01T00:00:00Z", "2024-01-01 01:00:00+01", "2024-01-01t00:00:00z"])))
+        elif table == "fz_ts":
+            out.append(("v", ["x", "y"][k % 2]))
+            out.append(("n", r.choice([k % 3, Raw("%de0" % (k % 3)), str(k % 3)])))
+            if r.random() < 0.2:
+                out.append(("zz", "an unknown property (ignored)"))
+        else:
+            out.append(("a", ["x", "y", ""][k % 3]))
+            out.append(("n", r.choice([k, Raw("%de0" % k)])))
+            out.append(("j", Obj([("k", k)])))
+        r.shuffle(out)
+        return out
 
     def hostile_key_value(self, r, table):
         return r.choice([None, True, [], {}, "", "abc", Raw("1.5"), Raw("2147483648"), Raw("1e400"),
@@ -527,9 +664,15 @@ class Gen:
             else:
                 o.set(k, kv[k])
         cols = list(meta["cols"].items())
-        if not keys_only or r.random() < 0.2:
+        if not keys_only and meta.get("full") and r.random() < 0.75:
+            # the key's "canonical" record, spelled one way or another: sent again at a newer sequence,
+            # it holds the stored values (unchanged), or not quite (numeric 1.0 against 1.00)
+            for c, v in self.canonical(r, table, kv):
+                o.set(c, v)
+        elif not keys_only or r.random() < 0.2:
             r.shuffle(cols)
-            for c, kind in cols[: r.randint(0, len(cols))]:
+            ncols = len(cols) if r.random() < meta.get("full", 0) else r.randint(0, len(cols))
+            for c, kind in cols[:ncols]:
                 if self.bad(r, 0.05):
                     o.set(c, self.hostile_value(r))
                     hostile = True
@@ -554,8 +697,55 @@ class Gen:
             return i * 4 + r.randint(-200, 3)        # mostly rising, with late arrivals
         return r.choice([0, -1, 1, 9223372036854775807, -9223372036854775808, i * 4])
 
-    def seq_json(self, r, i):
+    def ts_text(self, r, us):
+        """An RFC 3339 spelling of the timestamptz whose int64 is us (remembered in ts_expect)."""
+        if us == INT64_MAX:
+            t = r.choice(["infinity", "Infinity"])
+        elif us == INT64_MIN:
+            t = "-infinity"
+        else:
+            off = r.choice([0, 0, 330, -720, 840, -59])
+            at = TS_EPOCH + datetime.timedelta(microseconds=us + off * 60000000)
+            frac = at.microsecond
+            f = r.choice(["", ".%06d" % frac, (".%06d" % frac).rstrip("0")]) if frac == 0 else \
+                r.choice([".%06d" % frac, (".%06d" % frac).rstrip("0")])
+            if len(f) == 1:
+                f = ""
+            if off == 0 and r.random() < 0.7:
+                z = r.choice(["Z", "z", "+00:00"])
+            else:
+                z = "%s%02d:%02d" % ("-" if off < 0 else "+", abs(off) // 60, abs(off) % 60)
+            t = "%04d-%02d-%02d%s%02d:%02d:%02d%s%s" % (at.year, at.month, at.day, r.choice(["T", "T", "t", " "]),
+                                                      at.hour, at.minute, at.second, f, z)
+        self.ts_expect[t] = us
+        return t
+
+    def seq_json_ts(self, r, i):
+        """(JSON value for "sequence" on a table whose sequence column is timestamptz, valid?): RFC 3339
+        strings; a number is refused whatever it is (22023), as are strings that are no timestamp"""
+        p = r.random()
+        if p < 1 - 0.15 * self.hr:
+            v = self.seq_value(r, i)
+            if ts_valid(v):
+                return self.ts_text(r, v), True
+        return r.choice([(None, False), (1, False), (Raw("1.0"), False), (Raw("1765101600000"), False),
+                         (Raw("9223372036854775807"), False), (Raw("-0"), False), (Raw("1e2"), False),
+                         ("2024-02-30T00:00:00Z", False), ("2024-01-01T00:00:00+16:00", False),
+                         ("294277-01-01T00:00:00Z", False), ("yesterday-ish", False), ("", False),
+                         ("2024-01-01T25:00:00Z", False), ("now", True), ("epoch", True), (True, False),
+                         ([], False), ("2024-13-01T00:00:00Z", False), ("4714-11-23T23:59:59Z BC", False)])
+
+    def ts_seq_arg(self, r, i):
+        """The seq argument (bigint) for a timestamptz-sequenced table: mostly seq_value, sometimes an int64
+        outside timestamptz's range (which must be refused: it is no timestamp)"""
+        if self.bad(r, 0.08):
+            return r.choice([TS_END, TS_MIN - 1, -(1 << 62), 1 << 62, INT64_MAX - 1, INT64_MIN + 1])
+        return self.seq_value(r, i)
+
+    def seq_json(self, r, i, ts=False):
         """(JSON value for "sequence", valid?)"""
+        if ts:
+            return self.seq_json_ts(r, i)
         p = r.random()
         if p < 1 - 0.15 * self.hr:
             v = self.seq_value(r, i)
@@ -594,20 +784,145 @@ class Gen:
         inp.mode = "clean" if q < 0.35 else ("single" if q < 0.75 else "chaos")
         self.hr = 1.0 if inp.mode == "chaos" else 0.0
         inp.role = "fz_user" if r.random() < 0.3 else None
-        if p < 0.27:
-            self.make_upsert3(r, inp)
-        elif p < 0.55:
-            self.make_upsert2(r, inp)
-        elif p < 0.70:
-            self.make_delete3(r, inp)
-        elif p < 0.82:
-            self.make_import(r, inp)
+        self.ts_expect = {}
+        if p < 0.055:
+            self.make_delete_missing(r, inp, False)
+        elif p < 0.07:
+            self.make_delete_missing(r, inp, True)
+        elif p < 0.08:
+            self.make_register(r, inp)
         else:
-            self.make_staging(r, inp)
+            p = (p - 0.08) / 0.92      # the earlier mix, in the earlier proportions
+            if p < 0.27:
+                self.make_upsert3(r, inp)
+            elif p < 0.55:
+                self.make_upsert2(r, inp)
+            elif p < 0.70:
+                self.make_delete3(r, inp)
+            elif p < 0.82:
+                self.make_import(r, inp)
+            else:
+                self.make_staging(r, inp)
+        inp.ts_expect = self.ts_expect
         return inp
 
+    # -- sequenced_delete_missing / sequenced_delete_missing_count ---------------------
+    def scope_value(self, r, table, col):
+        meta = TABLES[table]
+        if col in meta["keys"]:
+            return self.key_values(r, table)[col]
+        return self.safe_value(r, meta["cols"][col])
+
+    def make_scope(self, r, inp, hostile):
+        """(scope JSON value or None for no scope, hostile?, shape ok?)"""
+        table = inp.table if inp.table in TABLES else "fz_all"
+        meta = TABLES[table]
+        cols = [c for c in meta["keys"] + list(meta["cols"]) if c != "c_json"]     # json: no equality operator
+        if not hostile:
+            p = r.random()
+            if p < 0.3:
+                return None, False, True
+            if p < 0.38:
+                return Obj(), False, True
+            o = Obj()
+            for c in r.sample(cols, min(len(cols), r.choice([1, 1, 1, 2, 3]))):
+                o.set(c, None if r.random() < 0.1 else self.scope_value(r, table, c))
+            return o, False, True
+        q = r.random()
+        if q < 0.25:
+            return r.choice([[], [Obj([("id", 1)])], "id", 1, True, Raw("null"), Raw("1.5"), [None]]), True, False
+        o = Obj()
+        if q < 0.45:
+            o.set(r.choice(PROP_NAMES), self.rand_json(r) if r.random() < 0.5 else 1)
+        elif q < 0.7:
+            o.set(r.choice(cols), self.hostile_value(r))
+        elif q < 0.8:
+            o.set(r.choice([meta.get("seqcol", "_sdc_sequence"), "_sdc_deleted_at", "_sdc_extra", "_sdc_valid_from",
+                            "updated_at", "c_json"]), r.choice([1, None, "x"]))
+        elif q < 0.9:
+            c = r.choice(cols)
+            o.set(c, self.hostile_value(r))
+            o.set(c, self.scope_value(r, table, c))     # a duplicate key: jsonb keeps the last (valid) one
+        else:
+            o.set(r.choice(cols), self.scope_value(r, table, r.choice(cols)))    # another column's value
+        if r.random() < 0.3:
+            c = r.choice(cols)
+            o.set(c, self.scope_value(r, table, c))
+        if r.random() < 0.3:
+            r.shuffle(o.items)
+        return o, True, True
+
+    def make_delete_missing(self, r, inp, count_only):
+        inp.op = "dm_count" if count_only else "delete_missing"
+        inp.table = self.pick_table(r, keyed=r.random() < 0.93)
+        ts = TABLES.get(inp.table, {}).get("ts", False)
+        p = r.random()
+        if p < 0.02:
+            inp.seq = None
+        elif ts:
+            inp.seq = self.ts_seq_arg(r, inp.i)
+        elif p < 0.6:
+            inp.seq = self.seq_value(r, inp.i)
+        elif p < 0.9:
+            inp.seq = inp.i * 4 - r.randint(0, 4000)
+        else:
+            inp.seq = r.choice([INT64_MIN, INT64_MAX, 0, -1])
+        hostile = inp.mode == "single" or (inp.mode == "chaos" and r.random() < 0.4)
+        scope, h, shape_ok = self.make_scope(r, inp, hostile)
+        inp.scope_given = scope is not None or r.random() < 0.5      # else: no scope argument at all
+        inp.json = None if scope is None else to_json(scope, ascii_only=r.random() < 0.3)
+        inp.scope_obj = scope if isinstance(scope, Obj) and not h else None
+        inp.nrec = 1 if isinstance(scope, Obj) else 0     # the scope is converted as a record is: "record 1"
+        inp.shape_bad = not shape_ok
+        if h:
+            inp.hostile = {1}
+        if not count_only:
+            q = r.random()
+            inp.mf_given = q > 0.2
+            inp.max_fraction = 0.1
+            if inp.mf_given:
+                if inp.mode == "chaos" and r.random() < 0.1:
+                    inp.max_fraction = r.choice([-1.0, float("nan"), float("-inf"), -1e-9])
+                else:
+                    inp.max_fraction = r.choice([None, None, 0.0, 0.05, 0.1, 0.5, 1.0, 1.0, 2.0, float("inf"),
+                                                 1e308])
+
+    # -- sequenced_register with the options of 0.2 (fz_opts) --------------------------
+    REG_OPTS = {"on_equal": ["keep", "replace", "error"], "unchanged": ["write", "skip"],
+                "unknown_properties": ["error", "ignore", "column"], "omitted": ["default", "keep"]}
+
+    def make_register(self, r, inp):
+        inp.op = "register"
+        inp.table = "fz_opts" if not self.bad(r, 0.1) else NO_TABLE
+        if r.random() < 0.8:
+            inp.role = None     # (fz_user does not own fz_opts: 42501)
+        args = [("history", True)]      # always on (a table that gets it back refills nothing: see README)
+        for name, vals in self.REG_OPTS.items():
+            if r.random() < 0.7:
+                args.append((name, r.choice(vals)))
+        if r.random() < 0.2:
+            args.append(("key_columns", ["id"]))
+        if r.random() < 0.2:
+            args.append(("sequence_column", "_sdc_sequence"))
+        if r.random() < 0.1:
+            args.append(("ordering", "per_key"))
+        if inp.mode != "clean" and (inp.mode == "single" or r.random() < 0.5):
+            # one option gets a value it does not take (NULL: 22004, others 22023); the sequence column
+            # stays (another one would be a new column, and a key state rebuilt from it)
+            k = r.choice([j for j, (name, _) in enumerate(args) if name != "sequence_column"])
+            name = args[k][0]
+            bad = None if name == "history" else r.choice([None, "skipp", "KEEP", "", " keep", "x" * 100,
+                                                            "ignore;", "1", "\u00e9", "default\t"])
+            if name in ("key_columns",):
+                bad = r.choice([["nope"], ["id", "id"], ["a"]])
+            args[k] = (name, bad)
+            inp.shape_bad = True
+        r.shuffle(args)
+        inp.reg_args = args
+
     def pick_table(self, r, keyed=False):
-        names = ["fz_all", "fz_all", "fz_all", "fz_comp", "fz_num", "fz_uk", "fz_app", "fz_gen"]
+        names = ["fz_all", "fz_all", "fz_all", "fz_comp", "fz_num", "fz_uk", "fz_app", "fz_gen",
+                 "fz_skip", "fz_skip", "fz_hist", "fz_ts", "fz_opts"]
         if keyed:
             names = [n for n in names if TABLES[n]["keys"]]
         if self.bad(r, 0.004):
@@ -642,10 +957,15 @@ class Gen:
     def records_input(self, r, inp, keys_only=False):
         return self.build(r, inp, self.nrecords(r), lambda k: self.record(r, inp.table, keys_only))
 
+    def seq_arg(self, r, inp):
+        if TABLES.get(inp.table, {}).get("ts"):
+            return self.ts_seq_arg(r, inp.i) if r.random() > 0.02 else None
+        return self.seq_value(r, inp.i) if r.random() > 0.02 else None
+
     def make_upsert3(self, r, inp):
         inp.op = "upsert3"
         inp.table = self.pick_table(r)
-        inp.seq = self.seq_value(r, inp.i) if r.random() > 0.02 else None
+        inp.seq = self.seq_arg(r, inp)
         if self.bad(r, 0.07):
             inp.shape_bad = True
             v = self.bad_shape(r)
@@ -666,7 +986,7 @@ class Gen:
     def make_delete3(self, r, inp):
         inp.op = "delete3"
         inp.table = self.pick_table(r, keyed=r.random() < 0.95)
-        inp.seq = self.seq_value(r, inp.i) if r.random() > 0.02 else None
+        inp.seq = self.seq_arg(r, inp)
         if self.bad(r, 0.07):
             inp.shape_bad = True
             v = self.bad_shape(r)
@@ -698,7 +1018,8 @@ class Gen:
             m.set("action", action)
         elif r.random() < 0.2:
             m.set("action", None)
-        sq, ok = self.seq_json(r, inp.i)
+        ts = TABLES.get(inp.table, {}).get("ts", False)
+        sq, ok = self.seq_json(r, inp.i, ts)
         if not ok:
             hostile = True
         if sq is not None or r.random() < 0.5:
@@ -717,7 +1038,7 @@ class Gen:
         if r.random() < 0.05:
             m.set(r.choice(["extra", "Action", "seq", "DATA"]), self.rand_json(r))
         if self.bad(r, 0.02):
-            m.set("sequence", self.seq_json(r, inp.i)[0])   # duplicate "sequence": the last one counts
+            m.set("sequence", self.seq_json(r, inp.i, ts)[0])   # duplicate "sequence": the last one counts
             hostile = True
         if action == "delete" and not TABLES.get(inp.table, TABLES["fz_all"])["keys"]:
             if self.hr == 0:
@@ -740,6 +1061,8 @@ class Gen:
                 v.insert(r.randrange(len(v) + 1), self.rand_json(r))
                 inp.hostile = set(range(1, len(v) + 1))
             inp.nrec = len(v)
+            # each message's "sequence" as jsonb keeps it (the last of duplicates; MISSING: none)
+            inp.msg_seqs = [m.get("sequence", MISSING) if isinstance(m, Obj) else MISSING for m in v]
         inp.json = None if v is None else to_json(v, ascii_only=r.random() < 0.3)
 
     def make_import(self, r, inp):
@@ -858,7 +1181,8 @@ class Gen:
 
     def make_staging(self, r, inp):
         inp.op = "staging"
-        kind = r.choice(["txt", "txt", "typed", "row", "comp"])
+        kind = r.choice(["txt", "txt", "typed", "row", "comp", "skip", "ts", "ts_txt"] + (["ts_num"] if r.random() < 0.3
+                                                                                       else []))
         n = self.nrecords(r) if r.random() > 0.05 else 0
         if n > 400:
             n = r.randint(1, 400)
@@ -926,6 +1250,81 @@ class Gen:
                 return [idv, r.choice([None, 1, -5]), r.choice([None, "t", "\u00e9"]), r.choice([None, True]),
                         r.choice([None] + ENUM_LABELS), r.choice([None, 1, 99]), nn, sq,
                         r.choice([None, True, False, False])], h
+        elif kind == "skip":
+            # typed columns into fz_skip (unchanged => 'skip', history): small pools, so many rows hold
+            # the stored values again
+            inp.staging = "fz_stg_skip"
+            inp.table = "fz_skip"
+            cols = ["id", "a", "n", "j", "arr", "vol", "_sdc_sequence", "_sdc_deleted"]
+            r.shuffle(cols)
+            cols = [c for c in cols if c in ("id", "_sdc_sequence") or r.random() < 0.85]
+
+            def one(k):
+                row = []
+                h = False
+                for c in cols:
+                    if c == "id":
+                        v = r.randint(1, 12) if not self.bad(r, 0.07) else None
+                    elif c == "_sdc_sequence":
+                        v = self.seq_value(r, inp.i) if not self.bad(r, 0.05) else None
+                    elif c == "_sdc_deleted":
+                        v = r.choice([None, False, False, True])
+                    elif c == "a":
+                        v = r.choice(["x", "y", None])
+                    elif c == "n":
+                        v = r.choice(["1", "1.0", "1.00", None, "NaN"])
+                    elif c == "j":
+                        v = r.choice(['{"a": 1}', '{"a": 1.0}', "[1, 2]", None])
+                    elif c == "arr":
+                        v = r.choice(["{1,2}", "{}", None])
+                    else:
+                        v = r.choice(["2024-01-01T00:00:00Z", "2024-01-01 01:00:00+01", None])
+                    if v is None and c in ("id", "_sdc_sequence"):
+                        h = True    # (typed columns: a value their type refuses would fail the INSERT itself)
+                    row.append(v)
+                return row, h
+        elif kind in ("ts", "ts_txt", "ts_num"):
+            # into fz_ts (a timestamptz sequence column, unknown_properties => 'ignore': zz is dropped);
+            # a staging sequence column that is a number is refused (22023) whatever its rows
+            inp.table = "fz_ts"
+            inp.staging = {"ts": "fz_stg_ts", "ts_txt": "fz_stg_ts_txt", "ts_num": "fz_stg_ts_num"}[kind]
+            inp.row_level = kind == "ts_txt"
+            cols = {"ts": ["id", "v", "n", "zz", "updated_at", "_sdc_deleted"], "ts_txt": ["id", "v", "n", "updated_at"],
+                    "ts_num": ["id", "v", "updated_at"]}[kind]
+            if kind == "ts_num":
+                n = max(n, 1)
+
+            def one(k):
+                h = kind == "ts_num"
+                row = []
+                for c in cols:
+                    if c == "id":
+                        v = r.randint(1, 12) if not self.bad(r, 0.07) else None
+                        v = str(v) if kind == "ts_txt" and v is not None else v
+                    elif c == "updated_at":
+                        if kind == "ts_num":
+                            v = self.seq_value(r, inp.i)
+                        elif not self.bad(r, 0.1):
+                            sv = self.seq_value(r, inp.i)
+                            v = self.ts_text(r, sv) if ts_valid(sv) else "2024-01-01T00:00:00Z"
+                        elif kind == "ts":
+                            v = None        # (a timestamptz column: bad text would fail the INSERT itself)
+                        else:
+                            v = r.choice([None, "yesterday-ish", "2024-02-30T00:00:00Z", "1765101600000"])
+                    elif c == "v":
+                        v = r.choice(["x", "y", None])
+                    elif c == "n":
+                        v = r.choice([1, 2, None]) if kind != "ts_txt" or not self.bad(r, 0.05) else "two"
+                        v = str(v) if kind == "ts_txt" and v is not None else v
+                    elif c == "zz":
+                        v = r.choice([None, "ignored"])
+                    else:
+                        v = r.choice([None, False, True])
+                    if v is None and c in ("id", "updated_at") or v in ("two", "yesterday-ish", "2024-02-30T00:00:00Z",
+                                                                         "1765101600000"):
+                        h = True
+                    row.append(v)
+                return row, h
         else:
             inp.staging = "fz_stg_comp"
             inp.table = "fz_comp"
@@ -968,6 +1367,15 @@ WHOLE_CALL = [
     r"key columns? .* (?:is|are) not covered", r"^column \".*\" named in key does not exist",
     r"^table .* has no unique index", r"^a key column .* cannot be null",
     r"^relation with OID \d+ does not exist", r"is not a table$", r"is not a valid identifier$",
+    # sequenced_delete_missing(_count), sequenced_register's options, a staging sequence column of a type
+    # the target's sequence column does not take
+    r"^sequenced_delete_missing would delete too large a part of table", r"^max_fraction must be ",
+    r"is append-only: it has no keys to delete", r"^scope must be a JSON object", r"^scope names ",
+    r"^invalid value for (?:on_equal|unchanged|unknown_properties|omitted|deletes|ordering): ",
+    r"^the sequence column of the staging table is ", r"named twice in key_columns", r"^key column .* named twice",
+    r"^key column \".*\" does not exist in table ", r"^no unique index of table .* covers exactly the key columns",
+    # the seq argument of a timestamptz-ordered table that is no timestamp
+    r"^the sequence -?\d+ is no timestamp$",
 ]
 WHOLE_CALL_RE = [re.compile(p) for p in WHOLE_CALL]
 
@@ -977,8 +1385,33 @@ class Violation(Exception):
 
 
 class RegInfo(collections.namedtuple("RegInfo", "stateoid state relid log keys seqcol soft on_equal per_table "
-                                                "relkind unchanged qualname rowtype")):
-    """A registered table, from _sequenced.config: its key state S (state), change log L (log), ..."""
+                                                "relkind unchanged qualname rowtype seqtype history histrel "
+                                                "unknown omitted")):
+    """A registered table, from _sequenced.config: its key state S (state), change log L (log), its
+    history table (histrel, when history is on), ..."""
+
+    @property
+    def skip(self):
+        return self.unchanged == "skip"
+
+    @property
+    def loose(self):
+        """The key's sequence may be ahead of its row's: under unchanged => 'skip' (an unchanged message
+        moves the key on, not the row), and on a table that was registered so once (the key state rows
+        it left behind keep their sequences when the table goes back to 'write')."""
+        if self.skip:
+            EVER_SKIP.add(self.relid)
+        return self.skip or self.relid in EVER_SKIP
+
+    @property
+    def ts(self):
+        """The sequence column is timestamptz (sequences: its int64, README "Timestamps as sequences")."""
+        return self.seqtype == "timestamp with time zone"
+
+    def seq(self, alias):
+        """The sequence column of alias as the bigint the functions show."""
+        col = S.SQL("{}.{}").format(S.SQL(alias), S.Identifier(self.seqcol))
+        return S.SQL("fz_seq({})").format(col) if self.ts else col
 
     @property
     def sparse(self):
@@ -1047,7 +1480,10 @@ class Fuzzer:
 
     REG_SQL = ("SELECT c.state_rel::oid, c.state_rel::text, c.relid::oid, c.log_rel::text, c.key_columns, "
                "c.sequence_column, c.deletes = 'soft', c.on_equal, c.ordering = 'per_table', r.relkind::text, "
-               "c.unchanged, c.relid::regclass::text, r.reltype::regtype::text FROM _sequenced.config c "
+               "c.unchanged, c.relid::regclass::text, r.reltype::regtype::text, "
+               "(SELECT format_type(a.atttypid, NULL) FROM pg_attribute a WHERE a.attrelid = c.relid "
+               "   AND a.attname = c.sequence_column), c.history, c.history_rel::text, c.unknown_properties, "
+               "c.omitted FROM _sequenced.config c "
                "JOIN pg_class r ON r.oid = c.relid JOIN pg_namespace n ON n.oid = r.relnamespace ")
 
     def refresh_state_rel(self, table):
@@ -1057,6 +1493,8 @@ class Fuzzer:
         row = self.conn.execute(self.REG_SQL + "WHERE n.nspname = %s AND r.relname = %s",
                                 table_ident(table)).fetchone()
         row = row and RegInfo(*row)
+        if row:
+            row.loose       # (remembers a table registered with unchanged => 'skip')
         self.state_rel[table] = row
         return row
 
@@ -1090,19 +1528,37 @@ class Fuzzer:
                 parts.append(S.SQL(agg).format(S.SQL(st.log)))
             parts.append(S.SQL("(SELECT string_agg(seq::text, ',' ORDER BY seq) FROM _sequenced.max_log "
                                "WHERE relid = {}::oid)").format(S.Literal(reg)))
+            # the registration itself (a failed sequenced_register changes nothing) and the history
+            parts.append(S.SQL("(SELECT to_jsonb(c)::text FROM _sequenced.config c WHERE c.relid = {}::oid)")
+                         .format(S.Literal(reg)))
+            if st.histrel is not None:
+                parts.append(S.SQL(agg).format(S.SQL(st.histrel)))
         else:
             parts.append(S.SQL("'unregistered'"))
         if staging:
             parts.append(S.SQL(agg).format(S.Identifier(staging)))
         q = S.SQL("SELECT ") + S.SQL(", ").join(parts)
-        return tuple(self.conn.execute(q).fetchone())
+        in_txn = self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+        if in_txn:
+            self.conn.execute("SAVEPOINT snap")
+        try:
+            return tuple(self.conn.execute(q).fetchone())
+        except psycopg.DatabaseError as e:
+            # a value the table should never have held (reported by check_table) can make its text fail;
+            # the error stands for the state then
+            if in_txn:
+                self.conn.execute("ROLLBACK TO SAVEPOINT snap")
+            return ("snapshot failed", e.sqlstate, str(e).splitlines()[0])
+        finally:
+            if in_txn:
+                self.conn.execute("RELEASE SAVEPOINT snap")
 
     def gucs(self):
         return tuple(self.conn.execute("SELECT current_user, current_setting('search_path')").fetchone())
 
     # -- bookkeeping -------------------------------------------------------------
-    def count(self, key):
-        self.stats[key] = self.stats.get(key, 0) + 1
+    def count(self, key, n=1):
+        self.stats[key] = self.stats.get(key, 0) + n
 
     def violate(self, inp, kind, detail):
         self.count("violation:" + kind)
@@ -1121,9 +1577,63 @@ class Fuzzer:
                   (inp.i, inp.op, inp.table, kind, str(detail)[:600], path), flush=True)
 
     # -- one input ---------------------------------------------------------------
+    def pre_call(self, inp):
+        """What the checks of a successful call need from before it: for sequenced_delete_missing (and its
+        count), the function's count and the same count made by a query; for a table registered with
+        unchanged => 'skip', its rows."""
+        pre = {}
+        if inp.table in (NO_TABLE, NO_IMPORT_TABLE) or inp.table not in TABLES:
+            return pre
+        st = self.state_rel.get(inp.table) or self.refresh_state_rel(inp.table)
+        if st is None:
+            return pre
+        c = self.conn
+        if inp.op in ("delete_missing", "dm_count") and st.keys and inp.seq is not None:
+            try:
+                pre["count"] = tuple(c.execute(
+                    "SELECT live, missing FROM sequenced_delete_missing_count(%s::regclass, %s::bigint, %s::jsonb)",
+                    (quote_table(inp.table), inp.seq, inp.json)).fetchone())
+            except psycopg.DatabaseError as e:
+                pre["count_error"] = e.sqlstate
+            # the same count by a query: live rows (within the scope, values converted as
+            # jsonb_populate_record converts them) and those whose stored sequence (the higher of the
+            # row's and the key state row's; NULL: older than any) is below seq
+            conds = [S.SQL("true")]
+            if inp.scope_obj is not None:
+                for k in dict.fromkeys(inp.scope_obj.keys()):
+                    conds.append(S.SQL("t.{c} IS NOT DISTINCT FROM (p.r).{c}").format(c=S.Identifier(k)))
+            q = S.SQL("SELECT count(*) FILTER (WHERE NOT {del}), "
+                      "count(*) FILTER (WHERE NOT {del} AND coalesce(greatest({tseq}, s.sequence) < %s, true)) "
+                      "FROM {tab} t LEFT JOIN {st} s ON {m} "
+                      "CROSS JOIN (SELECT jsonb_populate_record(NULL::{typ}, coalesce(%s::jsonb, '{{}}')) AS r) p "
+                      "WHERE {conds}").format(
+                **{"del": S.SQL("t._sdc_deleted_at IS NOT NULL") if st.soft else S.SQL("false")},
+                tseq=st.seq("t"), tab=S.SQL(st.rows), st=S.SQL(st.state), m=state_match(st.keys, "s", "t"),
+                typ=S.SQL(st.rowtype), conds=S.SQL(" AND ").join(conds))
+            if inp.scope_obj is not None or inp.json is None or inp.json.strip() == "{}":
+                try:
+                    pre["sql_count"] = tuple(c.execute(q, (inp.seq, inp.json if inp.scope_obj is not None
+                                                              else None)).fetchone())
+                except psycopg.DatabaseError:
+                    pass        # populate_record refused a value: no independent count
+        if st.skip and st.keys and inp.op in ("upsert3", "upsert2", "delete3") and \
+                all(k in TABLES[inp.table]["keys"] for k in st.keys):
+            pre["rows"] = self.skip_rows(st)
+        return pre
+
+    def skip_rows(self, st):
+        """key (as the output shows it) -> (ctid, the row as text without its sequence column, deleted)"""
+        q = S.SQL("SELECT jsonb_build_object({kv})::text, t.ctid::text, (to_jsonb(t.*) - {sc})::text, {del} "
+                  "FROM {tab} t").format(
+            kv=S.SQL(", ").join(S.SQL("{}, t.{}").format(S.Literal(k), S.Identifier(k)) for k in st.keys),
+            sc=S.Literal(st.seqcol), tab=S.SQL(st.rows),
+            **{"del": S.SQL("t._sdc_deleted_at IS NOT NULL") if st.soft else S.SQL("false")})
+        return {k: (ctid, text, d) for k, ctid, text, d in self.conn.execute(q).fetchall()}
+
     def run_one(self, inp):
         c = self.conn
         stg = inp.staging
+        pre = self.pre_call(inp)       # (autocommit: outside the input's transaction)
         before = self.snapshot(inp.table, stg)
         rows = None
         err = None
@@ -1161,9 +1671,9 @@ class Fuzzer:
             c.execute("RESET ROLE")
         if err is None:
             self.count("ok:" + inp.op)
-            self.check_output(inp, rows)
+            self.check_output(inp, rows, pre)
         else:
-            self.check_error(inp, err, before)
+            self.check_error(inp, err, before, pre)
         if inp.txn:
             c.execute("COMMIT")
         if err is None and inp.table not in (NO_TABLE, NO_IMPORT_TABLE):
@@ -1186,6 +1696,13 @@ class Fuzzer:
                              (t, inp.json)).fetchall()
         if inp.op == "import":
             return c.execute("SELECT ord, key::text, seq, outcome FROM sequenced_import(%s::jsonb)", (inp.json,)).fetchall()
+        if inp.op in ("delete_missing", "dm_count"):
+            q, params = dm_sql(inp)
+            return c.execute(q, params).fetchall()
+        if inp.op == "register":
+            q, params = register_sql(inp)
+            c.execute(q, params)
+            return None
         if inp.op == "staging":
             cols = S.SQL(", ").join(S.Identifier(x) for x in inp.stg_cols)
             if inp.copy:
@@ -1221,7 +1738,8 @@ class Fuzzer:
             self.conn.execute("ROLLBACK TO SAVEPOINT jp")
         return ok
 
-    def check_error(self, inp, err, before):
+    def check_error(self, inp, err, before, pre=None):
+        pre = pre or {}
         diag = getattr(err, "diag", None)
         sqlstate = getattr(err, "sqlstate", None) or ""
         msg = (diag.message_primary if diag else None) or str(err)
@@ -1265,10 +1783,38 @@ class Fuzzer:
             if bad:
                 self.violate(inp, "position", "names %s of %d records: %s" % (bad, inp.nrec, desc))
             elif not inp.row_level and sqlstate != "21000" and not any(n in inp.hostile for n in named) \
-                    and inp.hostile != set(range(1, inp.nrec + 1)):
+                    and inp.hostile != set(range(1, inp.nrec + 1)) \
+                    and not (inp.op == "import" and re.search(r"is a delete, but table .* is append-only", msg)):
+                # (an import's delete is valid unless an earlier import of the run made the table
+                # append-only, which the generator cannot know)
                 self.violate(inp, "blame", "blames record(s) %s, generated valid (hostile: %s): %s" %
                              (named, sorted(inp.hostile)[:20], desc))
         self.check_unchanged(inp, before, desc)
+        if inp.op == "delete_missing":
+            self.check_dm_error(inp, sqlstate, detail, desc, pre)
+
+    def check_dm_error(self, inp, sqlstate, detail, desc, pre):
+        """A failed sequenced_delete_missing whose count (just before) succeeded: the breaker (54000)
+        exactly when missing > max_fraction * live, its DETAIL giving those counts; no other error for
+        valid arguments."""
+        cnt = pre.get("count")
+        mf = inp.max_fraction if inp.mf_given else 0.1
+        if cnt is None or (mf is not None and (mf != mf or mf < 0)):
+            return
+        live, missing = cnt
+        if sqlstate == "54000":
+            self.count("dm-breaker")
+            if mf is None or not missing > mf * live:
+                self.violate(inp, "output", "the breaker tripped with %d of %d live keys missing and max_fraction "
+                                            "%r: %s" % (missing, live, mf, desc))
+            else:
+                m = re.search(r"(\d+) of (\d+) live keys", detail)
+                if not m or (int(m.group(1)), int(m.group(2))) != (missing, live):
+                    self.violate(inp, "output", "the breaker's DETAIL does not say %d of %d live keys: %s" %
+                                 (missing, live, desc))
+        elif ts_valid(inp.seq) or not TABLES.get(inp.table, {}).get("ts"):
+            self.violate(inp, "output", "sequenced_delete_missing failed although its count succeeded (%d of %d "
+                                        "live keys missing, max_fraction %r): %s" % (missing, live, mf, desc))
 
     def check_unchanged(self, inp, before, desc):
         after = self.snapshot(inp.table, inp.staging)
@@ -1277,9 +1823,15 @@ class Fuzzer:
                          (desc, before, after))
 
     # -- successful calls ------------------------------------------------------------
-    def check_output(self, inp, rows):
+    def check_output(self, inp, rows, pre):
         if inp.op == "staging":
             self.check_staging(inp)
+            return
+        if inp.op == "register":
+            self.check_register(inp)
+            return
+        if inp.op == "dm_count":
+            self.check_dm_count(inp, rows, pre)
             return
         table = inp.table
         meta = TABLES.get(table)
@@ -1289,18 +1841,28 @@ class Fuzzer:
         if table == NO_IMPORT_TABLE:
             self.violate(inp, "output", "an import without a table_name succeeded")
             return
+        st = self.refresh_state_rel(table) if meta is not None or inp.op == "import" else None
         n = len(rows)
-        if inp.nrec and n != inp.nrec:
+        if inp.nrec and n != inp.nrec and inp.op != "delete_missing":
             self.violate(inp, "output", "%d records in, %d rows out" % (inp.nrec, n))
             return
         outcomes = {"inserted", "updated", "deleted", "stale", "superseded"}
+        if st is not None and st.skip:
+            outcomes.add("unchanged")       # only on a table registered with unchanged => 'skip'
+        if inp.op == "delete_missing":
+            outcomes = {"deleted"}
         for k, (ord_, key, seq, outcome) in enumerate(rows):
             if ord_ != k + 1 or outcome not in outcomes:
-                self.violate(inp, "output", "row %d: ord %r outcome %r" % (k + 1, ord_, outcome))
+                self.violate(inp, "output", "row %d: ord %r outcome %r (%s)" %
+                             (k + 1, ord_, outcome, "unchanged => %s" % st.unchanged if st else "not registered"))
                 return
-            if inp.seq is not None and inp.op in ("upsert3", "delete3") and seq != inp.seq:
+            if inp.seq is not None and inp.op in ("upsert3", "delete3", "delete_missing") and seq != inp.seq:
                 self.violate(inp, "output", "row %d: seq %r, the call's seq is %r" % (k + 1, seq, inp.seq))
                 return
+            if outcome == "unchanged":
+                self.count("outcome:unchanged")
+        if st is not None and st.ts and not self.check_ts_sequences(inp, rows):
+            return
         if inp.op == "import":
             if meta is None:
                 meta = dict(keys=["id"], soft=False, on_equal="keep", per_table=False)
@@ -1312,6 +1874,7 @@ class Fuzzer:
                     self.violate(inp, "output", "append-only table: key %r outcome %r" % (key, outcome))
                     return
             return
+        on_equal = st.on_equal if st is not None else meta["on_equal"]
         # group by key: exactly one non-superseded message per key, the highest
         groups = {}
         for ord_, key, seq, outcome in rows:
@@ -1329,25 +1892,27 @@ class Fuzzer:
                 for o in g:
                     if o is w:
                         continue
-                    tie_ok = (o[1] == w[1] and ((meta["on_equal"] == "replace" and o[0] < w[0]) or
-                                               (meta["on_equal"] != "replace" and o[0] > w[0])))
+                    tie_ok = (o[1] == w[1] and ((on_equal == "replace" and o[0] < w[0]) or
+                                               (on_equal != "replace" and o[0] > w[0])))
                     if not (o[1] < w[1] or tie_ok):
                         self.violate(inp, "output", "key %s: %r superseded by %r" % (kj, o, w))
                         return
+        if inp.op == "delete_missing" and not self.check_delete_missing(inp, rows, pre, st):
+            return
         # against the table: the key's row R and its key state row S (Design T: S only where R cannot
         # say the key's state -- a tombstone, a tie under 'replace', a key a statement wrote -- unless the
         # table keeps S for every key); the key's stored sequence is the higher of R's and S's
-        st = self.refresh_state_rel(table)
         if st is None:
             return
-        live = [(k, r) for k, r in enumerate(rows) if r[3] in ("inserted", "updated", "deleted", "stale")]
+        live = [(k, r) for k, r in enumerate(rows) if r[3] in ("inserted", "updated", "deleted", "stale",
+                                                                 "unchanged")]
         if not live:
             return
-        q = S.SQL("SELECT x.i, t.{seq}, {del}, t.ctid IS NOT NULL, s.ctid IS NOT NULL, s.sequence, s.deleted "
+        q = S.SQL("SELECT x.i, {seq}, {del}, t.ctid IS NOT NULL, s.ctid IS NOT NULL, s.sequence, s.deleted "
                   "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(k, i) "
                   "CROSS JOIN LATERAL (SELECT jsonb_populate_record(NULL::{typ}, x.k) AS r) p "
                   "LEFT JOIN {tab} t ON {ct} LEFT JOIN {st} s ON {cs} ORDER BY x.i").format(
-            seq=S.Identifier(st.seqcol), typ=S.SQL(st.rowtype), tab=S.SQL(st.rows), st=S.SQL(st.state),
+            seq=st.seq("t"), typ=S.SQL(st.rowtype), tab=S.SQL(st.rows), st=S.SQL(st.state),
             ct=key_match(st.keys, "t", "(p.r)"), cs=state_match(st.keys, "s", "(p.r)"),
             **{"del": S.SQL("t._sdc_deleted_at IS NOT NULL") if st.soft else S.SQL("false")})
         res = self.conn.execute(q, ("[" + ", ".join(r[1] for _, r in live) + "]",)).fetchall()
@@ -1357,6 +1922,130 @@ class Fuzzer:
                 self.violate(inp, "output", "record %d key %s seq %s outcome %s: %s" % (ord_, key, seq,
                                                                                       outcome, bad))
                 return
+        if "rows" in pre:
+            self.check_unchanged_rows(inp, rows, pre["rows"], st)
+
+    def check_unchanged_rows(self, inp, rows, before, st):
+        """unchanged => 'skip': a key whose message is `unchanged` has the row it had, untouched (same
+        ctid, same text); one that is `updated` had a row that differs from the message in some column
+        (so the row, its sequence column aside, changed) or was soft-deleted."""
+        after = self.skip_rows(st)
+        for ord_, key, seq, outcome in rows:
+            if outcome not in ("unchanged", "updated"):
+                continue
+            b, a = before.get(key), after.get(key)
+            self.count("unchanged-rows-checked")
+            if outcome == "unchanged":
+                if b is None or b[2] or a != b:
+                    self.violate(inp, "output", "record %d key %s seq %s unchanged, but the row was %s and is %s" %
+                                 (ord_, key, seq, b, a))
+                    return
+            elif b is not None and not b[2] and a is not None and a[1] == b[1]:
+                self.violate(inp, "output", "record %d key %s seq %s updated, but the row holds what it held "
+                                            "(its sequence column aside): %s -- under unchanged => 'skip' that is "
+                                            "`unchanged`" % (ord_, key, seq, b[1]))
+                return
+
+    def check_ts_sequences(self, inp, rows):
+        """A table whose sequence column is timestamptz: a bigint seq outside timestamptz's range is no
+        timestamp and must be refused; so is a message whose sequence is a JSON number; a sequence
+        written as RFC 3339 shows as that timestamp's int64."""
+        if inp.op in ("upsert3", "delete3", "delete_missing") and inp.seq is not None and not ts_valid(inp.seq) \
+                and rows:
+            self.violate(inp, "output", "seq %d is outside timestamptz's range (no timestamp), yet %s took it "
+                                        "(outcomes: %s)" % (inp.seq, inp.op, ", ".join(sorted({r[3] for r in rows}))))
+            return False
+        if inp.op == "upsert2" and inp.msg_seqs:
+            for k, sv in enumerate(inp.msg_seqs):
+                if is_json_number(sv):
+                    self.violate(inp, "output", "message %d has the number %s as its sequence, refused by a "
+                                                "timestamptz-sequenced table -- yet the call succeeded" %
+                                 (k + 1, to_json(sv)))
+                    return False
+                if isinstance(sv, str) and sv in inp.ts_expect and k < len(rows) and rows[k][2] != inp.ts_expect[sv]:
+                    self.violate(inp, "output", "message %d has sequence %r, whose int64 is %d; the output says %s" %
+                                 (k + 1, sv, inp.ts_expect[sv], rows[k][2]))
+                    return False
+        return True
+
+    def check_delete_missing(self, inp, rows, pre, st):
+        """A successful sequenced_delete_missing: as many keys as its count said were missing, in the key
+        index's order; the breaker's rule (missing > max_fraction * live fails with 54000); afterwards
+        nothing within the scope is missing and live dropped by the keys deleted.  (The rows deleted are
+        checked like any delete by the caller.)"""
+        mf = inp.max_fraction if inp.mf_given else 0.1
+        if mf is not None and (mf != mf or mf < 0):
+            self.violate(inp, "output", "max_fraction %r is refused (22023), yet the call succeeded" % mf)
+            return False
+        self.count("dm-deleted", len(rows))
+        cnt = pre.get("count")
+        if cnt is not None and pre.get("sql_count") is not None:
+            self.count("dm-sql-count")
+            if pre["sql_count"] != cnt:
+                self.violate(inp, "output", "sequenced_delete_missing_count said (live, missing) = %s; a query over "
+                                            "the rows and the key state counts %s" % (cnt, pre["sql_count"]))
+                return False
+        if cnt is not None:
+            live, missing = cnt
+            if len(rows) != missing:
+                self.violate(inp, "output", "sequenced_delete_missing_count said %d of %d live keys were "
+                                            "missing; the call deleted %d" % (missing, live, len(rows)))
+                return False
+            if mf is not None and missing > mf * live:
+                self.violate(inp, "output", "%d of %d live keys missing, max_fraction %r: the breaker should "
+                                            "have tripped (54000)" % (missing, live, mf))
+                return False
+            after = self.conn.execute(
+                "SELECT live, missing FROM sequenced_delete_missing_count(%s::regclass, %s::bigint, %s::jsonb)",
+                (quote_table(inp.table), inp.seq, inp.json)).fetchone()
+            if tuple(after) != (live - missing, 0):
+                self.violate(inp, "output", "after deleting the %d missing of %d live keys the count is "
+                                            "(live, missing) = %s, expected (%d, 0)" %
+                             (missing, live, tuple(after), live - missing))
+                return False
+        keys = [json_loads_key(r[1], st.keys if st else []) for r in rows]
+        if st is not None and inp.table in ("fz_all", "fz_gen", "fz_skip", "fz_ts", "fz_opts", "fz_comp", "fz_hist") \
+                and all(k is not None for k in keys) and keys != sorted(keys):
+            self.violate(inp, "output", "keys not in the key index's order: %s" % [r[1] for r in rows][:20])
+            return False
+        return True
+
+    def check_dm_count(self, inp, rows, pre):
+        if inp.table not in TABLES or not TABLES[inp.table]["keys"]:
+            self.violate(inp, "output", "sequenced_delete_missing_count of %s succeeded" % inp.table)
+            return
+        if len(rows) != 1 or rows[0][0] is None or rows[0][1] is None or not 0 <= rows[0][1] <= rows[0][0]:
+            self.violate(inp, "output", "(live, missing) = %s" % (rows,))
+            return
+        got = tuple(rows[0])
+        if pre.get("sql_count") is not None:
+            self.count("dm-sql-count")
+        if pre.get("count") is not None and pre["count"] != got:
+            self.violate(inp, "output", "two counts in a row differ: %s, then %s" % (pre["count"], got))
+        elif pre.get("sql_count") is not None and pre["sql_count"] != got:
+            self.violate(inp, "output", "(live, missing) = %s; a query over the rows and the key state "
+                                        "counts %s" % (got, pre["sql_count"]))
+
+    def check_register(self, inp):
+        if inp.table != "fz_opts":
+            self.violate(inp, "output", "sequenced_register of %s succeeded" % inp.table)
+            return
+        args = dict(inp.reg_args)
+        want = {"on_equal": "keep", "unchanged": "write", "unknown_properties": "error", "omitted": "default",
+                "history": True}
+        want.update({k: v for k, v in args.items() if k in want})
+        got = self.conn.execute(
+            "SELECT t.on_equal, t.unchanged, o.unknown_properties, o.omitted, t.history, "
+            "       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attname = '_sdc_extra' "
+            "                  AND NOT a.attisdropped) "
+            "FROM sequenced_tables t JOIN sequenced_table_options o USING (relid) WHERE t.relid = 'fz_opts'::regclass"
+        ).fetchone()
+        exp = (want["on_equal"], want["unchanged"], want["unknown_properties"], want["omitted"], want["history"])
+        if got is None or tuple(got[:5]) != exp:
+            self.violate(inp, "output", "registered with %s: sequenced_tables and sequenced_table_options show %s" %
+                         (exp, got))
+        elif want["unknown_properties"] == "column" and not got[5]:
+            self.violate(inp, "output", "unknown_properties => 'column', but fz_opts has no _sdc_extra")
 
     def numeric_keys(self, st):
         """Per key column: is it numeric (or a domain over numeric), whose equal values print unlike?"""
@@ -1373,27 +2062,50 @@ class Fuzzer:
              deleted, record = to_jsonb(row)) and every tombstone once (deleted, its sequence, no record),
              at distinct positions, and nothing else;
           3. since the table's previous check, no key lost its state (its row or tombstone) and no key's
-             stored sequence or feed position went down.
+             stored sequence or feed position went down;
+          4. with history on (history_invariants): no key's versions overlap or leave a gap, each
+             version's sequence column is its _sdc_valid_from, a delete's version holds nothing but its
+             key and sequence, and each key's last version is its current state.
         Run outside any transaction (a writer's own uncommitted changes are above the feed's watermark).
         A problem is reported once (it stays in the table until a later call changes the key)."""
         if st is None or not st.keys:
             return
         t0 = time.time()
+        problems = []
+        try:
+            self.table_invariants(st, problems, inp)
+        except psycopg.DatabaseError as e:
+            # (a value the table should never have held can make reading it fail)
+            problems.append("checking the table failed: %s: %s" % (e.sqlstate, str(e).splitlines()[0][:300]))
+        self.check_seconds += time.time() - t0
+        self.count("table-checks")
+        new = [p for p in problems if (st.relid, p) not in self.table_problems]
+        for p in new:
+            self.table_problems.add((st.relid, p))
+        last = self.last_checked.get(st.relid)
+        self.last_checked[st.relid] = inp.i
+        if new:
+            self.violate(inp, "table", "table %s after input %d: %s\n(the table's previous check was after input %s: "
+                                       "the cause is an input since)" %
+                         (st.qualname, inp.i, "\n".join(new[:10]), last))
+
+    def table_invariants(self, st, problems, inp):
         c = self.conn
         tdel = S.SQL("t._sdc_deleted_at IS NOT NULL") if st.soft else S.SQL("false")
-        seq = S.Identifier(st.seqcol)
-        problems = []
-        # 1. S against R
-        for srow, tpresent, tseq, td in c.execute(S.SQL(
-                "SELECT to_jsonb(s.*)::text, t.ctid IS NOT NULL, t.{seq}, {del} FROM {st} s LEFT JOIN {tab} t ON {m} "
+        tseq = st.seq("t")
+        # 1. S against R (under unchanged => 'skip' S's sequence may be ahead of R's: unchanged messages)
+        for srow, tpresent, tseqv, td in c.execute(S.SQL(
+                "SELECT to_jsonb(s.*)::text, t.ctid IS NOT NULL, {tseq}, {del} FROM {st} s LEFT JOIN {tab} t ON {m} "
                 "WHERE CASE WHEN t.ctid IS NULL THEN NOT s.deleted OR s.sequence IS NULL "
-                "ELSE s.sequence IS DISTINCT FROM t.{seq} OR s.deleted IS DISTINCT FROM ({del}) END "
+                "ELSE {seqbad} OR s.deleted IS DISTINCT FROM ({del}) END "
                 "ORDER BY 1 LIMIT 5").format(
-                    seq=seq, st=S.SQL(st.state), tab=S.SQL(st.rows), m=state_match(st.keys, "s", "t"),
+                    tseq=tseq, st=S.SQL(st.state), tab=S.SQL(st.rows), m=state_match(st.keys, "s", "t"),
+                    seqbad=S.SQL("({t} IS NOT NULL AND (s.sequence IS NULL OR s.sequence < {t}))" if st.loose
+                                 else "s.sequence IS DISTINCT FROM {t}").format(t=tseq),
                     **{"del": tdel})).fetchall():
             if tpresent:
                 problems.append("key state row %s next to a row with %s = %s, deleted_at set=%s" %
-                                (srow, st.seqcol, tseq, td))
+                                (srow, st.seqcol, tseqv, td))
             else:
                 problems.append("key state row %s without a row is no tombstone" % srow)
         if not st.sparse:
@@ -1409,7 +2121,7 @@ class Fuzzer:
             "  SELECT f.pos, f.seq, f.key, f.deleted, f.record, jsonb_populate_record(NULL::{typ}, f.key) AS r "
             "  FROM sequenced_changes({rel}::oid::regclass, 0) f), "
             "cur AS MATERIALIZED ("
-            "  SELECT 'row' AS kind, t.tableoid::text || t.ctid::text AS id, {tkeys}, t.{seq} AS seq, "
+            "  SELECT 'row' AS kind, t.tableoid::text || t.ctid::text AS id, {tkeys}, {seq} AS seq, "
             "         {del} AS deleted, to_jsonb(t.*) AS record FROM {tab} t "
             "  UNION ALL "
             "  SELECT 'tombstone', s.ctid::text, {skeys}, s.sequence, true, NULL FROM {st} s "
@@ -1418,7 +2130,7 @@ class Fuzzer:
             "       jsonb_build_array({ckeys})::text, cur.seq, cur.deleted, f.record = cur.record, "
             "       jsonb_build_array({kid})::text "
             "FROM f FULL JOIN cur ON {fm}").format(
-            typ=S.SQL(st.rowtype), rel=S.Literal(st.relid), seq=seq, tab=S.SQL(st.rows), st=S.SQL(st.state),
+            typ=S.SQL(st.rowtype), rel=S.Literal(st.relid), seq=tseq, tab=S.SQL(st.rows), st=S.SQL(st.state),
             tkeys=S.SQL(", ").join(S.SQL("t.{} AS {}").format(S.Identifier(k), S.Identifier(ck))
                                    for k, ck in zip(st.keys, ckeys)),
             skeys=S.SQL(", ").join(S.SQL("s.{}").format(S.Identifier("k%d" % (j + 1))) for j in range(len(st.keys))),
@@ -1477,19 +2189,94 @@ class Fuzzer:
                                     (okey, opos, oi, cur[2]))
         self.known_keys[st.relid] = ((st.stateoid, tuple(st.keys)),
                                      {kid: v + (inp.i,) for kid, v in known.items()})
-        self.check_seconds += time.time() - t0
-        self.count("table-checks")
-        new = [p for p in problems if (st.relid, p) not in self.table_problems]
-        for p in new:
-            self.table_problems.add((st.relid, p))
-        last = self.last_checked.get(st.relid)
-        self.last_checked[st.relid] = inp.i
-        if new:
-            self.violate(inp, "table", "table %s after input %d: %s\n(the table's previous check was after input %s: "
-                                       "the cause is an input since)" %
-                         (st.qualname, inp.i, "\n".join(new[:10]), last))
+        if st.history and st.histrel:
+            self.history_invariants(st, problems)
+
+    HIST_COLS = ["_sdc_valid_from", "_sdc_valid_to", "_sdc_deleted"]
+
+    def history_invariants(self, st, problems):
+        """SPEC section 7 on the history table of st, whatever the calls were:
+          - per key, in order of _sdc_valid_from: each version ends where the next begins, the last one
+            never (NULL), only the first may begin at NULL, none ends at or before it begins (no overlap,
+            no gap);
+          - each version's sequence column holds its own sequence (its _sdc_valid_from);
+          - a delete's version has NULL in every column but the key, the sequence column and the _sdc_ ones;
+          - (per_key ordering) each key's last version is its current state: the key's stored sequence
+            (the higher of its row's and its key state row's), deleted for a tombstone or a soft-deleted
+            row, else the row's values (its sequence column aside under unchanged => 'skip', where the row
+            keeps the version it wrote) -- and only keys with a row or a tombstone have a history."""
+        c = self.conn
+        hk = S.SQL(", ").join(S.SQL("h.{}").format(S.Identifier(k)) for k in st.keys)
+        keep = st.keys + [st.seqcol] + self.HIST_COLS
+        for key, f, t, nf, sq, d, extra in c.execute(S.SQL(
+                "SELECT jsonb_build_array({xk})::text, f, t, nf, s, d, extra FROM ("
+                "  SELECT {hk}, h._sdc_valid_from AS f, h._sdc_valid_to AS t, h._sdc_deleted AS d, {hseq} AS s, "
+                "         lead(h._sdc_valid_from) OVER w AS nf, lead(true) OVER w AS hn, row_number() OVER w AS rn, "
+                "         CASE WHEN h._sdc_deleted THEN (SELECT string_agg(e.key, ',' ORDER BY e.key) "
+                "              FROM jsonb_each(to_jsonb(h.*)) e WHERE e.key <> ALL (%s) AND e.value <> 'null') END "
+                "           AS extra "
+                "  FROM {h} h WINDOW w AS (PARTITION BY {hk} ORDER BY h._sdc_valid_from NULLS FIRST)) x "
+                "WHERE (hn IS NULL AND t IS NOT NULL) OR (hn AND t IS DISTINCT FROM nf) OR (f IS NULL AND rn > 1) "
+                "   OR (f IS NOT NULL AND t IS NOT NULL AND t <= f) OR s IS DISTINCT FROM f OR extra IS NOT NULL "
+                "ORDER BY 1, 2 LIMIT 5").format(
+                    xk=S.SQL(", ").join(S.SQL("x.{}").format(S.Identifier(k)) for k in st.keys), hk=hk,
+                    hseq=st.seq("h"), h=S.SQL(st.histrel)), (keep,)).fetchall():
+            if extra is not None:
+                problems.append("history of key %s: the delete's version at %s holds values in %s" % (key, f, extra))
+            elif sq != f:
+                problems.append("history of key %s: the version from %s has %s = %s" % (key, f, st.seqcol, sq))
+            else:
+                problems.append("history of key %s: the version [%s, %s) is followed by one from %s "
+                                "(overlap or gap)" % (key, f, t, nf))
+        if st.per_table:
+            return
+        drop = S.Literal([st.seqcol] if st.loose else [])
+        tdel = S.SQL("t._sdc_deleted_at IS NOT NULL") if st.soft else S.SQL("false")
+        ck = ["c%d" % (j + 1) for j in range(len(st.keys))]
+        for key, cseq, cdel, lf, ld, same, kind in c.execute(S.SQL(
+                "WITH last AS MATERIALIZED (SELECT h.* FROM {h} h WHERE h._sdc_valid_to IS NULL), "
+                "cur AS MATERIALIZED ("
+                "  SELECT {tkeys}, greatest({tseq}, s.sequence) AS seq, {del} AS deleted, to_jsonb(t.*) AS rec "
+                "  FROM {tab} t LEFT JOIN {st} s ON {m} "
+                "  UNION ALL "
+                "  SELECT {skeys}, s.sequence, true, NULL FROM {st} s "
+                "  WHERE s.deleted AND NOT EXISTS (SELECT 1 FROM {tab} t WHERE {m})) "
+                "SELECT (CASE WHEN cur.deleted IS NULL THEN jsonb_build_array({lastk}) ELSE jsonb_build_array({curk}) END)::text, "
+                "       cur.seq, cur.deleted, "
+                "       last._sdc_valid_from, last._sdc_deleted, "
+                "       (cur.rec - {drop}::text[]) = (to_jsonb(last.*) - {drop}::text[] - {hc}::text[]), "
+                "       CASE WHEN cur.deleted IS NULL THEN 'no state' WHEN last._sdc_deleted IS NULL THEN 'no history' END "
+                "FROM cur FULL JOIN last ON {fm} "
+                "WHERE cur.deleted IS NULL OR last._sdc_deleted IS NULL OR cur.seq IS DISTINCT FROM last._sdc_valid_from "
+                "   OR cur.deleted <> last._sdc_deleted "
+                "   OR (NOT cur.deleted AND (cur.rec - {drop}::text[]) <> (to_jsonb(last.*) - {drop}::text[] - {hc}::text[])) "
+                "ORDER BY 1 LIMIT 5").format(
+                    h=S.SQL(st.histrel), tab=S.SQL(st.rows), st=S.SQL(st.state), m=state_match(st.keys, "s", "t"),
+                    tkeys=S.SQL(", ").join(S.SQL("t.{} AS {}").format(S.Identifier(k), S.Identifier(c_))
+                                           for k, c_ in zip(st.keys, ck)),
+                    skeys=S.SQL(", ").join(S.SQL("s.{}").format(S.Identifier("k%d" % (j + 1)))
+                                           for j in range(len(st.keys))),
+                    tseq=st.seq("t"), drop=drop, hc=S.Literal(self.HIST_COLS),
+                    curk=S.SQL(", ").join(S.SQL("cur.{}").format(S.Identifier(c_)) for c_ in ck),
+                    lastk=S.SQL(", ").join(S.SQL("last.{}").format(S.Identifier(k)) for k in st.keys),
+                    fm=S.SQL(" AND ").join(S.SQL("cur.{} = last.{}").format(S.Identifier(c_), S.Identifier(k))
+                                           for k, c_ in zip(st.keys, ck)),
+                    **{"del": tdel})).fetchall():
+            if kind == "no state":
+                problems.append("history of key %s ends with a version from %s (deleted=%s), but the key has "
+                                "neither a row nor a tombstone" % (key, lf, ld))
+            elif kind == "no history":
+                problems.append("key %s (stored sequence %s, deleted=%s) has no current version in the history" %
+                                (key, cseq, cdel))
+            else:
+                problems.append("key %s: stored sequence %s deleted=%s, but its last version is from %s deleted=%s%s" %
+                                (key, cseq, cdel, lf, ld, "" if same or cdel else ", with other values"))
 
     def check_staging(self, inp):
+        if inp.staging == "fz_stg_ts_num" and inp.stg_rows:
+            self.violate(inp, "output", "a staging table whose sequence column is a number applied %d rows to a "
+                                        "timestamptz-sequenced table" % len(inp.stg_rows))
+            return
         if inp.staging == "fz_stg_typed" or inp.row_level:
             return
         # the applied rows were removed from the staging table
@@ -1500,7 +2287,8 @@ class Fuzzer:
     # -- housekeeping ------------------------------------------------------------------
     def housekeeping(self):
         c = self.conn
-        c.execute("TRUNCATE fz_stg_typed, fz_stg_txt, fz_stg_comp, fz_stg_row")
+        c.execute("TRUNCATE fz_stg_typed, fz_stg_txt, fz_stg_comp, fz_stg_row, fz_stg_skip, fz_stg_ts, fz_stg_ts_txt, "
+                  "fz_stg_ts_num")
         st = self.state_rel.get("fz_app")
         c.execute("TRUNCATE fz_app")
         if st:
@@ -1605,8 +2393,12 @@ class Fuzzer:
         print("  crashes: %d, XX errors: %d, errors without position: %d, state changed after error: %d" %
               (self.stats.get("violation:crash", 0), self.stats.get("violation:xx", 0),
                self.stats.get("violation:position", 0), self.stats.get("violation:state", 0)))
-        print("  table checks (key state against rows, feed from 0 against rows and tombstones): %d, %.1f s" %
+        print("  table checks (key state against rows, feed from 0 against rows and tombstones, history): %d, %.1f s" %
               (self.stats.get("table-checks", 0), self.check_seconds))
+        print("  outcomes unchanged: %d (%d checked against the rows before and after); sequenced_delete_missing: "
+              "%d keys deleted, %d breaker trips; counts checked against a query: %d" %
+              (self.stats.get("outcome:unchanged", 0), self.stats.get("unchanged-rows-checked", 0),
+               self.stats.get("dm-deleted", 0), self.stats.get("dm-breaker", 0), self.stats.get("dm-sql-count", 0)))
         print("  violations: %d%s" % (len(self.violations),
                                       (" (" + ", ".join("%s %d" % (k, self.stats["violation:" + k]) for k in kinds) + ")")
                                       if kinds else ""))
@@ -1665,7 +2457,12 @@ def key_outcome_problem(st, outcome, seq, tpresent, tseq, tdel, spresent, sseq, 
     row is deleted only by a tombstone (S.deleted); a table that is not sparse has S for every key."""
     row = "row: present=%s seq=%s deleted_at set=%s" % (tpresent, tseq, tdel)
     state = "key state row: present=%s sequence=%s deleted=%s" % (spresent, sseq, sdel)
-    if spresent and tpresent and (sseq != tseq or sdel != tdel):
+    if spresent and tpresent and st.loose:
+        # unchanged => 'skip': the key's sequence may have moved on from its row's (unchanged messages)
+        if sdel != tdel or (tseq is not None and (sseq is None or sseq < tseq)):
+            return "%s disagrees with the %s (unchanged => 'skip': deletedness equal, its sequence at " \
+                   "least the row's)" % (state, row)
+    elif spresent and tpresent and (sseq != tseq or sdel != tdel):
         return "%s disagrees with the %s" % (state, row)
     if spresent and not tpresent and not sdel:
         return "%s but no row (only a tombstone may stand for a key without a row)" % state
@@ -1674,6 +2471,14 @@ def key_outcome_problem(st, outcome, seq, tpresent, tseq, tdel, spresent, sseq, 
     if outcome in ("inserted", "updated"):
         if not tpresent or tseq != seq or tdel:
             return row
+        if st.skip and spresent and sseq != seq:
+            return "%s after a write at %s" % (state, seq)
+    elif outcome == "unchanged":
+        # the row stays as it was (its sequence column too: at most the message's, below it under keep)
+        # while the key's sequence takes the message's
+        if not tpresent or tdel or not spresent or sseq != seq or sdel or \
+                (tseq is not None and (tseq > seq or (tseq == seq and st.on_equal != "replace"))):
+            return "unchanged: %s, %s" % (row, state)
     elif outcome == "deleted":
         if tpresent and not st.soft:
             return "row still there after a hard delete (seq %s)" % tseq
@@ -1689,6 +2494,71 @@ def key_outcome_problem(st, outcome, seq, tpresent, tseq, tdel, spresent, sseq, 
             return "stale, but the stored sequence is NULL (older than any message): %s, %s" % (row, state)
         if max(stored) < seq or (max(stored) == seq and st.on_equal == "replace"):
             return "stale, but the stored sequence is %s (%s, %s)" % (max(stored), row, state)
+    return None
+
+
+def dm_sql(inp):
+    """sequenced_delete_missing(_count) of an input: (query, parameters)."""
+    args = [S.SQL("%s::regclass"), S.SQL("%s::bigint")]
+    params = [quote_table(inp.table), inp.seq]
+    if inp.op == "delete_missing" and inp.mf_given:
+        args.append(S.SQL("max_fraction => %s::float8"))
+        params.append(inp.max_fraction)
+    if inp.scope_given:
+        args.append(S.SQL("scope => %s::jsonb"))
+        params.append(inp.json)
+    if inp.op == "dm_count":
+        return S.SQL("SELECT live, missing FROM sequenced_delete_missing_count({})").format(
+            S.SQL(", ").join(args)), params
+    return S.SQL("SELECT ord, key::text, seq, outcome FROM sequenced_delete_missing({})").format(
+        S.SQL(", ").join(args)), params
+
+
+REG_TYPES = {"history": "boolean", "key_columns": "text[]"}
+
+
+def register_sql(inp):
+    args = [S.SQL("%s::regclass")]
+    params = [quote_table(inp.table)]
+    for name, v in inp.reg_args:
+        args.append(S.SQL("{} => %s::{}").format(S.Identifier(name), S.SQL(REG_TYPES.get(name, "text"))))
+        params.append(v)
+    return S.SQL("SELECT sequenced_register({})").format(S.SQL(", ").join(args)), params
+
+
+def sql_value(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return "'%r'::float8" % v if v == v and v not in (float("inf"), float("-inf")) else \
+            "'%s'::float8" % ("NaN" if v != v else ("Infinity" if v > 0 else "-Infinity"))
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, list):
+        return sql_literal("{" + ",".join('"%s"' % x.replace('"', '\\"') for x in v) + "}") + "::text[]"
+    return sql_literal(v)
+
+
+def is_json_number(v):
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, (int, float)):
+        return True
+    return isinstance(v, Raw) and re.match(r"^-?[0-9]", v.t) is not None
+
+
+def json_loads_key(text, keys):
+    """A key (as the output shows it) as a tuple that sorts as the key index does, or None when its
+    columns are not all integers and texts (text under the fuzz database's C collation: code point order)."""
+    try:
+        d = json.loads(text)
+    except Exception:
+        return None
+    vals = tuple(d.get(k) for k in keys)
+    if all(isinstance(v, (int, str)) and not isinstance(v, bool) for v in vals):
+        return vals
     return None
 
 
@@ -1720,6 +2590,17 @@ def render_sql(inp):
         out.append("SELECT * FROM sequenced_upsert(%s::regclass, %s::jsonb);" % (t, sql_literal(inp.json)))
     elif inp.op == "import":
         out.append("SELECT * FROM sequenced_import(%s::jsonb);" % sql_literal(inp.json))
+    elif inp.op in ("delete_missing", "dm_count"):
+        args = [t + "::regclass", "NULL" if inp.seq is None else str(inp.seq)]
+        if inp.op == "delete_missing" and inp.mf_given:
+            args.append("max_fraction => %s" % sql_value(inp.max_fraction))
+        if inp.scope_given:
+            args.append("scope => %s::jsonb" % sql_literal(inp.json))
+        out.append("SELECT * FROM %s(%s);" % ("sequenced_delete_missing_count" if inp.op == "dm_count"
+                                              else "sequenced_delete_missing", ", ".join(args)))
+    elif inp.op == "register":
+        out.append("SELECT sequenced_register(%s::regclass, %s);" %
+                   (t, ", ".join("%s => %s" % (n, sql_value(v)) for n, v in inp.reg_args)))
     else:
         cols = ", ".join('"%s"' % c.replace('"', '""') for c in inp.stg_cols)
         vals = []

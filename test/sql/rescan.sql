@@ -1019,6 +1019,23 @@ SELECT * FROM rs.mism ORDER BY tgt::text, round, step LIMIT 20;
 \set SHOW_CONTEXT errors
 
 --
+-- a scope that names some of a composite key's columns, or none ('{}'),
+-- counts and deletes every live key within it -- not only those equal to
+-- the first missing key (that key's delete message once took the scope's
+-- place)
+--
+CREATE TABLE rs.part (g int, id int, v text, PRIMARY KEY (g, id));
+SELECT sequenced_register('rs.part');
+SELECT count(*) FROM sequenced_upsert('rs.part',
+  (SELECT jsonb_agg(jsonb_build_object('g', g, 'id', id, 'v', 'a')) FROM generate_series(1, 2) g, generate_series(1, 4) id), 10);
+SELECT count(*) FROM sequenced_upsert('rs.part', '[{"g": 1, "id": 2}, {"g": 2, "id": 3}]', 20);
+SELECT * FROM sequenced_delete_missing_count('rs.part', 20, '{}');
+SELECT * FROM sequenced_delete_missing_count('rs.part', 20, '{"g": 1}');
+SELECT ord, key, outcome FROM sequenced_delete_missing('rs.part', 20, 1, '{"g": 1}');
+SELECT ord, key, outcome FROM sequenced_delete_missing('rs.part', 20, 1, '{}');
+SELECT g, id FROM rs.part ORDER BY g, id;
+
+--
 -- clean up
 --
 SET client_min_messages = warning;

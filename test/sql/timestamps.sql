@@ -72,6 +72,36 @@ SELECT * FROM sequenced_delete_missing_count('ts_t', sequenced_seq('2026-12-07 1
 SELECT ord, key FROM sequenced_delete_missing('ts_t', sequenced_seq('2026-12-07 13:30:00+00'), 1);
 SELECT id FROM ts_t ORDER BY id;
 
+-- a seq argument that is no timestamp (outside the type's range, not one of
+-- its infinities) is refused by every call that takes one, naming the
+-- column; nothing is written; the infinities are timestamps
+SELECT sequenced_max_sequence('ts_t') AS before_max, count(*) AS before_rows FROM ts_t \gset
+SELECT * FROM sequenced_upsert('ts_t', '{"id": 50, "v": "x"}', 9223371331200000000);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_delete('ts_t', '{"id": 1}', -9223372036854775807);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_delete_missing('ts_t', -211813488000000001);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sequenced_delete_missing_count('ts_t', 9223372036854775806);
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY verbose
+SELECT * FROM sequenced_upsert('ts_t', '{"id": 50, "v": "x"}', -4611686018427387904);
+\set VERBOSITY default
+SELECT count(*) = :before_rows AS rows_kept, sequenced_max_sequence('ts_t') = :before_max AS max_kept FROM ts_t;
+SELECT ord, key, seq, outcome FROM sequenced_upsert('ts_t', '{"id": 50, "v": "x"}', -9223372036854775808);
+SELECT ord, key, seq, outcome FROM sequenced_upsert('ts_t', '{"id": 51, "v": "x"}', 9223372036854775807);
+SELECT id, updated_at, sequenced_seq(updated_at) FROM ts_t WHERE id IN (50, 51) ORDER BY id;
+-- sequenced_seq and sequenced_seq_time are exact at every value the type
+-- holds, its ends and infinities included
+SELECT t, sequenced_seq(t), sequenced_seq_time(sequenced_seq(t)) = t AS round_trip
+  FROM unnest(ARRAY['-infinity', '4714-11-24 00:00:00+00 BC', '1999-12-31 23:59:59.999999+00',
+                    '2000-01-01 00:00:00+00', '2026-12-07 13:30:00.000001+00',
+                    '294276-12-31 23:59:59.999999+00', 'infinity']::timestamptz[]) t;
+SELECT sequenced_seq_time(9223371331200000000);
+\echo :LAST_ERROR_SQLSTATE
+SELECT sequenced_seq_time(-211813488000000001);
+\echo :LAST_ERROR_SQLSTATE
+
 SELECT sequenced_unregister('ts_t'), sequenced_unregister('ts_big');
 DROP TABLE ts_t, ts_stg, ts_stg_text, ts_stg_num, ts_big, ts_big_stg, ts_bad;
 RESET timezone;

@@ -18,7 +18,8 @@
 #    on a plain table, key state rows only where the row cannot say the
 #    key's state) and amcheck passes on every index;
 #  - calls decide against what was kept (tombstones make late records
-#    stale, positions go on above the old ones), purge works, staging works.
+#    stale, positions go on above the old ones), purge works, staging works;
+#  - consumers of the old tables receive the feed kept by the update.
 
 use strict;
 use warnings;
@@ -257,6 +258,27 @@ SELECT count(bt_index_check(c.oid, true))
 			SELECT count(*) FROM sequenced_upsert('up_app', '{"v": "c"}', 2);
 			SELECT count(*) FROM sequenced_changes('up_app')}),
 		"1\n3", "$version -> 0.2: the append-only table goes on");
+
+	# consumers (new in 0.2) of a table the old version filled: one from the
+	# beginning gets the whole feed, positions and tombstones of before the
+	# update included; one from the end gets only what comes after
+	is( $node->safe_psql('postgres', q{
+			SELECT sequenced_consumer_create('up_all', 'up_t');
+			SELECT sequenced_consumer_create('up_end', 'up_t', start => 'end');
+			CREATE TABLE up_got AS SELECT * FROM sequenced_receive('up_all', 1000);
+			SELECT count(*) > 20 FROM up_got;
+			SELECT (SELECT string_agg(key::text || ':' || seq || ':' || deleted, ',' ORDER BY pos) FROM up_got)
+			     = (SELECT string_agg(key::text || ':' || seq || ':' || deleted, ',' ORDER BY pos)
+			          FROM sequenced_changes('up_t'))}),
+		"\n\nt\nt", "$version -> 0.2: a consumer from the beginning receives the feed kept by the update");
+	is( $node->safe_psql('postgres', q{
+			SELECT count(*) FROM sequenced_upsert('up_t', '{"id": 102, "v": "after"}', 60);
+			SELECT string_agg(key::text || ':' || deliveries, ',') FROM sequenced_receive('up_end');
+			SELECT sequenced_ack('up_all', (SELECT array_agg(ack_id) FROM up_got)) = (SELECT count(*) FROM up_got);
+			SELECT string_agg(consumer || ':' || pending || ':' || in_flight, ',' ORDER BY consumer)
+			  FROM sequenced_consumers}),
+		"1\n{\"id\": 102}:1\nt\nup_all:1:0,up_end:1:1",
+		"$version -> 0.2: a consumer from the end receives what comes after; acknowledging works");
 	$node->stop;
 }
 
