@@ -478,19 +478,29 @@ scan_item(void *arg, FeedItem *item)
  * still in progress at each probe, whose rows were then foreign.)  A key
  * that had rows not acknowledged kept them (acknowledged rows above such
  * a row are never dropped), so it is no such case.
+ *
+ * Returns whether the head had moved on: the caller then reads on from
+ * there (r->c is the consumer as it is now), so that a receive that lost
+ * its deliveries to a head that moved under it still hands out what lies
+ * beyond.  (advance() drops acknowledged rows only up to the acked_through
+ * it found, one step behind, so this is rare: it takes two receives
+ * committing while this one scans.)
  */
-static void
+static bool
 check_head(Receive *r)
 {
 	ConsumerRow now;
 	int			out = 0;
-	bool	   *drop;
+	int			nfresh = 0;
+	int		   *newidx;
 
 	if (r->nfresh == 0 || !consumer_read(r->name, &now) ||
 		now.incarnation != r->c.incarnation || now.head <= r->c.head)
-		return;
+		return false;
 	CommandCounterIncrement();
-	drop = palloc0(sizeof(bool) * r->nout);
+	newidx = palloc(sizeof(int) * Max(r->nout, 1));
+	for (int i = 0; i < r->nout; i++)
+		newidx[i] = 0;
 	for (int i = 0; i < r->nfresh; i++)
 	{
 		Delivered  *d = &r->out[r->fresh_out[i]];
@@ -498,13 +508,26 @@ check_head(Receive *r)
 		if (d->pos > now.head)
 			continue;
 		delivery_delete(r->ds, &r->fresh_tid[i]);
-		drop[r->fresh_out[i]] = true;
+		newidx[r->fresh_out[i]] = -1;
 	}
 	for (int i = 0; i < r->nout; i++)
-		if (!drop[i])
+		if (newidx[i] == 0)
+		{
+			newidx[i] = out;
 			r->out[out++] = r->out[i];
+		}
+	/* the fresh deliveries kept stay fresh: the head may move again */
+	for (int i = 0; i < r->nfresh; i++)
+		if (newidx[r->fresh_out[i]] >= 0)
+		{
+			r->fresh_tid[nfresh] = r->fresh_tid[i];
+			r->fresh_out[nfresh++] = newidx[r->fresh_out[i]];
+		}
+	r->nfresh = nfresh;
 	r->budget += r->nout - out;
 	r->nout = out;
+	r->c = now;
+	return true;
 }
 
 /* ----------------------------------------------------------------
@@ -531,11 +554,22 @@ advance(Receive *r, int64 head)
 		return;
 	values[0] = Int64GetDatum(r->c.incarnation);
 	values[1] = Int64GetDatum(acked);
+	/*
+	 * Acknowledged rows go one step behind: up to the acked_through this
+	 * receive found, not the new one.  A receive that entered the critical
+	 * section after this one left it, while this transaction is still in
+	 * progress, read the head this one found (or a later one), which is at
+	 * or above that acked_through: it never scans positions whose rows this
+	 * deletes, and does not mistake a change delivered and acknowledged
+	 * between the two heads for a new one (check_head).
+	 */
+	values[1] = Int64GetDatum(r->c.acked_through);
 	if (acked > r->c.acked_through)
 		(void) delivery_exec(CSTMT_PRUNE,
 							 "DELETE FROM _sequenced.deliveries WHERE incarnation OPERATOR(pg_catalog.=) $1 "
 							 "AND acked AND pos OPERATOR(pg_catalog.<=) $2",
 							 2, types, values, NULL, NULL);
+	values[1] = Int64GetDatum(acked);
 	if (head != r->c.head || acked != r->c.acked_through)
 	{
 		values[0] = Int64GetDatum(r->c.id);
@@ -577,12 +611,15 @@ receive_pass(Receive *r, int64 id)
 	deliver_due(r);
 	CommandCounterIncrement();
 	head = r->c.head;
-	if (r->budget > 0)
+	while (r->budget > 0)
 	{
 		(void) changes_read(r->st, r->c.head, watermark, true, r->budget, r->hidden_rls,
 							scan_item, r, &last);
 		head = r->first_blocked != 0 ? Min(last, r->first_blocked - 1) : last;
-		check_head(r);
+		if (!check_head(r))
+			break;
+		/* the head moved on under the scan: read on from it (r->c) */
+		CHECK_FOR_INTERRUPTS();
 	}
 	r->nfresh = 0;
 	delivery_close(r->ds);
