@@ -339,7 +339,9 @@ CREATE TABLE _sequenced.consumers (
     visibility_timeout pg_catalog.interval NOT NULL,
     incarnation        pg_catalog.int8 NOT NULL UNIQUE,
     head               pg_catalog.int8 NOT NULL,
-    acked_through      pg_catalog.int8 NOT NULL
+    acked_through      pg_catalog.int8 NOT NULL,
+    -- acknowledged rows at or below it are gone (receive.c, advance)
+    pruned_through     pg_catalog.int8 NOT NULL DEFAULT 0
 );
 CREATE TABLE _sequenced.deliveries (
     incarnation pg_catalog.int8 NOT NULL,
@@ -350,7 +352,12 @@ CREATE TABLE _sequenced.deliveries (
     ack_id      pg_catalog.int8,
     deliveries  pg_catalog.int4 NOT NULL,
     visible_at  pg_catalog.timestamptz NOT NULL
-) WITH (fillfactor = 70);
+) WITH (fillfactor = 70,
+        -- a small table through which every change passes: vacuumed and
+        -- analyzed every few thousand rows, not at a fifth of its size, so
+        -- that its dead rows stay few and its plans fit its size
+        autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+        autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 5000);
 CREATE UNIQUE INDEX deliveries_key ON _sequenced.deliveries (incarnation, ident, pos);
 CREATE INDEX deliveries_pos ON _sequenced.deliveries (incarnation, pos);
 CREATE UNIQUE INDEX deliveries_ack_id ON _sequenced.deliveries (ack_id);

@@ -294,7 +294,7 @@ sequenced_consumer_rewind(PG_FUNCTION_ARGS)
 	values[1] = Int64GetDatum(consumer_next_id(false));
 	values[2] = Int64GetDatum(after);
 	(void) delivery_exec(CSTMT_REWIND,
-						 "UPDATE _sequenced.consumers SET incarnation = $2, head = $3, acked_through = $3 "
+						 "UPDATE _sequenced.consumers SET incarnation = $2, head = $3, acked_through = $3, pruned_through = $3 "
 						 "WHERE id OPERATOR(pg_catalog.=) $1",
 						 3, types, values, NULL, &processed);
 	if (processed == 0)
@@ -357,20 +357,24 @@ settle(FunctionCallInfo fcinfo, bool ack)
 		/*
 		 * Kept until acked_through passes it (delivery.c), with its ack_id:
 		 * no indexed column changes, so the update can stay on its page
-		 * (HOT), and a receive probing the key meanwhile finds it
+		 * (HOT), and a receive probing the key meanwhile finds it.  Found
+		 * through the ack_id index alone (the incarnation is a filter, in a
+		 * form no index matches): a plan that read the consumer's rows by
+		 * incarnation would read all of them, and the dead ones vacuum has
+		 * not yet removed, at every acknowledgement.
 		 */
 		(void) delivery_exec(CSTMT_ACK,
 							 "UPDATE _sequenced.deliveries SET acked = true, deliveries = 0 "
-							 "WHERE incarnation OPERATOR(pg_catalog.=) $1 "
-							 "AND ack_id OPERATOR(pg_catalog.=) ANY ($2) AND NOT acked",
+							 "WHERE ack_id OPERATOR(pg_catalog.=) ANY ($2) "
+							 "AND (incarnation OPERATOR(pg_catalog.=) $1) IS TRUE AND NOT acked",
 							 2, types, values, NULL, &processed);
 	else
 	{
 		values[2] = now_plus(retry);
 		(void) delivery_exec(CSTMT_NACK,
 							 "UPDATE _sequenced.deliveries SET ack_id = NULL, visible_at = $3 "
-							 "WHERE incarnation OPERATOR(pg_catalog.=) $1 "
-							 "AND ack_id OPERATOR(pg_catalog.=) ANY ($2) AND NOT acked",
+							 "WHERE ack_id OPERATOR(pg_catalog.=) ANY ($2) "
+							 "AND (incarnation OPERATOR(pg_catalog.=) $1) IS TRUE AND NOT acked",
 							 3, types, values, NULL, &processed);
 	}
 	consumer_call_end(level);

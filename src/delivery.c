@@ -231,7 +231,7 @@ consumer_read(const char *name, ConsumerRow *c)
 	bool		isnull;
 
 	(void) delivery_exec(CSTMT_READ, "SELECT name, id, target::pg_catalog.oid, creator::pg_catalog.oid, start, "
-						 "visibility_timeout, incarnation, head, acked_through, ctid "
+						 "visibility_timeout, incarnation, head, acked_through, pruned_through, ctid "
 						 "FROM _sequenced.consumers WHERE name OPERATOR(pg_catalog.=) $1",
 						 1, types, values, NULL, &n);
 	if (n == 0)
@@ -247,7 +247,8 @@ consumer_read(const char *name, ConsumerRow *c)
 	c->incarnation = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
 	c->head = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
 	c->acked_through = DatumGetInt64(SPI_getbinval(tup, desc, 9, &isnull));
-	c->tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 10, &isnull));
+	c->pruned_through = DatumGetInt64(SPI_getbinval(tup, desc, 10, &isnull));
+	c->tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 11, &isnull));
 	SPI_freetuptable(SPI_tuptable);
 	return true;
 }
@@ -309,17 +310,24 @@ consumer_next_id(bool ack)
 int64
 consumer_acked_through(ConsumerRow *c, int64 head)
 {
-	Oid			types[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(c->incarnation), Int64GetDatum(head)};
+	Oid			types[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		values[3] = {Int64GetDatum(c->incarnation), Int64GetDatum(head),
+	Int64GetDatum(c->acked_through)};
 	Datum		d;
 
+	/*
+	 * Only rows above the stored acked_through matter (every row not
+	 * acknowledged lies above it): the index is read from there, not over
+	 * the rows pruned below it that vacuum has not removed yet.
+	 */
 	d = delivery_exec(CSTMT_ACKED_THROUGH, "SELECT pg_catalog.max(d.pos) FROM _sequenced.deliveries d "
 					  "WHERE d.incarnation OPERATOR(pg_catalog.=) $1 AND d.acked "
-					  "AND d.pos OPERATOR(pg_catalog.<=) $2 "
+					  "AND d.pos OPERATOR(pg_catalog.>) $3 AND d.pos OPERATOR(pg_catalog.<=) $2 "
 					  "AND d.pos OPERATOR(pg_catalog.<) COALESCE((SELECT pg_catalog.min(u.pos) "
 					  "FROM _sequenced.deliveries u WHERE u.incarnation OPERATOR(pg_catalog.=) $1 "
+					  "AND u.pos OPERATOR(pg_catalog.>) $3 "
 					  "AND NOT u.acked), 9223372036854775807)",
-					  2, types, values, NULL, NULL);
+					  3, types, values, NULL, NULL);
 	if (d != (Datum) 0 && DatumGetInt64(d) > c->acked_through)
 		return DatumGetInt64(d);
 	return c->acked_through;

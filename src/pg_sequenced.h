@@ -641,6 +641,7 @@ typedef struct ConsumerRow
 	int64		incarnation;	/* new at every rewind: its deliveries' tag */
 	int64		head;			/* every change at or below it is recorded */
 	int64		acked_through;
+	int64		pruned_through; /* acknowledged rows at or below it are gone */
 	ItemPointerData tid;
 } ConsumerRow;
 typedef struct DeliveryRow

@@ -201,26 +201,34 @@ due_item(void *arg, FeedItem *item)
 static void
 collect_due(Receive *r)
 {
-	Oid			types[3] = {INT8OID, TIMESTAMPTZOID, INT8OID};
-	Datum		values[3];
+	Oid			types[4] = {INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID};
+	Datum		values[4];
 	int64		n;
 	Datum	   *idents;
 
 	values[0] = Int64GetDatum(r->c.incarnation);
 	values[1] = TimestampTzGetDatum(r->now);
 	values[2] = Int64GetDatum((int64) r->budget + 16);
-	/* (keys with a row in flight or nacked for later are not due, whatever their other rows) */
+	values[3] = Int64GetDatum(r->c.acked_through);
+
+	/*
+	 * (keys with a row in flight or nacked for later are not due, whatever
+	 * their other rows; every row not acknowledged lies above acked_through,
+	 * so the index is read from there)
+	 */
 	(void) delivery_exec(CSTMT_DUE,
 						 "SELECT d.ident, pg_catalog.min(d.pos) AS first FROM _sequenced.deliveries d "
 						 "WHERE d.incarnation OPERATOR(pg_catalog.=) $1 AND NOT d.acked "
+						 "AND d.pos OPERATOR(pg_catalog.>) $4 "
 						 "AND d.visible_at OPERATOR(pg_catalog.<=) $2 "
 						 "AND NOT EXISTS (SELECT 1 FROM _sequenced.deliveries f "
 						 "WHERE f.incarnation OPERATOR(pg_catalog.=) $1 "
-						 "AND f.ident OPERATOR(pg_catalog.=) d.ident AND NOT f.acked "
+						 "AND f.ident OPERATOR(pg_catalog.=) d.ident AND f.pos OPERATOR(pg_catalog.>) $4 "
+						 "AND NOT f.acked "
 						 "AND f.visible_at OPERATOR(pg_catalog.>) $2 "
 						 "AND f.visible_at OPERATOR(pg_catalog.<) 'infinity'::pg_catalog.timestamptz) "
 						 "GROUP BY d.ident ORDER BY first LIMIT $3",
-						 3, types, values, NULL, &n);
+						 4, types, values, NULL, &n);
 	idents = palloc(sizeof(Datum) * Max(n, 1));
 	for (int64 i = 0; i < n; i++)
 	{
@@ -541,9 +549,10 @@ check_head(Receive *r)
 static void
 advance(Receive *r, int64 head)
 {
-	Oid			types[3] = {INT8OID, INT8OID, INT8OID};
-	Datum		values[3];
+	Oid			types[4] = {INT8OID, INT8OID, INT8OID, INT8OID};
+	Datum		values[4];
 	int64		acked;
+	int64		pruned;
 
 	head = Max(head, r->c.head);
 	acked = consumer_acked_through(&r->c, head);
@@ -553,7 +562,7 @@ advance(Receive *r, int64 head)
 	if (!consumer_try_lock(&r->c))
 		return;
 	values[0] = Int64GetDatum(r->c.incarnation);
-	values[1] = Int64GetDatum(acked);
+
 	/*
 	 * Acknowledged rows go one step behind: up to the acked_through this
 	 * receive found, not the new one.  A receive that entered the critical
@@ -563,22 +572,28 @@ advance(Receive *r, int64 head)
 	 * deletes, and does not mistake a change delivered and acknowledged
 	 * between the two heads for a new one (check_head).
 	 */
-	values[1] = Int64GetDatum(r->c.acked_through);
-	if (acked > r->c.acked_through)
+	pruned = r->c.pruned_through;
+	if (acked > r->c.acked_through && r->c.acked_through > pruned)
+	{
+		/* (from where the last prune stopped: not over its dead rows) */
+		values[1] = Int64GetDatum(pruned);
+		values[2] = Int64GetDatum(r->c.acked_through);
 		(void) delivery_exec(CSTMT_PRUNE,
 							 "DELETE FROM _sequenced.deliveries WHERE incarnation OPERATOR(pg_catalog.=) $1 "
-							 "AND acked AND pos OPERATOR(pg_catalog.<=) $2",
-							 2, types, values, NULL, NULL);
-	values[1] = Int64GetDatum(acked);
+							 "AND acked AND pos OPERATOR(pg_catalog.>) $2 AND pos OPERATOR(pg_catalog.<=) $3",
+							 3, types, values, NULL, NULL);
+		pruned = r->c.acked_through;
+	}
 	if (head != r->c.head || acked != r->c.acked_through)
 	{
 		values[0] = Int64GetDatum(r->c.id);
 		values[1] = Int64GetDatum(head);
 		values[2] = Int64GetDatum(acked);
+		values[3] = Int64GetDatum(pruned);
 		(void) delivery_exec(CSTMT_ADVANCE,
-							 "UPDATE _sequenced.consumers SET head = $2, acked_through = $3 "
+							 "UPDATE _sequenced.consumers SET head = $2, acked_through = $3, pruned_through = $4 "
 							 "WHERE id OPERATOR(pg_catalog.=) $1",
-							 3, types, values, NULL, NULL);
+							 4, types, values, NULL, NULL);
 	}
 }
 
