@@ -270,7 +270,7 @@ changelog_read(SeqTable *st, int64 after, int64 below, int max, Snapshot snap,
 	IndexScanDesc scan;
 	ScanKeyData key;
 	int			n = 0;
-	int			cap = max > 0 ? max : 256;
+	int			cap = max > 0 ? Min(max, 1024) : 256;	/* (grows: max is a limit) */
 	LogEntry   *e = palloc(sizeof(LogEntry) * cap);
 	bool		done = false;
 

@@ -80,11 +80,35 @@ text_arg(FunctionCallInfo fcinfo, int n, const char *name)
 	return text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
-/* An interval argument: not null, not negative */
+/*
+ * An interval argument (visibility_timeout, wait_for, retry_after): not
+ * negative, and at most 1000 years -- one that far would take the times it
+ * is added to (an expiry, a deadline) out of timestamptz's range, and fail
+ * every receive of the consumer later instead of the call now.
+ */
+void
+consumer_check_interval(Datum v, const char *name)
+{
+	Interval   *zero = palloc0(sizeof(Interval));
+	Interval   *most = palloc0(sizeof(Interval));
+
+	most->month = 1000 * MONTHS_PER_YEAR;
+	if (DatumGetBool(DirectFunctionCall2(interval_lt, v, IntervalPGetDatum(zero))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", name),
+				 errdetail("It is %s.", DatumGetCString(DirectFunctionCall1(interval_out, v)))));
+	if (DatumGetBool(DirectFunctionCall2(interval_gt, v, IntervalPGetDatum(most))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be at most 1000 years", name),
+				 errdetail("It is %s.", DatumGetCString(DirectFunctionCall1(interval_out, v)))));
+}
+
+/* An interval argument: not null, and as consumer_check_interval says */
 static Datum
 interval_arg(FunctionCallInfo fcinfo, int n, const char *name)
 {
-	Interval   *zero = palloc0(sizeof(Interval));
 	Datum		v;
 
 	if (PG_ARGISNULL(n))
@@ -92,11 +116,7 @@ interval_arg(FunctionCallInfo fcinfo, int n, const char *name)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be null", name)));
 	v = PG_GETARG_DATUM(n);
-	if (DatumGetBool(DirectFunctionCall2(interval_lt, v, IntervalPGetDatum(zero))))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be negative", name),
-				 errdetail("It is %s.", DatumGetCString(DirectFunctionCall1(interval_out, v)))));
+	consumer_check_interval(v, name);
 	return v;
 }
 
@@ -196,6 +216,12 @@ sequenced_consumer_create(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a consumer's name must not be empty")));
+	/* (a name is a key of the consumers' index, whose entries have a limit) */
+	if (strlen(name) > SEQ_CONSUMER_NAME_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a consumer's name must be at most %d bytes long", SEQ_CONSUMER_NAME_MAX),
+				 errdetail("It is %zu bytes long.", strlen(name))));
 	if (strcmp(start, "beginning") != 0 && strcmp(start, "end") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -621,6 +647,40 @@ consumer_counts(ConsumerRow *c, int64 *pending, int64 *in_flight, int64 *acked_t
 	call_end(&s);
 }
 
+/*
+ * consumer_counts, without ever running code attached to the table's types
+ * (a cast to json, a policy's functions) with more rights than the table's
+ * owner has.  Counting reads the table's keys and rows as JSON, as the
+ * feed does; the view reads every consumer the caller may use, so a
+ * superuser (a member of every role) reading it would otherwise run the
+ * code of every role's types.  A caller whose privileges the table's owner
+ * has counts as itself; another counts as the table's owner under
+ * SECURITY_RESTRICTED_OPERATION (as VACUUM and ANALYZE do) -- which shows
+ * what the caller's row-level security would show only where none applies
+ * to the caller: else, and where the owner may not read its own table,
+ * pending and in_flight are not counted (false: NULL in the view).
+ */
+static bool
+consumer_counts_safely(ConsumerRow *c, int64 *pending, int64 *in_flight, int64 *acked_through)
+{
+	Oid			owner = rights_rel_owner(c->target);
+	OwnerSwitch sw;
+
+	if (has_privs_of_role(owner, GetUserId()))
+	{
+		consumer_counts(c, pending, in_flight, acked_through);
+		return true;
+	}
+	*acked_through = consumer_acked_through(c, c->head);
+	if (check_enable_rls(c->target, InvalidOid, true) == RLS_ENABLED ||
+		pg_class_aclcheck(c->target, owner, ACL_SELECT) != ACLCHECK_OK)
+		return false;
+	rights_begin_owner(c->target, &sw);
+	consumer_counts(c, pending, in_flight, acked_through);
+	rights_end_owner(&sw);
+	return true;
+}
+
 Datum
 sequenced_consumer_status(PG_FUNCTION_ARGS)
 {
@@ -664,7 +724,8 @@ sequenced_consumer_status(PG_FUNCTION_ARGS)
 			MemoryContextDelete(cxt);
 			continue;
 		}
-		consumer_counts(&c, &pending, &in_flight, &acked_through);
+		if (!consumer_counts_safely(&c, &pending, &in_flight, &acked_through))
+			nulls[4] = nulls[5] = true;
 		values[0] = CStringGetTextDatum(c.name);
 		values[1] = ObjectIdGetDatum(c.target);
 		values[2] = CStringGetTextDatum(c.start);
@@ -707,9 +768,16 @@ consumer_hold_begin(SeqTable *st)
 	int64		n;
 	Datum		d;
 
+	/*
+	 * Only consumers whose creator may still read the table hold its
+	 * tombstones: one whose SELECT was revoked (or whose role was dropped)
+	 * can receive nothing more, and must not keep the table's owner from
+	 * purging (and so from changing its key) for ever.
+	 */
 	h->st = st;
 	d = delivery_exec(CSTMT_HOLD_HEADS, "SELECT pg_catalog.min(head) FROM _sequenced.consumers "
-					  "WHERE target OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+					  "WHERE target OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+					  "AND pg_catalog.has_table_privilege(creator::pg_catalog.oid, target::pg_catalog.oid, 'SELECT')",
 					  1, types, values, NULL, &n);
 	if (n == 0 || SPI_tuptable == NULL)
 		return h;
@@ -724,7 +792,8 @@ consumer_hold_begin(SeqTable *st)
 	h->min_head = DatumGetInt64(d);
 	(void) delivery_exec(CSTMT_HOLD_KEYS, "SELECT DISTINCT d.ident FROM _sequenced.deliveries d "
 						 "JOIN _sequenced.consumers c ON c.incarnation OPERATOR(pg_catalog.=) d.incarnation "
-						 "WHERE c.target OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT d.acked",
+						 "WHERE c.target OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND NOT d.acked "
+						 "AND pg_catalog.has_table_privilege(c.creator::pg_catalog.oid, c.target::pg_catalog.oid, 'SELECT')",
 						 1, types, values, NULL, &n);
 	for (int64 i = 0; i < n; i++)
 	{
@@ -750,7 +819,17 @@ consumer_hold_keeps(ConsumerHold *h, int64 pos, Datum *keyvals)
 		return true;
 	if (h->keys.n == 0)
 		return false;
-	key = input_keyvals_jsonb(h->st, keyvals);
+	{
+		/*
+		 * The key as JSON (a cast to json of its type may run): as the
+		 * table's owner, whoever purges (see consumer_counts_safely)
+		 */
+		OwnerSwitch sw;
+
+		rights_begin_owner(h->st->relid, &sw);
+		key = input_keyvals_jsonb(h->st, keyvals);
+		rights_end_owner(&sw);
+	}
 	return bsearch(&key, h->keys.idents, h->keys.n, sizeof(Jsonb *), ident_cmp) != NULL;
 }
 

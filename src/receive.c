@@ -663,7 +663,6 @@ sequenced_receive(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *name;
 	int32		max_rows;
-	Interval   *zero = palloc0(sizeof(Interval));
 	Datum		wait_for;
 	TimestampTz deadline;
 	ConsumerRow c;
@@ -691,10 +690,7 @@ sequenced_receive(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_rows must be at least 1")));
-	if (DatumGetBool(DirectFunctionCall2(interval_lt, wait_for, IntervalPGetDatum(zero))))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("wait_for must not be negative")));
+	consumer_check_interval(wait_for, "wait_for");
 	PreventCommandIfReadOnly("sequenced_receive()");
 
 	/* who may use it, before its table is locked */

@@ -7,10 +7,13 @@ never from what the server answered, so the same seed and range give the same
 inputs.  Every input is one call of sequenced_upsert (3- and 2-argument
 forms), sequenced_delete, sequenced_import, sequenced_delete_missing (with
 random and hostile scopes and max_fractions), sequenced_delete_missing_count,
-sequenced_register (the 0.2 options, on fz_opts), or one INSERT/COPY into a
-staging table whose trigger is sequenced_apply_staging.  The 0.2 tables:
-unchanged => 'skip', history, a timestamptz sequence column (RFC 3339
-sequences; numbers and out-of-range int64s must be refused), lenient records.
+sequenced_register (the 0.2 options, on fz_opts), one INSERT/COPY into a
+staging table whose trigger is sequenced_apply_staging, or (7%) one call of a
+consumer function (SPEC section 8: sequenced_receive, _ack, _nack,
+_consumer_rewind, _consumer_create, _consumer_drop) on consumers made at setup
+and during the run.  The 0.2 tables: unchanged => 'skip', history, a
+timestamptz sequence column (RFC 3339 sequences; numbers and out-of-range
+int64s must be refused), lenient records.
 
 Checks per input (any failure is a "violation"; the exit status is 1):
   crash        the connection died, or pg_postmaster_start_time() changed
@@ -56,6 +59,22 @@ Checks per input (any failure is a "violation"; the exit status is 1):
                sequence column is not their _sdc_valid_from, a delete's
                version holding values, a key's last version that is not its
                current state
+  consumer     a consumer call failed other than SPEC section 8 says (or
+               succeeded where it says it fails); a receive's rows with
+               repeated or reused ack_ids, positions not ascending, a key twice,
+               a key handed out while in flight (visibility timeouts of an hour:
+               the fuzzer knows what is in flight) or again after its change
+               was acknowledged, deliveries not 1 + those since the key's last
+               acknowledgement, a delivery unlike the feed's entry at its
+               position or the key's row; ack/nack not returning how many of
+               the ack_ids were in flight; sequenced_consumers with in_flight
+               unlike the fuzzer's count or pending < in_flight; a drain
+               (receive and acknowledge until nothing comes, every
+               --drain-every inputs and at the end) that did not bring every
+               key changed since the previous one, last with its current state,
+               or leaves pending, in_flight or acked_through wrong.  After a
+               failed consumer call, "state" compares _sequenced.consumers and
+               _sequenced.deliveries.
   timeout      statement_timeout hit
   client       the driver itself failed (a bug in this script)
 
@@ -393,6 +412,39 @@ IMPORT_BASE = Obj([("id", {"type": "integer"}), ("name", {"type": ["null", "stri
 IMPORT_KINDS = {"id": "int8", "name": "text", "amt": "i_num", "ts": "i_ts", "flag": "i_bool", "obj": "jobj",
                 "arr": "jarr"}
 
+# -- consumers (SPEC section 8, README "Consumers") ---------------------------------------------
+CONSUMER_SHARE = 0.07       # of all inputs (drawn from a stream of their own: see Gen.make)
+# the consumers made at setup: (name, table, creator (None: the superuser), start, visibility_timeout);
+# a visibility timeout of an hour or more: nothing expires during a run, so the fuzzer knows exactly
+# which deliveries are in flight ("tracked"); fzc_gen0's ('0') expire at once
+SETUP_CONSUMERS = [
+    ("fzc_skip", "fz_skip", None, "beginning", "1 hour"),       # unchanged => 'skip', history
+    ("fzc_comp", "fz_comp", "fz_user", "beginning", "1 hour"),  # composite quoted key, soft deletes
+    ("fzc_hist", "fz_hist", "fz_user", "end", "1 hour"),        # composite key, soft, history, replace
+    ("fzc_all", "fz_all", None, "beginning", "2 hours"),        # hard deletes (tombstones), every type
+    ("fzc_app", "fz_app", "fz_user", "beginning", "1 hour"),    # append-only (TRUNCATEd now and then)
+    ("fzc_ts", "fz_ts", None, "end", "1 hour"),                 # timestamptz sequences
+    ("fzc_gen0", "fz_gen", None, "beginning", "0"),             # visibility_timeout 0: every delivery expires
+]
+SETUP_CREATOR = {n: c for n, _, c, _, _ in SETUP_CONSUMERS}
+# a name that is no compressible text (a consumer's name is "any non-empty text", README)
+_R7 = random.Random(7)
+LONG_CONSUMER = "".join(_R7.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(3000))
+# names sequenced_consumer_create makes (and sequenced_consumer_drop drops) during a run
+DYN_CONSUMERS = ["fzc_dyn_0", "fzc_dyn_1", "fzc_dyn_2", "fzc_dyn_3", "fzc_skip ", "FZC_SKIP", 'we"ird;name.x',
+                 "\U0001F642 \u00e9", "c" * 63, "'; DROP TABLE fz_all; --", "n" * 5000, LONG_CONSUMER]
+# names no call creates (42704; NULL 22004; a lone surrogate cannot be sent)
+BAD_CONSUMERS = [None, "", "nope", "fzc_", " fzc_skip", "fzc_skip\t", "fzc_dyn_9", "\ud800"]
+CONSUMER_TARGETS = ["fz_all", "fz_comp", "fz_skip", "fz_hist", "fz_ts", "fz_gen", "fz_uk", "fz_app"]
+# intervals: (text, seconds); the negative ones are refused (22023)
+VT_OK = [("1 hour", 3600), ("1 hour", 3600), ("2 hours", 7200), ("01:00:00", 3600), ("1 day", 86400),
+         ("-1 mon 31 days", 86400), ("0", 0), ("1 second", 1)]
+VT_HUGE = ("177999999 years", 177999999 * 365 * 86400)     # not negative: valid by SPEC section 8
+INTERVALS_NEG = ["-1 second", "-00:00:00.000001", "1 mon -31 days", "-1 hour", "-1 day 23:59:59"]
+WAIT_OK = ["0", "0", "0", "0 seconds", "00:00:00", "1 millisecond"]
+MAX_ROWS_BAD = [0, -1, None, 2147483647, -2147483648, 4000000]
+ACK_KINDS_BAD = ["acked", "dead", "other", "unknown", "neg", "null", "zero", "max", "dup"]
+
 
 class Input:
     """One generated input: everything needed to run and check it."""
@@ -421,6 +473,17 @@ class Input:
         self.txn = False        # run inside BEGIN ... SAVEPOINT
         self.role = None        # SET ROLE for the call
         self.mode = "chaos"     # clean | single | chaos (see Gen.build)
+        # consumer inputs (op c_*): as generated, and (cv) as resolved against the fuzzer's state when run
+        self.c_name = None
+        self.c_max_rows = None
+        self.c_wait = None
+        self.c_ids = None           # ack/nack: a recipe (see Gen.make_consumer, Fuzzer.resolve_ids)
+        self.c_retry = None
+        self.c_after = None         # rewind: ("zero" | "mid" | "acked" | "max",) or ("value", n)
+        self.c_start = None
+        self.c_vt = None            # create: (text or None, seconds or None: negative/NULL)
+        self.c_busy = False         # ack/nack: a consumer with deliveries in flight, if any (else c_name)
+        self.cv = None
 
 
 # ---------------------------------------------------------------------------
@@ -775,6 +838,11 @@ class Gen:
 
     # -- inputs ----------------------------------------------------------------
     def make(self, i):
+        # consumer inputs come from a stream of their own, so that every other input is the one the
+        # same seed gave before consumers were fuzzed
+        rc = random.Random("%s:%d:consumer" % (self.seed, i))
+        if rc.random() < CONSUMER_SHARE:
+            return self.make_consumer(rc, Input(i))
         r = random.Random("%s:%d" % (self.seed, i))
         inp = Input(i)
         self.huge_left = 1 if r.random() < self.huge_rate else 0
@@ -919,6 +987,100 @@ class Gen:
             inp.shape_bad = True
         r.shuffle(args)
         inp.reg_args = args
+
+    # -- consumers (SPEC section 8) ------------------------------------------------------
+    def consumer_name(self, r, hostile):
+        if hostile and r.random() < 0.6:
+            return r.choice(BAD_CONSUMERS)
+        if r.random() < 0.75:
+            return r.choice([n for n, _, _, _, _ in SETUP_CONSUMERS])
+        return r.choice(DYN_CONSUMERS[:6] * 3 + DYN_CONSUMERS[6:])
+
+    def make_consumer(self, r, inp):
+        """One call of a consumer function; what depends on the fuzzer's state (which ack_ids are in
+        flight, where the feed stands) is a recipe here, resolved when the input runs."""
+        p = r.random()
+        hostile = r.random() < 0.2
+        inp.mode = "chaos" if hostile else "clean"
+        inp.txn = r.random() < 0.25
+        inp.role = "fz_user" if r.random() < 0.2 else None
+        if p < 0.42:
+            inp.op = "c_receive"
+            inp.c_name = self.consumer_name(r, hostile and r.random() < 0.4)
+            q = r.random()
+            inp.c_max_rows = r.randint(1, 10) if q < 0.6 else (r.randint(11, 200) if q < 0.9 else r.randint(201, 5000))
+            inp.c_wait = r.choice(WAIT_OK)
+            if hostile:
+                if r.random() < 0.6:
+                    inp.c_max_rows = r.choice(MAX_ROWS_BAD)
+                else:
+                    inp.c_wait = r.choice(INTERVALS_NEG + [None])
+        elif p < 0.72:
+            inp.op = "c_ack" if p < 0.62 else "c_nack"
+            inp.c_name = self.consumer_name(r, hostile and r.random() < 0.3)
+            inp.c_busy = r.random() < 0.6
+            q = r.random()
+            if not hostile:
+                # (acknowledging all at once empties the consumer: keep some in flight for the nacks)
+                inp.c_ids = ("all",) if q < (0.3 if inp.op == "c_ack" else 0.45) else ("mix", ["fly"] * r.randint(1, 3))
+            elif q < 0.1:
+                inp.c_ids = ("null",)
+            elif q < 0.2:
+                inp.c_ids = ("empty",)
+            else:
+                kinds = [r.choice(ACK_KINDS_BAD) for _ in range(r.randint(1, 4))] + ["fly"] * r.randint(0, 3)
+                r.shuffle(kinds)
+                inp.c_ids = ("mix", kinds)
+            inp.c_retry = r.choice(["0", "0", "0 seconds", "00:00:00"])
+            if inp.op == "c_nack" and hostile and r.random() < 0.4:
+                inp.c_retry = r.choice(INTERVALS_NEG + [None])
+        elif p < 0.80:
+            inp.op = "c_rewind"
+            inp.c_name = self.consumer_name(r, hostile and r.random() < 0.4)
+            q = r.random()
+            inp.c_after = ("zero",) if q < 0.3 else ("mid",) if q < 0.7 else ("acked",) if q < 0.85 else ("max",)
+            if hostile:
+                inp.c_after = ("value", r.choice([-1, None, INT64_MIN, INT64_MAX, -r.randint(2, 1 << 40)]))
+            elif r.random() < 0.1:
+                inp.c_after = ("zero",) if r.random() < 0.5 else ("value", 0)
+        elif p < 0.91:
+            inp.op = "c_create"
+            hostile = r.random() < 0.35
+            inp.mode = "chaos" if hostile else "clean"
+            q = r.random()
+            inp.c_name = r.choice(DYN_CONSUMERS[:6] * 4 + DYN_CONSUMERS[6:]) if q < 0.85 else \
+                r.choice([n for n, _, _, _, _ in SETUP_CONSUMERS])      # taken: 42710
+            inp.table = r.choice(CONSUMER_TARGETS)
+            inp.c_start = r.choice(["beginning", "beginning", "end"])
+            inp.c_vt = r.choice(VT_OK)
+            if hostile:
+                q = r.random()
+                if q < 0.25:
+                    inp.c_name = r.choice([None, "", "n" * 5000, LONG_CONSUMER])
+                elif q < 0.45:
+                    inp.table = r.choice([NO_TABLE, "fz_stg_txt", None])
+                elif q < 0.7:
+                    inp.c_start = r.choice([None, "", "Beginning", "END", " end", "middle", "beginning\n", "0"])
+                elif q < 0.85:
+                    inp.c_vt = r.choice([(t, None) for t in INTERVALS_NEG] + [(None, None)])
+                else:
+                    inp.c_vt = VT_HUGE
+        else:
+            inp.op = "c_drop"
+            q = r.random()
+            if q < 0.7:
+                inp.c_name = r.choice(DYN_CONSUMERS)
+            elif q < 0.85 or not hostile:
+                # a setup consumer the superuser made, dropped by fz_user: 42501 (it stays)
+                inp.c_name = r.choice([n for n, _, c, _, _ in SETUP_CONSUMERS if c is None])
+                inp.role = "fz_user"
+            else:
+                inp.c_name = r.choice(BAD_CONSUMERS)
+            if inp.role is None and inp.c_name in SETUP_CREATOR:
+                inp.role = "fz_user"
+        if inp.op != "c_create":
+            inp.table = None
+        return inp
 
     def pick_table(self, r, keyed=False):
         names = ["fz_all", "fz_all", "fz_all", "fz_comp", "fz_num", "fz_uk", "fz_app", "fz_gen",
@@ -1376,6 +1538,10 @@ WHOLE_CALL = [
     r"^key column \".*\" does not exist in table ", r"^no unique index of table .* covers exactly the key columns",
     # the seq argument of a timestamptz-ordered table that is no timestamp
     r"^the sequence -?\d+ is no timestamp$",
+    # the consumer functions (SPEC section 8): unknown consumer, name taken, rights, bad arguments
+    r'^consumer "[\s\S]*" (?:does not exist|already exists|was dropped)$', r'^permission denied for consumer "[\s\S]*"$',
+    r"^a consumer's name must not be empty$", r'^invalid start "[\s\S]*"$', r"^max_rows must be at least 1$",
+    r"^(?:wait_for|visibility_timeout|retry_after|after) must not be negative$",
 ]
 WHOLE_CALL_RE = [re.compile(p) for p in WHOLE_CALL]
 
@@ -1425,7 +1591,664 @@ class RegInfo(collections.namedtuple("RegInfo", "stateoid state relid log keys s
         return ("ONLY " if self.relkind == "r" else "") + self.qualname
 
 
-class Fuzzer:
+class Cons:
+    """The fuzzer's model of one consumer: what it handed out and what became of it."""
+
+    def __init__(self, name, target, creator, start, vt_seconds, keyed):
+        self.name = name
+        self.target = target            # a fuzz table name
+        self.creator = creator          # "fz_user", or None: the superuser
+        self.start = start
+        self.vt = vt_seconds
+        self.vt_text = None         # the visibility_timeout as created (when the fuzzer made it)
+        self.keyed = keyed
+        # nothing expires during a run: the fuzzer knows what is in flight
+        self.tracked = vt_seconds is not None and vt_seconds >= 3600
+        self.alive = {}         # ack_id -> ident: handed out, neither acknowledged, nacked, handed out again
+                                # (expired ones of an untracked consumer), nor dropped by a rewind
+        self.flying = {}        # ident -> its alive ack_id
+        self.count = {}         # ident -> deliveries since its last acknowledgement (or the last rewind)
+        self.since = {}         # ident -> (pos, seq, deleted, record) of its last delivery since the baseline
+        self.baseline = 0       # acked_through after the last drain, or the last rewind's after
+        self.pos = {}           # ack_id (alive) -> the position it was handed out at
+        self.acked_pos = {}     # ident -> the position of its last acknowledged delivery (since the last rewind)
+        self.settled = collections.deque(maxlen=300)     # ack_ids acknowledged
+        self.dead = collections.deque(maxlen=300)        # ack_ids nacked, superseded, or dropped by a rewind
+
+    def forget(self, ack_id, dead):
+        ident = self.alive.pop(ack_id)
+        pos = self.pos.pop(ack_id, None)
+        if self.flying.get(ident) == ack_id:
+            del self.flying[ident]
+        (self.dead if dead else self.settled).append(ack_id)
+        if not dead:
+            self.count.pop(ident, None)
+            if pos is not None:
+                self.acked_pos[ident] = max(pos, self.acked_pos.get(ident, pos))
+
+
+def consumer_sql(op, v):
+    """(query, parameters) of a consumer input whose values are resolved (v: Fuzzer.resolve_consumer)."""
+    if op == "c_receive":
+        return ("SELECT ack_id, pos, seq, key::text, deleted, record::text, deliveries "
+                "FROM sequenced_receive(%s, %s::int4, %s::interval)", [v["name"], v["max_rows"], v["wait"]])
+    if op == "c_ack":
+        return "SELECT sequenced_ack(%s, %s::bigint[])", [v["name"], v["ids"]]
+    if op == "c_nack":
+        return "SELECT sequenced_nack(%s, %s::bigint[], %s::interval)", [v["name"], v["ids"], v["retry"]]
+    if op == "c_rewind":
+        return "SELECT sequenced_consumer_rewind(%s, %s::bigint)", [v["name"], v["after"]]
+    if op == "c_create":
+        return ("SELECT sequenced_consumer_create(%s, %s::regclass, %s, %s::interval)",
+                [v["name"], v["target"], v["start"], v["vt"]])
+    if op == "c_drop":
+        return "SELECT sequenced_consumer_drop(%s)", [v["name"]]
+    raise ValueError(op)
+
+
+def render_consumer(inp):
+    """A consumer input as SQL: its values as resolved when it ran, or (--show) its recipe."""
+    v = inp.cv
+    if v is None:
+        v = dict(name=inp.c_name, max_rows=inp.c_max_rows, wait=inp.c_wait, retry=inp.c_retry,
+                 ids="/* ack_ids: %r */ NULL" % (inp.c_ids,), after="/* after: %r */ NULL" % (inp.c_after,),
+                 target=quote_table(inp.table) if inp.table else None, start=inp.c_start,
+                 vt=inp.c_vt[0] if inp.c_vt else None)
+    if inp.op == "drain":
+        return ("-- drain consumer %s (as the superuser): until it returns nothing,\n"
+                "--   SELECT * FROM sequenced_receive(%s, 10000, '0'); SELECT sequenced_ack(%s, <its ack_ids>);\n"
+                "-- then compare with sequenced_changes(%s, <acked_through at the previous drain>) and the view\n"
+                "SELECT * FROM sequenced_consumers WHERE consumer = %s;\n" %
+                (sql_literal(inp.c_name), sql_literal(inp.c_name), sql_literal(inp.c_name),
+                 sql_literal(quote_table(inp.table)), sql_literal(inp.c_name)))
+
+    def lit(x, cast=""):
+        if x is None:
+            return "NULL" + cast
+        if isinstance(x, str) and x.startswith("/*"):
+            return x
+        if isinstance(x, list):
+            return sql_literal("{" + ",".join("NULL" if e is None else str(e) for e in x) + "}") + cast
+        if isinstance(x, int):
+            return str(x) + cast
+        return sql_literal(x) + cast
+
+    n = lit(v["name"])
+    if inp.op == "c_receive":
+        call = "SELECT * FROM sequenced_receive(%s, %s, %s);" % (n, lit(v["max_rows"], "::int4"),
+                                                                 lit(v["wait"], "::interval"))
+    elif inp.op == "c_ack":
+        call = "SELECT sequenced_ack(%s, %s);" % (n, lit(v["ids"], "::bigint[]"))
+    elif inp.op == "c_nack":
+        call = "SELECT sequenced_nack(%s, %s, %s);" % (n, lit(v["ids"], "::bigint[]"), lit(v["retry"], "::interval"))
+    elif inp.op == "c_rewind":
+        call = "SELECT sequenced_consumer_rewind(%s, %s);" % (n, lit(v["after"], "::bigint"))
+    elif inp.op == "c_create":
+        call = "SELECT sequenced_consumer_create(%s, %s, %s, %s);" % (n, lit(v["target"], "::regclass"),
+                                                                       lit(v["start"]), lit(v["vt"], "::interval"))
+    else:
+        call = "SELECT sequenced_consumer_drop(%s);" % n
+    if inp.txn:
+        call = "BEGIN;\n" + call + "\nCOMMIT;"
+    return call
+
+
+class ConsumerFuzz:
+    """The consumer inputs (SPEC section 8) and their checks: a mixin of Fuzzer."""
+
+    TRACK_NOTE = "(the fuzzer's model of the consumer: %d deliveries in flight)"
+
+    # -- setup -------------------------------------------------------------------------
+    def setup_consumers(self):
+        self.cons = {}
+        self.ack_seen = set()       # every ack_id any receive handed out
+        for name, table, creator, start, vt in SETUP_CONSUMERS:
+            if creator:
+                self.conn.execute(S.SQL("SET ROLE {}").format(S.Identifier(creator)))
+            self.conn.execute("SELECT sequenced_consumer_create(%s, %s::regclass, %s, %s::interval)",
+                              (name, table, start, vt))
+            if creator:
+                self.conn.execute("RESET ROLE")
+            secs = self.conn.execute("SELECT extract(epoch FROM %s::interval)::float8", (vt,)).fetchone()[0]
+            self.add_consumer(name, table, creator, start, secs).vt_text = vt
+
+    def add_consumer(self, name, table, creator, start, secs):
+        c = Cons(name, table, creator, start, secs, bool(TABLES[table]["keys"]))
+        row = self.conn.execute("SELECT acked_through FROM _sequenced.consumers WHERE name = %s", (name,)).fetchone()
+        c.baseline = row[0] if row else 0
+        self.cons[name] = c
+        return c
+
+    # -- resolving an input against the state ---------------------------------------------
+    def feed_bounds(self, table):
+        """(min, max) position of the feed of a fuzz table now ((0, 0): empty)."""
+        row = self.conn.execute("SELECT min(pos), max(pos) FROM sequenced_changes(%s::regclass, 0)",
+                                (quote_table(table),)).fetchone()
+        return (row[0] or 0, row[1] or 0)
+
+    def resolve_ids(self, rr, cons, recipe):
+        alive = sorted(cons.alive) if cons else []
+        if recipe[0] == "null":
+            return None
+        if recipe[0] == "empty":
+            return []
+        if recipe[0] == "all":
+            return alive
+        out = []
+        for kind in recipe[1]:
+            if kind == "fly":
+                out.append(rr.choice(alive) if alive else 10 ** 15 + rr.randint(0, 99))
+            elif kind == "acked":
+                out.append(rr.choice(list(cons.settled)) if cons and cons.settled else 10 ** 15 + rr.randint(0, 99))
+            elif kind == "dead":
+                out.append(rr.choice(list(cons.dead)) if cons and cons.dead else 10 ** 15 + rr.randint(0, 99))
+            elif kind == "other":
+                others = sorted(a for c in self.cons.values() if c is not cons for a in c.alive)
+                out.append(rr.choice(others) if others else 10 ** 15 + rr.randint(0, 99))
+            elif kind == "unknown":
+                out.append(rr.choice([10 ** 15 + rr.randint(0, 99), max(self.ack_seen or {0}) + rr.randint(1, 1000)]))
+            elif kind == "neg":
+                out.append(rr.choice([-1, INT64_MIN, -rr.randint(2, 1 << 40)]))
+            elif kind == "null":
+                out.append(None)
+            elif kind == "zero":
+                out.append(0)
+            elif kind == "max":
+                out.append(INT64_MAX)
+            elif kind == "dup":
+                out.append(rr.choice(out) if out else (rr.choice(alive) if alive else 1))
+        return out
+
+    def resolve_consumer(self, inp):
+        """inp.cv: the input's arguments, what its recipe names taken from the fuzzer's state now
+        (a Random of its own: the same state gives the same values)."""
+        rr = random.Random("%s:%d:resolve" % (self.args.seed, inp.i))
+        name = inp.c_name
+        if inp.c_busy:
+            busy = sorted(n for n, c in self.cons.items() if c.alive)
+            name = rr.choice(busy) if busy else name
+        cons = self.cons.get(name)
+        if cons is not None and inp.op != "c_create":
+            inp.table = cons.target
+        v = dict(name=name)
+        if inp.op == "c_receive":
+            v.update(max_rows=inp.c_max_rows, wait=inp.c_wait)
+        elif inp.op in ("c_ack", "c_nack"):
+            v.update(ids=self.resolve_ids(rr, cons, inp.c_ids), retry=inp.c_retry)
+        elif inp.op == "c_rewind":
+            kind = inp.c_after[0]
+            if kind == "value":
+                after = inp.c_after[1]
+            elif kind == "zero" or cons is None:
+                after = 0
+            elif kind == "acked":
+                after = cons.baseline
+            else:
+                lo, hi = self.feed_bounds(cons.target)
+                after = hi if kind == "max" else rr.randint(max(lo - 1, 0), max(hi, 0))
+            v.update(after=after)
+        elif inp.op == "c_create":
+            v.update(target=None if inp.table is None else quote_table(inp.table), start=inp.c_start, vt=inp.c_vt[0])
+        inp.cv = v
+        return v
+
+    def consumer_expect(self, inp):
+        """The SQLSTATEs the call may fail with (SPEC section 8, README "Consumers"): empty when it must
+        succeed.  Several problems at once: any of theirs."""
+        v = inp.cv
+        e = set()
+        name = v["name"]
+        if name is None:
+            e.add("22004")
+        cons = self.cons.get(name) if name is not None else None
+        if inp.op == "c_create":
+            if v["target"] is None or v["start"] is None or v["vt"] is None:
+                e.add("22004")
+            if name == "":
+                e.add("22023")
+            if v["start"] is not None and v["start"] not in ("beginning", "end"):
+                e.add("22023")
+            if v["vt"] is not None and inp.c_vt[1] is None:
+                e.add("22023")      # negative
+            if inp.table == NO_TABLE:
+                e.add("42P01")
+            elif inp.table is not None and inp.table not in TABLES:
+                e.add("55000")      # not registered
+            if cons is not None:
+                e.add("42710")
+            return e
+        if inp.op == "c_receive":
+            if v["max_rows"] is None or v["wait"] is None:
+                e.add("22004")
+            if v["max_rows"] is not None and v["max_rows"] < 1:
+                e.add("22023")
+            if v["wait"] in INTERVALS_NEG:
+                e.add("22023")
+        elif inp.op in ("c_ack", "c_nack"):
+            if v["ids"] is None:
+                e.add("22004")
+            if inp.op == "c_nack" and v["retry"] is None:
+                e.add("22004")
+            if inp.op == "c_nack" and v["retry"] in INTERVALS_NEG:
+                e.add("22023")
+        elif inp.op == "c_rewind":
+            if v["after"] is None:
+                e.add("22004")
+            elif v["after"] < 0:
+                e.add("22023")
+        if name is not None:
+            if cons is None:
+                e.add("42704")
+            elif inp.role == "fz_user" and cons.creator != "fz_user":
+                e.add("42501")
+        return e
+
+    def consumer_snapshot(self):
+        """Every consumer's state: the rows of _sequenced.consumers and _sequenced.deliveries (md5s)."""
+        return tuple(self.conn.execute(
+            "SELECT (SELECT md5(coalesce(string_agg(c::text, E'\\n' ORDER BY c.name), '')) FROM _sequenced.consumers c), "
+            "(SELECT md5(coalesce(string_agg(d::text, E'\\n' ORDER BY d::text), '')) FROM _sequenced.deliveries d), "
+            "(SELECT count(*) FROM _sequenced.deliveries)").fetchone())
+
+    # -- one consumer input ------------------------------------------------------------------
+    def run_consumer(self, inp):
+        t0 = time.time()
+        try:
+            self.run_consumer1(inp)
+        finally:
+            self.consumer_seconds += time.time() - t0
+
+    def run_consumer1(self, inp):
+        c = self.conn
+        self.resolve_consumer(inp)
+        expect = self.consumer_expect(inp)
+        before = self.consumer_snapshot()
+        pre_inc = None
+        if inp.op == "c_drop" and inp.cv["name"] in self.cons:
+            row = c.execute("SELECT incarnation FROM _sequenced.consumers WHERE name = %s", (inp.cv["name"],)).fetchone()
+            pre_inc = row and row[0]
+        rows = None
+        err = None
+        if inp.txn:
+            c.execute("BEGIN")
+        if inp.role:
+            c.execute(S.SQL("SET ROLE {}").format(S.Identifier(inp.role)))
+        if inp.txn:
+            c.execute("SAVEPOINT fz")
+        try:
+            q, params = consumer_sql(inp.op, inp.cv)
+            rows = c.execute(q, params).fetchall()
+        except psycopg.errors.QueryCanceled as e:
+            err = e
+        except psycopg.OperationalError as e:
+            if c.closed or c.broken:
+                raise
+            err = e
+        except psycopg.DatabaseError as e:
+            err = e
+        except (psycopg.DataError, UnicodeEncodeError) as e:  # client side
+            err = e
+        if c.closed or c.broken:
+            raise psycopg.OperationalError("connection lost")
+        if err is not None and inp.txn:
+            c.execute("ROLLBACK TO SAVEPOINT fz")
+        g = self.gucs()
+        want_user = inp.role or self.expected_user
+        if g != (want_user, self.expected_path):
+            self.violate(inp, "guc", "after the call: current_user=%r search_path=%r, expected %r %r" %
+                         (g[0], g[1], want_user, self.expected_path))
+        if inp.role:
+            c.execute("RESET ROLE")
+        if err is None:
+            self.count("ok:" + inp.op)
+            self.check_consumer_output(inp, rows, expect, pre_inc)
+        else:
+            self.check_consumer_error(inp, err, before, expect)
+        if inp.txn:
+            c.execute("COMMIT")
+
+    def check_consumer_error(self, inp, err, before, expect):
+        diag = getattr(err, "diag", None)
+        sqlstate = getattr(err, "sqlstate", None) or ""
+        msg = (diag.message_primary if diag else None) or str(err)
+        detail = (diag.message_detail if diag else None) or ""
+        context = (diag.context if diag else None) or ""
+        desc = "%s: %s%s%s" % (sqlstate, msg, ("\nDETAIL: " + detail) if detail else "",
+                               ("\nCONTEXT: " + context) if context else "")
+        if isinstance(err, psycopg.errors.QueryCanceled):
+            self.violate(inp, "timeout", desc)
+            return
+        if not sqlstate:
+            self.count("client-rejected:" + inp.op)     # (a name the driver cannot send)
+            return
+        if sqlstate.startswith("XX"):
+            self.violate(inp, "xx", desc)
+        else:
+            self.count("error:" + inp.op)
+            self.errors.setdefault((inp.op, sqlstate, norm_msg(msg)), inp.i)
+            if sqlstate not in expect:
+                cons = self.cons.get(inp.cv["name"])
+                self.violate(inp, "consumer", "%s failed with %s, expected %s\n%s%s" %
+                             (inp.op, sqlstate, "one of %s" % sorted(expect) if expect else "success", desc,
+                              "\n(consumer %r on %s, created by %s with start %r, visibility_timeout %r)" %
+                              (cons.name, cons.target, cons.creator or "the superuser", cons.start, cons.vt_text)
+                              if cons else ""))
+            elif not any(p.search(msg) for p in WHOLE_CALL_RE):
+                self.violate(inp, "position", desc)
+        after = self.consumer_snapshot()
+        if after != before:
+            self.violate(inp, "state", "after the failed call (%s) the consumers' state differs:\n"
+                                       "before %s\nafter  %s" % (desc, before, after))
+
+    def check_consumer_output(self, inp, rows, expect, pre_inc):
+        if expect:
+            self.violate(inp, "consumer", "%s succeeded; expected it to fail with one of %s" % (inp.op, sorted(expect)))
+            self.resync_consumers(inp)
+            return
+        v = inp.cv
+        cons = self.cons.get(v["name"])
+        if inp.op == "c_create":
+            start = v["start"]
+            cons = self.add_consumer(v["name"], inp.table, inp.role, start, inp.c_vt[1])
+            cons.vt_text = v["vt"]
+            self.count("c-created")
+            self.check_view(inp, cons, fresh=True)
+            return
+        if inp.op == "c_drop":
+            del self.cons[v["name"]]
+            left = self.conn.execute(
+                "SELECT (SELECT count(*) FROM _sequenced.consumers WHERE name = %s), "
+                "(SELECT count(*) FROM _sequenced.deliveries WHERE incarnation = %s)", (v["name"], pre_inc)).fetchone()
+            if tuple(left) != (0, 0):
+                self.violate(inp, "consumer", "after sequenced_consumer_drop: %d consumer rows and %d delivery rows "
+                                              "of it left" % tuple(left))
+            return
+        if cons is None:
+            return
+        if inp.op == "c_receive":
+            self.check_receive(inp, cons, rows)
+        elif inp.op in ("c_ack", "c_nack"):
+            self.check_settle(inp, cons, v["ids"], rows[0][0], inp.op == "c_ack")
+        elif inp.op == "c_rewind":
+            self.count("c-rewinds")
+            for a in list(cons.alive):
+                cons.forget(a, True)
+            cons.count = {}
+            cons.since = {}
+            cons.acked_pos = {}
+            cons.baseline = v["after"]
+            self.check_view(inp, cons, fresh=True)
+            return
+        self.check_view(inp, cons)
+
+    # -- the checks ----------------------------------------------------------------------------
+    def check_receive(self, inp, cons, rows):
+        """A successful receive: distinct new ack_ids, ascending positions, deliveries counted since the
+        key's last acknowledgement, no key twice, none in flight already (tracked consumers), each
+        delivery the key's current state -- as the feed shows it now (sequenced_changes at its position)
+        and as its row is (to_jsonb(row); no row: a hard delete) -- then the model takes them."""
+        problems = []
+        self.count("c-delivered", len(rows))
+        ids = [r[0] for r in rows]
+        if len(set(ids)) != len(ids):
+            problems.append("ack_ids repeat: %s" % ids)
+        again = [a for a in ids if a in self.ack_seen]
+        if again:
+            problems.append("ack_ids handed out before: %s" % again[:10])
+        for k in range(1, len(rows)):
+            if rows[k][1] <= rows[k - 1][1]:
+                problems.append("positions not ascending: %s then %s" % (rows[k - 1][1], rows[k][1]))
+                break
+        idents = []
+        for ack_id, pos, seq, key, deleted, record, deliveries in rows:
+            if cons.keyed and key is None:
+                problems.append("ack_id %s pos %s: no key (table %s has one)" % (ack_id, pos, cons.target))
+            if not cons.keyed and key is not None:
+                problems.append("ack_id %s pos %s: key %s on an append-only table" % (ack_id, pos, key))
+            ident = key if cons.keyed else str(pos)
+            idents.append(ident)
+            want = cons.count.get(ident, 0) + 1
+            if deliveries is None or deliveries < 1 or deliveries != want:
+                problems.append("key %s (ack_id %s): deliveries %s, expected %d (deliveries since its last "
+                                "acknowledgement)" % (ident, ack_id, deliveries, want))
+            if ident in cons.acked_pos and pos <= cons.acked_pos[ident]:
+                problems.append("key %s handed out at pos %s (ack_id %s), but its change at pos %s was acknowledged "
+                                "already (once per change not yet acknowledged)" % (ident, pos, ack_id,
+                                                                                   cons.acked_pos[ident]))
+            if cons.tracked and ident in cons.flying:
+                problems.append("key %s handed out (ack_id %s, pos %s) while in flight since an earlier receive "
+                                "(ack_id %s; visibility_timeout %ss)" % (ident, ack_id, pos, cons.flying[ident], cons.vt))
+        dup = [x for x, n in collections.Counter(idents).items() if n > 1]
+        if dup:
+            problems.append("keys twice in one result: %s" % dup[:5])
+        if rows:
+            problems += self.deliveries_against_feed(cons, rows)
+        if problems:
+            self.violate(inp, "consumer", "receive of %s on %s returned %d rows:\n%s\nrows: %s" %
+                         (cons.name, cons.target, len(rows), "\n".join(problems[:10]),
+                          [r[:5] + (r[6],) for r in rows[:10]]))
+        for (ack_id, pos, seq, key, deleted, record, deliveries), ident in zip(rows, idents):
+            self.ack_seen.add(ack_id)
+            old = cons.flying.get(ident)
+            if old is not None and old in cons.alive:
+                cons.forget(old, True)          # (expired and handed out again: its ack_id is void)
+            cons.alive[ack_id] = ident
+            cons.pos[ack_id] = pos
+            cons.flying[ident] = ack_id
+            cons.count[ident] = deliveries if deliveries is not None else cons.count.get(ident, 0) + 1
+            cons.since[ident] = (pos, seq, deleted, record)
+        if problems:
+            self.resync_consumers(inp)
+
+    def deliveries_against_feed(self, cons, rows):
+        """Each delivery against sequenced_changes(t, pos - 1, 1) (the feed's entry at its position: the
+        key's current state) and, keyed, against the key's row now."""
+        problems = []
+        t = quote_table(cons.target)
+        feed = self.conn.execute(
+            "SELECT x.i, f.pos, f.seq, f.key::text, f.deleted, f.record::text "
+            "FROM unnest(%s::bigint[]) WITH ORDINALITY AS x(p, i) "
+            "LEFT JOIN LATERAL sequenced_changes(%s::regclass, x.p - 1, 1) f ON true ORDER BY x.i",
+            ([r[1] for r in rows], t)).fetchall()
+        for r, f in zip(rows, feed):
+            got = (r[1], r[2], r[3], r[4], r[5])
+            if tuple(f[1:]) != got:
+                problems.append("delivery (pos, seq, key, deleted, record) = %s; the feed at that position: %s" %
+                                (got, tuple(f[1:])))
+        st = self.state_rel.get(cons.target) or self.refresh_state_rel(cons.target)
+        if not cons.keyed or st is None:
+            return problems
+        tdel = S.SQL("t._sdc_deleted_at IS NOT NULL") if st.soft else S.SQL("false")
+        q = S.SQL("SELECT x.i, t.ctid IS NOT NULL, {del}, to_jsonb(t.*)::text, to_jsonb(t.*) = (x.e -> 'r') "
+                  "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(e, i) "
+                  "CROSS JOIN LATERAL (SELECT jsonb_populate_record(NULL::{typ}, x.e -> 'k') AS r) p "
+                  "LEFT JOIN {tab} t ON {m} ORDER BY x.i").format(
+            typ=S.SQL(st.rowtype), tab=S.SQL(st.rows), m=key_match(st.keys, "t", "(p.r)"), **{"del": tdel})
+        arg = "[" + ", ".join('{"k": %s, "r": %s}' % (r[3] or "null", r[5] or "null") for r in rows) + "]"
+        for r, (_, present, tdeleted, trow, same) in zip(rows, self.conn.execute(q, (arg,)).fetchall()):
+            ack_id, pos, seq, key, deleted, record = r[:6]
+            if present:
+                if record is None or not same or deleted != tdeleted:
+                    problems.append("key %s (pos %s): delivered deleted=%s record %s; its row now: deleted=%s %s" %
+                                    (key, pos, deleted, (record or "NULL")[:300], tdeleted, (trow or "")[:300]))
+            elif not deleted or record is not None:
+                problems.append("key %s (pos %s) has no row (a hard delete), but was delivered deleted=%s record %s" %
+                                (key, pos, deleted, (record or "NULL")[:300]))
+        return problems
+
+    def check_settle(self, inp, cons, ids, n, ack):
+        """sequenced_ack / sequenced_nack return how many of the distinct ack_ids were in flight for the
+        consumer (unknown, acknowledged, nacked, another consumer's: ignored)."""
+        live = {a for a in (ids or []) if a is not None and a in cons.alive}
+        self.count("c-acked" if ack else "c-nacked", len(live))
+        if n != len(live):
+            self.violate(inp, "consumer", "sequenced_%s(%s, %s) returned %s; of those ack_ids %d were in flight "
+                                          "(%s)" % ("ack" if ack else "nack", cons.name, ids, n, len(live),
+                                                    sorted(live)[:20]))
+        for a in live:
+            cons.forget(a, not ack)
+        if n != len(live):
+            self.resync_consumers(inp)
+
+    def check_view(self, inp, cons, fresh=False):
+        """sequenced_consumers: in_flight = the deliveries in flight (tracked consumers), pending >=
+        in_flight; fresh (just created or rewound): nothing in flight, acked_through at the start, pending
+        = the keys of the feed after it."""
+        row = self.conn.execute("SELECT pending, in_flight, acked_through FROM sequenced_consumers WHERE consumer = %s",
+                                (cons.name,)).fetchone()
+        if row is None:
+            self.violate(inp, "consumer", "consumer %s is not in sequenced_consumers" % cons.name)
+            return
+        pending, in_flight, acked = row
+        problems = []
+        if pending is None or in_flight is None or pending < in_flight or in_flight < 0:
+            problems.append("pending %s, in_flight %s" % (pending, in_flight))
+        if cons.tracked and in_flight != len(cons.alive):
+            problems.append("in_flight %s, but %d deliveries are in flight (acknowledged or nacked neither): %s" %
+                            (in_flight, len(cons.alive), sorted(cons.alive)[:20]))
+        if fresh:
+            n = self.conn.execute("SELECT count(*) FROM sequenced_changes(%s::regclass, %s)",
+                                  (quote_table(cons.target), cons.baseline)).fetchone()[0]
+            if inp.op == "c_create" and cons.start == "beginning" and cons.baseline != 0:
+                problems.append("created with start => 'beginning', acked_through %s (expected 0)" % cons.baseline)
+            if inp.op == "c_create" and cons.start == "end" and n != 0:
+                problems.append("created with start => 'end', yet %d changes of the feed are after its "
+                                "acked_through %s" % (n, cons.baseline))
+            if in_flight != 0 or acked != cons.baseline or pending != n:
+                problems.append("just %s: in_flight %s, acked_through %s, pending %s; expected 0, %s, %d (the feed "
+                                "after it)" % ("rewound" if inp.op == "c_rewind" else "created", in_flight, acked,
+                                               pending, cons.baseline, n))
+        if problems:
+            self.violate(inp, "consumer", "sequenced_consumers row of %s: %s %s" %
+                         (cons.name, "; ".join(problems), self.TRACK_NOTE % len(cons.alive)))
+            self.resync_consumers(inp)
+
+    def resync_consumers(self, inp):
+        """After a violation, take the consumers' state from the server (what is in flight, what exists),
+        so that one fault is reported once, not at every later input."""
+        rows = self.conn.execute("SELECT name, target::text, creator::text, start, "
+                                 "extract(epoch FROM visibility_timeout)::float8, incarnation, acked_through "
+                                 "FROM _sequenced.consumers").fetchall()
+        names = {r[0] for r in rows}
+        for name in list(self.cons):
+            if name not in names:
+                del self.cons[name]
+        for name, target, creator, start, secs, inc, acked in rows:
+            cons = self.cons.get(name)
+            if cons is None:
+                if target not in TABLES:
+                    continue
+                cons = self.add_consumer(name, target, "fz_user" if creator == "fz_user" else None, start, secs)
+            cons.alive, cons.flying, cons.pos = {}, {}, {}
+            for ack_id, ident, pos in self.conn.execute(
+                    "SELECT ack_id, ident::text, pos FROM _sequenced.deliveries WHERE incarnation = %s AND NOT acked "
+                    "AND ack_id IS NOT NULL", (inc,)).fetchall():
+                cons.alive[ack_id] = ident
+                cons.pos[ack_id] = pos
+                cons.flying[ident] = ack_id
+            cons.acked_pos = {}
+            cons.count = {ident: n for ident, n in self.conn.execute(
+                "SELECT ident::text, max(deliveries) FROM _sequenced.deliveries WHERE incarnation = %s AND NOT acked "
+                "GROUP BY 1", (inc,)).fetchall()}
+
+    # -- the drain -----------------------------------------------------------------------------
+    def drain_all(self, i):
+        """Every consumer drained (as the superuser), then the view as fz_user."""
+        t0 = time.time()
+        try:
+            self.drain_all1(i)
+        finally:
+            self.consumer_seconds += time.time() - t0
+
+    def drain_all1(self, i):
+        for name in sorted(self.cons):
+            inp = Input(i)
+            inp.op, inp.table, inp.c_name = "drain", self.cons[name].target, name
+            try:
+                self.drain(inp, self.cons[name])
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                raise
+            except Exception:
+                self.violate(inp, "client", traceback.format_exc())
+                try:
+                    self.conn.execute("RESET ROLE")
+                except Exception:
+                    pass
+        inp = Input(i)
+        inp.op, inp.c_name = "drain", "(all)"
+        self.conn.execute("SET ROLE fz_user")
+        try:
+            seen = {r[0] for r in self.conn.execute("SELECT consumer FROM sequenced_consumers").fetchall()}
+        finally:
+            self.conn.execute("RESET ROLE")
+        want = {n for n, c in self.cons.items() if c.creator == "fz_user"}
+        if seen != want:
+            self.violate(inp, "consumer", "sequenced_consumers as fz_user lists %s; fz_user created %s" %
+                         (sorted(seen), sorted(want)))
+
+    def drain(self, inp, cons):
+        """Acknowledge what is in flight, then receive (10,000 at a time) and acknowledge everything until
+        a receive returns nothing.  Then every key whose feed position is above the baseline (acked_through
+        at the previous drain, or the rewind's after) was received since it, last with its current state;
+        the view shows pending 0, in_flight 0, acked_through at least the feed's last position."""
+        self.count("c-drains")
+        c = self.conn
+        name = cons.name
+        if cons.alive:
+            ids = sorted(cons.alive)
+            n = c.execute("SELECT sequenced_ack(%s, %s::bigint[])", (name, ids)).fetchone()[0]
+            self.check_settle(inp, cons, ids, n, True)
+        for _ in range(200):
+            try:
+                rows = c.execute("SELECT ack_id, pos, seq, key::text, deleted, record::text, deliveries "
+                                 "FROM sequenced_receive(%s, 10000, '0')", (name,)).fetchall()
+            except psycopg.DatabaseError as e:
+                self.violate(inp, "consumer", "drain: sequenced_receive(%r, 10000) failed: %s: %s\n(consumer %r on %s, "
+                                              "created by %s with start %r, visibility_timeout %r)" %
+                             (name, e.sqlstate, str(e).splitlines()[0], name, cons.target, cons.creator or "the superuser",
+                              cons.start, cons.vt_text))
+                return
+            if not rows:
+                break
+            self.count("c-drained", len(rows))
+            self.check_receive(inp, cons, rows)
+            ids = [r[0] for r in rows if r[0] in cons.alive]
+            n = c.execute("SELECT sequenced_ack(%s, %s::bigint[])", (name, ids)).fetchone()[0]
+            self.check_settle(inp, cons, ids, n, True)
+        else:
+            self.violate(inp, "consumer", "drain: 200 receives and acknowledgements, and %s still hands out changes" %
+                         name)
+            return
+        problems = []
+        feed = c.execute("SELECT pos, seq, key::text, deleted, record::text FROM sequenced_changes(%s::regclass, %s)",
+                         (quote_table(cons.target), cons.baseline)).fetchall()
+        self.count("c-drain-keys", len(feed))
+        for pos, seq, key, deleted, record in feed:
+            ident = key if cons.keyed else str(pos)
+            last = cons.since.get(ident)
+            if last is None:
+                problems.append("key %s (feed pos %s, seq %s, deleted %s) was never received since pos %s" %
+                                (ident, pos, seq, deleted, cons.baseline))
+            elif last != (pos, seq, deleted, record):
+                problems.append("key %s: last delivered (pos, seq, deleted, record) = %s; the feed has %s" %
+                                (ident, (last[0], last[1], last[2], (last[3] or "NULL")[:200]),
+                                 (pos, seq, deleted, (record or "NULL")[:200])))
+        top = max([cons.baseline] + [f[0] for f in feed])
+        row = c.execute("SELECT pending, in_flight, acked_through FROM sequenced_consumers WHERE consumer = %s",
+                        (name,)).fetchone()
+        if row is None:
+            problems.append("not in sequenced_consumers")
+        elif row[0] != 0 or row[1] != 0 or row[2] is None or row[2] < top:
+            problems.append("drained, sequenced_consumers shows pending %s, in_flight %s, acked_through %s; "
+                            "expected 0, 0, at least %s" % (row[0], row[1], row[2], top))
+        if problems:
+            self.violate(inp, "consumer", "drain of %s (%s) after baseline %s, %d feed entries above it:\n%s" %
+                         (name, cons.target, cons.baseline, len(feed), "\n".join(problems[:10])))
+        cons.baseline = max(top, row[2] or 0) if row else top
+        cons.since = {}
+
+
+class Fuzzer(ConsumerFuzz):
     def __init__(self, args):
         self.args = args
         self.gen = Gen(args.seed, args.huge_rate)
@@ -1441,6 +2264,9 @@ class Fuzzer:
         self.conn = None
         self.inputs = 0
         self.check_seconds = 0.0
+        self.cons = {}                  # consumer name -> Cons (the fuzzer's model of it)
+        self.ack_seen = set()
+        self.consumer_seconds = 0.0
         os.makedirs(args.out, exist_ok=True)
 
     # -- connections -----------------------------------------------------------
@@ -1464,6 +2290,7 @@ class Fuzzer:
         self.expected_path = self.conn.execute("SELECT current_setting('search_path')").fetchone()[0]
         for t in TABLES:
             self.refresh_state_rel(t)
+        self.setup_consumers()
 
     def teardown(self):
         try:
@@ -1631,6 +2458,8 @@ class Fuzzer:
         return {k: (ctid, text, d) for k, ctid, text, d in self.conn.execute(q).fetchall()}
 
     def run_one(self, inp):
+        if inp.op.startswith("c_"):
+            return self.run_consumer(inp)
         c = self.conn
         stg = inp.staging
         pre = self.pre_call(inp)       # (autocommit: outside the input's transaction)
@@ -2347,6 +3176,12 @@ class Fuzzer:
                     self.wait_for_server()
             if i % 1000 == 999:
                 self.housekeeping()
+            if a.drain_every and i % a.drain_every == a.drain_every - 1:
+                try:
+                    self.drain_all(i)
+                except (psycopg.OperationalError, psycopg.InterfaceError) as e:
+                    self.violate(inp, "crash", "connection lost in a drain: %s" % e)
+                    self.wait_for_server()
             if time.time() - last_report > 30:
                 last_report = time.time()
                 print("... %d inputs, %d violations, %.0f inputs/s" %
@@ -2355,6 +3190,7 @@ class Fuzzer:
         try:
             if not self.alive():
                 self.violate(Input(i), "crash", "pg_postmaster_start_time changed")
+            self.drain_all(i)       # every consumer, once more
             # every keyed table once more, the import-made ones too
             for st in self.registered_keyed():
                 end = Input(i)
@@ -2399,6 +3235,11 @@ class Fuzzer:
               "%d keys deleted, %d breaker trips; counts checked against a query: %d" %
               (self.stats.get("outcome:unchanged", 0), self.stats.get("unchanged-rows-checked", 0),
                self.stats.get("dm-deleted", 0), self.stats.get("dm-breaker", 0), self.stats.get("dm-sql-count", 0)))
+        print("  consumers: %d deliveries received (%d of them in %d drains), %d acknowledged, %d nacked, %d rewinds, "
+              "%d created; drains checked %d feed entries against what was received; %.1f s" %
+              (self.stats.get("c-delivered", 0), self.stats.get("c-drained", 0), self.stats.get("c-drains", 0),
+               self.stats.get("c-acked", 0), self.stats.get("c-nacked", 0), self.stats.get("c-rewinds", 0),
+               self.stats.get("c-created", 0), self.stats.get("c-drain-keys", 0), self.consumer_seconds))
         print("  violations: %d%s" % (len(self.violations),
                                       (" (" + ", ".join("%s %d" % (k, self.stats["violation:" + k]) for k in kinds) + ")")
                                       if kinds else ""))
@@ -2576,6 +3417,11 @@ def sql_literal(s):
 
 def render_sql(inp):
     """The input as a psql script (for reproducers and --show)."""
+    if inp.op.startswith("c_") or inp.op == "drain":
+        s = render_consumer(inp)
+        if inp.role:
+            s = "SET ROLE %s;\n%s\nRESET ROLE;" % (inp.role, s)
+        return s + "\n"
     t = sql_literal(quote_table(inp.table))
     out = []
     if inp.role:
@@ -2633,6 +3479,8 @@ def main():
     ap.add_argument("--table-check-every", type=int,
                     help="check a table's key state and feed after a successful call on it when this many "
                          "inputs passed since its last check (default: the profile's; always at the end)")
+    ap.add_argument("--drain-every", type=int, default=300,
+                    help="drain every consumer every this many inputs (0: only at the end)")
     ap.add_argument("--db", default="pg_sequenced_fuzz")
     ap.add_argument("--keep", action="store_true", help="keep the database")
     ap.add_argument("--out", default=os.environ.get("FUZZ_OUT", "/tmp/pg_sequenced-fuzz"),

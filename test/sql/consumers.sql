@@ -222,8 +222,9 @@ SELECT sequenced_nack('mirror', ARRAY[cons.ack_of('mirror', '{"id": 8}')], '200 
 SELECT sequenced_ack('mirror', ARRAY[cons.ack_of('mirror', '{"id": 6}'), cons.ack_of('mirror', '{"id": 7}')]);
 SELECT sequenced_nack('mirror', ARRAY[cons.ack_of('mirror', '{"id": 6}')]);
 SELECT * FROM cons.status('mirror');
--- 6 at once (retry_after 0), a new ack_id, deliveries 2
-SELECT * FROM cons.recv('mirror') WHERE key <> '{"id": 8}';
+-- 6 at once (retry_after 0), a new ack_id, deliveries 2 (one row: 8, the
+-- next in position order, may be due already on a slow machine)
+SELECT * FROM cons.recv('mirror', 1);
 SELECT pg_sleep(0.4);
 -- 8 after its retry_after; 7 not within the hour
 SELECT * FROM cons.recv('mirror');
