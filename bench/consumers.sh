@@ -24,8 +24,7 @@ export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 . "$REPO/scripts/pgtmp.sh"
 PGTMP_CONF="shared_buffers = 1GB
 max_wal_size = 8GB
-checkpoint_timeout = 30min
-autovacuum = off" pgtmp_start
+checkpoint_timeout = 30min" pgtmp_start
 
 pgtmp_as_pg psql -X -q -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION pg_sequenced'
 cp "$BENCH_DIR/consumers.py" "$PGTMP_DIR/consumers.py"

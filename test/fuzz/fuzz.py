@@ -439,7 +439,7 @@ CONSUMER_TARGETS = ["fz_all", "fz_comp", "fz_skip", "fz_hist", "fz_ts", "fz_gen"
 # intervals: (text, seconds); the negative ones are refused (22023)
 VT_OK = [("1 hour", 3600), ("1 hour", 3600), ("2 hours", 7200), ("01:00:00", 3600), ("1 day", 86400),
          ("-1 mon 31 days", 86400), ("0", 0), ("1 second", 1)]
-VT_HUGE = ("177999999 years", 177999999 * 365 * 86400)     # not negative: valid by SPEC section 8
+VT_HUGE = ("177999999 years", 177999999 * 365 * 86400)     # over 1000 years: refused (22023)
 INTERVALS_NEG = ["-1 second", "-00:00:00.000001", "1 mon -31 days", "-1 hour", "-1 day 23:59:59"]
 WAIT_OK = ["0", "0", "0", "0 seconds", "00:00:00", "1 millisecond"]
 MAX_ROWS_BAD = [0, -1, None, 2147483647, -2147483648, 4000000]
@@ -1542,6 +1542,8 @@ WHOLE_CALL = [
     r'^consumer "[\s\S]*" (?:does not exist|already exists|was dropped)$', r'^permission denied for consumer "[\s\S]*"$',
     r"^a consumer's name must not be empty$", r'^invalid start "[\s\S]*"$', r"^max_rows must be at least 1$",
     r"^(?:wait_for|visibility_timeout|retry_after|after) must not be negative$",
+    r"^(?:wait_for|visibility_timeout|retry_after) must be at most 1000 years$",
+    r"^a consumer's name must be at most \d+ bytes long$",
 ]
 WHOLE_CALL_RE = [re.compile(p) for p in WHOLE_CALL]
 
@@ -1810,6 +1812,10 @@ class ConsumerFuzz:
                 e.add("22023")
             if v["vt"] is not None and inp.c_vt[1] is None:
                 e.add("22023")      # negative
+            if inp.c_vt is not None and inp.c_vt[1] is not None and inp.c_vt[1] > 1000 * 366 * 86400:
+                e.add("22023")      # over 1000 years (README "Consumers": an expiry must stay a timestamp)
+            if name is not None and len(name.encode()) > 1000:
+                e.add("22023")      # names: at most 1,000 bytes
             if inp.table == NO_TABLE:
                 e.add("42P01")
             elif inp.table is not None and inp.table not in TABLES:
