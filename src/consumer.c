@@ -653,8 +653,9 @@ consumer_counts(ConsumerRow *c, int64 *pending, int64 *in_flight, int64 *acked_t
  * owner has.  Counting reads the table's keys and rows as JSON, as the
  * feed does; the view reads every consumer the caller may use, so a
  * superuser (a member of every role) reading it would otherwise run the
- * code of every role's types.  A caller whose privileges the table's owner
- * has counts as itself; another counts as the table's owner under
+ * code of every role's types.  The consumer's creator (who chose the table,
+ * and reads it at every receive) and a caller whose privileges the table's
+ * owner has count as themselves; another counts as the table's owner under
  * SECURITY_RESTRICTED_OPERATION (as VACUUM and ANALYZE do) -- which shows
  * what the caller's row-level security would show only where none applies
  * to the caller: else, and where the owner may not read its own table,
@@ -666,7 +667,7 @@ consumer_counts_safely(ConsumerRow *c, int64 *pending, int64 *in_flight, int64 *
 	Oid			owner = rights_rel_owner(c->target);
 	OwnerSwitch sw;
 
-	if (has_privs_of_role(owner, GetUserId()))
+	if (GetUserId() == c->creator || has_privs_of_role(owner, GetUserId()))
 	{
 		consumer_counts(c, pending, in_flight, acked_through);
 		return true;

@@ -8,6 +8,8 @@
 SET client_min_messages = warning;
 DROP ROLE IF EXISTS regress_cons_att;
 DROP ROLE IF EXISTS regress_cons_vic;
+DROP ROLE IF EXISTS regress_cons_mem;
+DROP ROLE IF EXISTS regress_cons_extra;
 RESET client_min_messages;
 CREATE ROLE regress_cons_att LOGIN;
 CREATE ROLE regress_cons_vic LOGIN;
@@ -77,6 +79,33 @@ SELECT sequenced_consumer_drop('orders_sync');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
+-- 3b. the view read by a member of a consumer's creator who has a privilege
+-- the table's owner lacks, under the owner's row-level security: counting
+-- as itself would run the owner's code with its rights, counting as the
+-- owner would not show what its policy shows -- the counts are NULL.  The
+-- creator itself counts as itself, under the policy.
+CREATE ROLE regress_cons_extra;
+CREATE ROLE regress_cons_mem IN ROLE regress_cons_vic, regress_cons_extra;
+SET ROLE regress_cons_att;
+CREATE TABLE catt.rls (id int PRIMARY KEY, tenant text);
+SELECT sequenced_register('catt.rls');
+SELECT count(*) FROM sequenced_upsert('catt.rls', '[{"id": 1, "tenant": "a"}, {"id": 2, "tenant": "b"}]', 1);
+ALTER TABLE catt.rls ENABLE ROW LEVEL SECURITY;
+CREATE POLICY only_a ON catt.rls USING (tenant = 'a');
+GRANT USAGE ON SCHEMA catt TO regress_cons_vic;
+GRANT SELECT ON catt.rls TO regress_cons_vic;
+SET ROLE regress_cons_vic;
+SELECT sequenced_consumer_create('rls_c', 'catt.rls');
+SELECT consumer, pending, in_flight FROM sequenced_consumers WHERE consumer = 'rls_c';
+SET ROLE regress_cons_mem;
+SELECT consumer, pending IS NULL AS pending_null, in_flight IS NULL AS in_flight_null, acked_through
+  FROM sequenced_consumers WHERE consumer = 'rls_c';
+SET ROLE regress_cons_vic;
+SELECT key FROM sequenced_receive('rls_c');
+SELECT sequenced_consumer_drop('rls_c');
+RESET ROLE;
+DROP ROLE regress_cons_mem, regress_cons_extra;
+
 -- 4. arguments that would fail every later call fail now (22023)
 SET ROLE regress_cons_att;
 SELECT sequenced_consumer_create('far', 'catt.plain', visibility_timeout => '1001 years');
@@ -99,7 +128,7 @@ RESET ROLE;
 -- clean up
 SELECT sequenced_consumer_drop(consumer) FROM sequenced_consumers
  WHERE consumer IN ('monitor_me', 'c_enum', 'orders_sync');
-SELECT sequenced_unregister(t) FROM unnest('{catt.plain,catt.t_enum,cvic.orders}'::regclass[]) t;
+SELECT sequenced_unregister(t) FROM unnest('{catt.plain,catt.t_enum,catt.rls,cvic.orders}'::regclass[]) t;
 DROP SCHEMA catt CASCADE;
 DROP SCHEMA cvic CASCADE;
 DROP ROLE regress_cons_att, regress_cons_vic;
