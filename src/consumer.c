@@ -70,16 +70,6 @@ PG_FUNCTION_INFO_V1(sequenced_consumers_delete);
  * arguments, rights
  * ---------------------------------------------------------------- */
 
-static char *
-text_arg(FunctionCallInfo fcinfo, int n, const char *name)
-{
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
 /*
  * An interval argument (visibility_timeout, wait_for, retry_after): not
  * negative, and at most 1000 years -- one that far would take the times it

@@ -630,6 +630,8 @@ extern void changes_resolve_appends(SeqTable *st, int64 *positions, int n, bool 
 									FeedSink sink, void *arg);
 
 /* delivery.c: the consumers' tables (SPEC section 8) */
+extern char *text_arg(FunctionCallInfo fcinfo, int n, const char *name);
+
 /* the longest consumer name, in bytes */
 #define SEQ_CONSUMER_NAME_MAX 1000
 extern void consumer_check_interval(Datum v, const char *name);

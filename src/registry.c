@@ -124,7 +124,8 @@ primary_key_index(Relation rel)
  * registration
  * ---------------------------------------------------------------- */
 
-static char *
+/* A text argument that must not be NULL (the consumer functions use it too) */
+char *
 text_arg(FunctionCallInfo fcinfo, int n, const char *name)
 {
 	if (PG_ARGISNULL(n))
