@@ -16,9 +16,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PG_CONFIG=${PG_CONFIG:-/usr/bin/pg_config}
 PACKAGES=(postgresql-15 postgresql-server-dev-15 libipc-run-perl python3-psycopg make gcc libc6-dev debhelper postgresql-server-dev-all python3-matplotlib postgresql-15-plproxy nodejs)
-# npm (test/extra/consumer_examples.sh): Debian's, unless node brings its own
-# (NodeSource's nodejs does, and conflicts with Debian's npm)
-command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+# node-postgres for the Node.js consumer example (test/extra/consumer_examples.sh):
+# Debian's node-pg, with Debian's nodejs -- no registry needed.  A nodejs
+# from elsewhere (NodeSource's) satisfies no Debian node-* package: there
+# the test installs pg with npm (which that nodejs carries).
+if dpkg-query -W -f='${Version}' nodejs 2>/dev/null | grep -q nodesource; then
+    command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+else
+    PACKAGES+=(node-pg)
+fi
 WERROR_CFLAGS="-Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers"
 
 if [ "$(id -u)" -eq 0 ]; then

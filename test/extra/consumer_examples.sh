@@ -8,8 +8,9 @@
 # installed.  In a fresh database, a table is written by a loader -- inserts,
 # updates (often of keys in flight), hard deletes, late stale records -- while
 # two Python workers share one consumer and two Node workers another, each
-# keeping its own mirror table; node-postgres is installed with npm into a
-# temporary directory.  When the loader is done and the workers have gone
+# keeping its own mirror table; node-postgres is Debian's node-pg, or
+# installed with npm into a temporary directory.  When the loader is done
+# and the workers have gone
 # idle, each mirror must equal the table exactly, and each consumer must
 # have nothing pending or in flight.  Exit status: 0 when all of this holds.
 set -uo pipefail
@@ -33,11 +34,17 @@ trap cleanup EXIT
 
 fail() { echo "consumer_examples: $*"; exit 1; }
 
-# node-postgres, from the npm registry, into the temporary directory
+# node-postgres: Debian's node-pg (scripts/setup.sh installs it with
+# Debian's nodejs), else from the npm registry into the temporary directory
 command -v "$NODE" >/dev/null || fail "node is not installed (scripts/setup.sh installs nodejs)"
-command -v "$NPM" >/dev/null || fail "npm is not installed (scripts/setup.sh installs npm)"
-(cd "$work" && HOME=$work npm_config_cache=$work/npm-cache "$NPM" install --silent --no-audit --no-fund pg \
-    >"$work/npm.log" 2>&1) || { cat "$work/npm.log"; fail "npm install pg failed"; }
+if NODE_PATH=/usr/share/nodejs "$NODE" -e "require('pg')" >/dev/null 2>&1; then
+    node_modules=/usr/share/nodejs
+else
+    command -v "$NPM" >/dev/null || fail "neither Debian's node-pg nor npm is installed (scripts/setup.sh installs one)"
+    (cd "$work" && HOME=$work npm_config_cache=$work/npm-cache "$NPM" install --no-audit --no-fund pg \
+        >"$work/npm.log" 2>&1) || { cat "$work/npm.log"; fail "npm install pg failed"; }
+    node_modules=$work/node_modules
+fi
 "$PYTHON" -c 'import psycopg' || fail "psycopg 3 is missing for $PYTHON (Debian: python3-psycopg)"
 
 dropdb --if-exists "$DB" >/dev/null 2>&1
@@ -61,7 +68,7 @@ for i in 1 2; do
     CONSUMER=py MIRROR=py_mirror BATCH=37 WAIT=1 IDLE_EXIT=5 \
         "$PYTHON" "$ROOT/examples/consumer.py" 2>"$work/py$i.err" &
     pids+=($!)
-    CONSUMER=js MIRROR=js_mirror BATCH=41 WAIT=1 IDLE_EXIT=5 NODE_PATH=$work/node_modules \
+    CONSUMER=js MIRROR=js_mirror BATCH=41 WAIT=1 IDLE_EXIT=5 NODE_PATH=$node_modules \
         "$NODE" "$ROOT/examples/consumer.js" 2>"$work/js$i.err" &
     pids+=($!)
 done
