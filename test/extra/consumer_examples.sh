@@ -10,9 +10,8 @@
 # two Python workers share one consumer and two Node workers another, each
 # keeping its own mirror table; node-postgres is Debian's node-pg, or
 # installed with npm into a temporary directory.  When the loader is done
-# and the workers have gone
-# idle, each mirror must equal the table exactly, and each consumer must
-# have nothing pending or in flight.  Exit status: 0 when all of this holds.
+# and the workers have gone idle, each mirror must equal the table exactly,
+# and each consumer must have nothing pending or in flight.  Exit status: 0 when all of this holds.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
