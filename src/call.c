@@ -248,6 +248,23 @@ call_apply(CallSession *s, Batch *b)
 }
 
 /*
+ * The row type a function returning one composite row must build, as the
+ * executor asks for it: 0A000 where the call gives it none (as PostgreSQL's
+ * own record-returning functions say).
+ */
+TupleDesc
+call_result_desc(FunctionCallInfo fcinfo)
+{
+	TupleDesc	desc;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("function returning record called in context that cannot accept type record")));
+	return desc;
+}
+
+/*
  * InitMaterializedSRF, taking the result row type the executor already
  * expects when it gives one: looking it up again reads the function's
  * pg_proc row and builds a descriptor from its OUT arguments, a tenth of a

@@ -134,7 +134,9 @@ catalog_qualified_name(Oid relid)
 	char	   *rel = get_rel_name(relid);
 
 	if (rel == NULL)
-		elog(ERROR, "cache lookup failed for relation %u", relid);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), rel);
 }
 
@@ -206,7 +208,10 @@ catalog_owner(void)
 		table_close(rel, AccessShareLock);
 
 		if (!OidIsValid(owner))
-			elog(ERROR, "failed to find the owner of extension pg_sequenced");
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("extension \"pg_sequenced\" is not installed in this database"),
+					 errhint("Run CREATE EXTENSION pg_sequenced.")));
 
 		/* the internal schema must be the extension's own */
 		{
@@ -418,7 +423,9 @@ catalog_read_config(Oid relid)
 							   1, argtypes, args, NULL, false, 1);
 	rights_end_internal(save_userid, save_sec);
 	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "failed to read _sequenced.config: %s", SPI_result_code_string(rc));
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("failed to read _sequenced.config: %s", SPI_result_code_string(rc))));
 	if (SPI_processed == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
@@ -627,7 +634,10 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 	st->statetype = get_rel_type_id(cfg->state_rel);
 	st->statearraytype = get_array_type(st->statetype);
 	if (!OidIsValid(st->relarraytype) || !OidIsValid(st->statearraytype))
-		elog(ERROR, "row type of table %u has no array type", st->relid);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the row type of table %s or of its key state has no array type",
+						RelationGetRelationName(rel))));
 	/* for messages, in the PostgreSQL style: table "name" */
 	st->relname = psprintf("\"%s\"", RelationGetRelationName(rel));
 	st->nspname = get_namespace_name(RelationGetNamespace(rel));
@@ -794,7 +804,11 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 			ltopr = get_opfamily_member(opfamily, key->cmptype, key->cmptype,
 										BTLessStrategyNumber);
 			if (!OidIsValid(key->eqopr) || !OidIsValid(ltopr))
-				elog(ERROR, "no btree operators for key column \"%s\"", st->key_names[k]);
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_FUNCTION),
+						 errmsg("key column \"%s\" of table %s has no btree equality and ordering operators in its key index's operator class",
+								st->key_names[k], st->relname),
+						 record_errcolumn(st, st->key_names[k])));
 			key->eqopr_sql = catalog_qualified_operator(key->eqopr);
 			fmgr_info_cxt(get_opcode(key->eqopr), &key->eqproc, mcxt);
 			key->opfamily = opfamily;
@@ -827,7 +841,11 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 				if (st->keys[k].attnum == att)
 					break;
 			if (k == nkeys)
-				elog(ERROR, "the key index of table %s does not cover its key", st->relname);
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("the key index of table %s does not cover its key", st->relname),
+						 errhint("Register the table again: sequenced_register finds the index over its key."),
+						 record_errtable(st)));
 			st->ikeyof[c] = k;
 			st->ikeys[c] = st->keys[k];
 		}

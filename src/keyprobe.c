@@ -75,7 +75,12 @@ collect_leaves(KeyProbe *kp, Relation rel, Oid indexid)
 			while (k < st->nkeys && strcmp(st->key_names[k], name) != 0)
 				k++;
 			if (k == st->nkeys || leaf->irel->rd_index->indnkeyatts != st->nkeys)
-				elog(ERROR, "index %u of table %s does not cover the key", indexid, st->relname);
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("index \"%s\" of a partition of table %s does not cover the key",
+								RelationGetRelationName(leaf->irel), st->relname),
+						 errhint("Every partition's index under the key index must cover the key columns, and only them."),
+						 record_errtable(st)));
 			leaf->keyof[c] = k;
 		}
 		kp->leaves = lappend(kp->leaves, leaf);

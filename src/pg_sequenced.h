@@ -403,6 +403,7 @@ extern Batch *call_new_batch(CallSession *s, int expected);
 extern int	call_caller_path_begin(Batch *b);
 extern void call_caller_path_end(int level);
 extern void call_init_srf(FunctionCallInfo fcinfo);
+extern TupleDesc call_result_desc(FunctionCallInfo fcinfo);
 extern const char *call_outcome_name(Outcome o);
 
 /* convert.c */

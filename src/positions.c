@@ -136,7 +136,9 @@ positions_offset(void)
 
 	rights_begin_internal(&save_userid, &save_sec);
 	if (SPI_execute("SELECT system_identifier, position_offset FROM _sequenced.settings", false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "failed to read _sequenced.settings");
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("failed to read _sequenced.settings")));
 	if (SPI_processed == 1 &&
 		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), sysid) == 0)
 		pos_offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -151,9 +153,13 @@ positions_offset(void)
 		uint64		nconfigs;
 
 		if (SPI_execute("LOCK TABLE _sequenced.settings IN EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "failed to lock _sequenced.settings");
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("failed to lock _sequenced.settings")));
 		if (SPI_execute("SELECT system_identifier, position_offset FROM _sequenced.settings", false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "failed to read _sequenced.settings");
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("failed to read _sequenced.settings")));
 		if (SPI_processed == 1 &&
 			strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), sysid) == 0)
 			pos_offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -167,7 +173,9 @@ positions_offset(void)
 			 */
 			if (SPI_execute("SELECT state_rel::pg_catalog.text, log_rel::pg_catalog.text FROM _sequenced.config",
 							false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "failed to read _sequenced.config");
+				ereport(ERROR,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("failed to read _sequenced.config")));
 			configs = SPI_tuptable;
 			nconfigs = SPI_processed;
 			initStringInfo(&sql);
@@ -189,7 +197,9 @@ positions_offset(void)
 			if (nconfigs > 0)
 			{
 				if (SPI_execute(psprintf("SELECT pg_catalog.max(p) FROM (%s) s", sql.data), false, 0) != SPI_OK_SELECT)
-					elog(ERROR, "failed to read the positions of the registered tables");
+					ereport(ERROR,
+							(errcode(ERRCODE_INTERNAL_ERROR),
+							 errmsg("failed to read the positions of the registered tables")));
 				if (SPI_processed == 1)
 				{
 					Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -201,7 +211,9 @@ positions_offset(void)
 			/* every base still to be taken is at or above xmin */
 			if (SPI_execute("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8",
 							false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "failed to read the snapshot");
+				ereport(ERROR,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("failed to read the snapshot")));
 			xmin_fxid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 			pos_offset = Max(0, maxpos + 1 - (int64) ((uint64) xmin_fxid << POS_CTR_BITS));
 			{
@@ -211,7 +223,9 @@ positions_offset(void)
 				if (SPI_execute("DELETE FROM _sequenced.settings", false, 0) != SPI_OK_DELETE ||
 					SPI_execute_with_args("INSERT INTO _sequenced.settings VALUES ($1, $2)",
 										  2, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
-					elog(ERROR, "failed to write _sequenced.settings");
+					ereport(ERROR,
+							(errcode(ERRCODE_INTERNAL_ERROR),
+							 errmsg("failed to write _sequenced.settings")));
 			}
 		}
 	}
@@ -427,8 +441,7 @@ sequenced_feed_status(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("target must not be null")));
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+	desc = call_result_desc(fcinfo);
 	call_begin(&s, PG_GETARG_OID(0), AccessShareLock, RIGHTS_READ);
 	rights_check_read(s.st);
 	rights_pin_path();
@@ -443,7 +456,9 @@ sequenced_feed_status(PG_FUNCTION_ARGS)
 							 quote_identifier(get_rel_name(s.st->logrelid))) :
 					psprintf("SELECT pg_catalog.max(position) FROM %s", s.st->state_qualname),
 					false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "failed to read the positions of table %s", s.st->relname);
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("failed to read the positions of table %s", s.st->relname)));
 	rights_end_internal(save_userid, save_sec);
 	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &nulls[1]);
 

@@ -723,10 +723,15 @@ sequenced_proxy_split(PG_FUNCTION_ARGS)
 	else if (strcmp(form, "records") == 0 || strcmp(form, "keys") == 0)
 		messages = false;
 	else
-		elog(ERROR, "unknown form \"%s\"", form);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid form \"%s\"", form),
+				 errhint("The form is \"messages\", \"records\" or \"keys\".")));
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("function returning record called in context that cannot accept type record")));
 
 	/* the input's elements: an array, or (records, keys) one object */
 	if (messages && (!JB_ROOT_IS_ARRAY(input) || JB_ROOT_IS_SCALAR(input)))

@@ -498,8 +498,7 @@ sequenced_delete_missing_count(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+	desc = call_result_desc(fcinfo);
 	read_args(fcinfo, false, &seq, &max_fraction, &scope);
 	begin(&s, fcinfo, false);
 	input_check_seq_arg(s.st, seq);
