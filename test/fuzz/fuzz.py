@@ -1894,17 +1894,7 @@ class ConsumerFuzz:
             err = e
         except (psycopg.DataError, UnicodeEncodeError) as e:  # client side
             err = e
-        if c.closed or c.broken:
-            raise psycopg.OperationalError("connection lost")
-        if err is not None and inp.txn:
-            c.execute("ROLLBACK TO SAVEPOINT fz")
-        g = self.gucs()
-        want_user = inp.role or self.expected_user
-        if g != (want_user, self.expected_path):
-            self.violate(inp, "guc", "after the call: current_user=%r search_path=%r, expected %r %r" %
-                         (g[0], g[1], want_user, self.expected_path))
-        if inp.role:
-            c.execute("RESET ROLE")
+        self.after_call(inp, err)
         if err is None:
             self.count("ok:" + inp.op)
             self.check_consumer_output(inp, rows, expect, pre_inc)
@@ -2386,6 +2376,22 @@ class Fuzzer(ConsumerFuzz):
             if in_txn:
                 self.conn.execute("RELEASE SAVEPOINT snap")
 
+    def after_call(self, inp, err):
+        """After a call (its error, if any, in err): the savepoint of a failed call inside a transaction
+        rolled back, the role and search_path the call found restored (else a violation), the role reset."""
+        c = self.conn
+        if c.closed or c.broken:
+            raise psycopg.OperationalError("connection lost")
+        if err is not None and inp.txn:
+            c.execute("ROLLBACK TO SAVEPOINT fz")
+        g = self.gucs()
+        want_user = inp.role or self.expected_user
+        if g != (want_user, self.expected_path):
+            self.violate(inp, "guc", "after the call: current_user=%r search_path=%r, expected %r %r" %
+                         (g[0], g[1], want_user, self.expected_path))
+        if inp.role:
+            c.execute("RESET ROLE")
+
     def gucs(self):
         return tuple(self.conn.execute("SELECT current_user, current_setting('search_path')").fetchone())
 
@@ -2492,18 +2498,7 @@ class Fuzzer(ConsumerFuzz):
             err = e
         except psycopg.InterfaceError:
             raise
-        if c.closed or c.broken:
-            raise psycopg.OperationalError("connection lost")
-        if err is not None and inp.txn:
-            c.execute("ROLLBACK TO SAVEPOINT fz")
-        # role and search_path restored?
-        g = self.gucs()
-        want_user = inp.role or self.expected_user
-        if g != (want_user, self.expected_path):
-            self.violate(inp, "guc", "after the call: current_user=%r search_path=%r, expected %r %r" %
-                         (g[0], g[1], want_user, self.expected_path))
-        if inp.role:
-            c.execute("RESET ROLE")
+        self.after_call(inp, err)
         if err is None:
             self.count("ok:" + inp.op)
             self.check_output(inp, rows, pre)
