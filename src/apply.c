@@ -246,7 +246,8 @@ apply_batch(Batch *b)
 							continue;
 						for (int k = 0; k < st->nkeys; k++)
 							keyvals[k] = m->values[st->keys[k].attnum - 1];
-						changelog_add(cl, m->pos, keyvals, m->seq);
+						/* (a stale one kept its position for the row that beat it: fixup) */
+						changelog_add(cl, m->pos, keyvals, m->outcome == OUT_STALE ? m->oldpos : m->seq);
 					}
 				}
 				changelog_flush(cl);

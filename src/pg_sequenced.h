@@ -227,7 +227,10 @@ typedef struct Message
 	int64		seq;
 	int64		pos;			/* change position, once a candidate */
 	int64		oldpos;			/* the key state's position before this call
-								 * (0: none), for an unchanged message */
+								 * (0: none), for an unchanged message; for a
+								 * message a newer row written around the
+								 * functions made stale (target.c, fixup):
+								 * that row's sequence, which its change logs */
 	ItemPointerData tid;		/* ... here */
 	Datum	   *values;			/* natts values, then natts isnull flags and
 								 * natts present flags (set by the record):

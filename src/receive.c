@@ -343,9 +343,15 @@ deliver_due(Receive *r)
 			delivery_update(r->ds, r->c.incarnation, &k->newest);
 			(void) add_output(r, &k->item, k->newest.ack_id, k->newest.deliveries);
 		}
-		else if ((k->resolved && k->item.current) || r->st->nkeys == 0)
+		else if ((k->resolved && (k->item.current || !k->item.visible)) || r->st->nkeys == 0)
 		{
-			/* hidden by row-level security (or gone): passed over, as the feed does */
+			/*
+			 * hidden by row-level security (or gone): passed over, as the
+			 * feed does -- also when the key changed since, if its row is
+			 * one the caller may not see: the feed shows the caller none of
+			 * its changes until one it may see, which step 2 hands out (so
+			 * nothing waits here for a change the feed never brings)
+			 */
 			delivery_delete(r->ds, &k->newest.tid);
 			for (int j = 0; j < k->nothers; j++)
 				delivery_delete(r->ds, &k->others[j].tid);

@@ -605,6 +605,7 @@ fixup(Batch *b, int *cand, int ncand, int *msgs, int nmsgs, TupleDesc desc, bool
 		del = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, st->nkeys + 2, &isnull));
 		m = target_find_by_key(b, cand, ncand, keyvals);
 		m->outcome = OUT_STALE;
+		m->oldpos = seqnull ? PG_INT64_MIN : seq;	/* (logged: apply.c) */
 		fix[nfix++] = state_row(st, sdesc, m, seq, seqnull, del);
 	}
 	if (deletes)
