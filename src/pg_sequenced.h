@@ -289,6 +289,7 @@ typedef enum RightsNeed
 	RIGHTS_READ,				/* SELECT on the table, or on a column */
 	RIGHTS_WRITE,				/* SELECT, INSERT and UPDATE */
 	RIGHTS_DELETE,				/* DELETE */
+	RIGHTS_DELETE_MISSING,		/* SELECT, and DELETE or UPDATE (rescan.c) */
 	RIGHTS_OWNER				/* to be its owner */
 } RightsNeed;
 

@@ -379,18 +379,9 @@ begin(CallSession *s, FunctionCallInfo fcinfo, bool deleting)
 	SeqTable   *st;
 	Oid			relid = PG_GETARG_OID(0);
 
-	/*
-	 * (before the lock, as LOCK checks it: SELECT, and DELETE or UPDATE --
-	 * which of them, the registration says, read after the lock)
-	 */
-	if (deleting && SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)) &&
-		((pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
-		  pg_attribute_aclcheck_all(relid, GetUserId(), ACL_SELECT, ACLMASK_ALL) != ACLCHECK_OK) ||
-		 (pg_class_aclcheck(relid, GetUserId(), ACL_DELETE) != ACLCHECK_OK &&
-		  pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE) != ACLCHECK_OK)))
-		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)), get_rel_name(relid));
-
-	call_begin(s, PG_GETARG_OID(0), deleting ? RowExclusiveLock : AccessShareLock, RIGHTS_READ);
+	/* (the rights before the lock, as LOCK checks them: rights_precheck) */
+	call_begin(s, relid, deleting ? RowExclusiveLock : AccessShareLock,
+			   deleting ? RIGHTS_DELETE_MISSING : RIGHTS_READ);
 	st = s->st;
 	if (st->nkeys == 0)
 		ereport(ERROR,

@@ -280,39 +280,42 @@ rights_rel_owner(Oid relid)
  * after the lock is taken (rights_check_write, rights_check_read, the
  * ownership checks of registration), against what the table is then.
  */
+/* The right on the whole table: granted on it, or on each of its columns */
+static bool
+has_table_right(Oid relid, Oid roleid, AclMode mode)
+{
+	return pg_class_aclcheck(relid, roleid, mode) == ACLCHECK_OK ||
+		pg_attribute_aclcheck_all(relid, roleid, mode, ACLMASK_ALL) == ACLCHECK_OK;
+}
+
 void
 rights_precheck(Oid relid, RightsNeed need)
 {
 	Oid			roleid = GetUserId();
+	bool		ok = true;
 
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	switch (need)
+	if (need == RIGHTS_OWNER)
 	{
-		case RIGHTS_OWNER:
-			if (!pg_class_ownercheck(relid, roleid))
-				aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)),
-							   get_rel_name(relid));
-			break;
-		case RIGHTS_READ:
-			if (pg_class_aclcheck(relid, roleid, ACL_SELECT) != ACLCHECK_OK &&
-				pg_attribute_aclcheck_all(relid, roleid, ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
-				aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)),
-							   get_rel_name(relid));
-			break;
-		case RIGHTS_WRITE:
-		case RIGHTS_DELETE:
-			{
-				AclMode		modes[4] = {ACL_SELECT, ACL_INSERT, ACL_UPDATE, ACL_DELETE};
-
-				for (int i = need == RIGHTS_DELETE ? 3 : 0; i < (need == RIGHTS_DELETE ? 4 : 3); i++)
-					if (pg_class_aclcheck(relid, roleid, modes[i]) != ACLCHECK_OK &&
-						pg_attribute_aclcheck_all(relid, roleid, modes[i], ACLMASK_ALL) != ACLCHECK_OK)
-						aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)),
-									   get_rel_name(relid));
-			}
-			break;
+		if (!pg_class_ownercheck(relid, roleid))
+			aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)),
+						   get_rel_name(relid));
+		return;
 	}
+	if (need == RIGHTS_READ || need == RIGHTS_DELETE_MISSING)
+		ok = pg_class_aclcheck(relid, roleid, ACL_SELECT) == ACLCHECK_OK ||
+			pg_attribute_aclcheck_all(relid, roleid, ACL_SELECT, ACLMASK_ANY) == ACLCHECK_OK;
+	if (need == RIGHTS_WRITE)
+		ok = has_table_right(relid, roleid, ACL_SELECT) && has_table_right(relid, roleid, ACL_INSERT) &&
+			has_table_right(relid, roleid, ACL_UPDATE);
+	if (need == RIGHTS_DELETE)
+		ok = has_table_right(relid, roleid, ACL_DELETE);
+	/* (a hard delete or a soft one: the registration says, read after the lock) */
+	if (need == RIGHTS_DELETE_MISSING)
+		ok = ok && (has_table_right(relid, roleid, ACL_DELETE) || has_table_right(relid, roleid, ACL_UPDATE));
+	if (!ok)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)), get_rel_name(relid));
 }

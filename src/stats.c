@@ -529,9 +529,8 @@ sequenced_last_call(PG_FUNCTION_ARGS)
 	 * role's SECURITY DEFINER function, or before SET ROLE, is not the
 	 * current role's to see)
 	 */
-	if (pg_class_aclcheck(last_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
-		pg_attribute_aclcheck_all(last_relid, GetUserId(), ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
-		return (Datum) 0;
+	if (!stats_may_read(last_relid))
+		return (Datum) 0;		/* (or dropped since) */
 	memset(nulls, 0, sizeof(nulls));
 	values[0] = ObjectIdGetDatum(last_relid);
 	stats_put_counts(values, nulls, 1, &last_counts);

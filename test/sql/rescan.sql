@@ -558,6 +558,19 @@ SELECT * FROM sequenced_delete_missing('rs.rh', 20);
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM sequenced_delete_missing('rs.rsoft', 20);
 RESET ROLE;
+-- SELECT, and UPDATE granted on every column rather than on the table:
+-- soft deletes too (the check before the lock takes what the one after it
+-- takes)
+CREATE ROLE regress_rescan_colupd NOLOGIN;
+GRANT USAGE ON SCHEMA rs TO regress_rescan_colupd;
+GRANT SELECT, UPDATE (id, account, v, _sdc_sequence, _sdc_deleted_at) ON rs.rsoft TO regress_rescan_colupd;
+BEGIN;
+SET ROLE regress_rescan_colupd;
+SELECT count(*) AS deleted FROM sequenced_delete_missing('rs.rsoft', 22, 1);
+ROLLBACK;
+REVOKE ALL ON rs.rsoft FROM regress_rescan_colupd;
+REVOKE ALL ON SCHEMA rs FROM regress_rescan_colupd;
+DROP ROLE regress_rescan_colupd;
 -- SELECT and DELETE (no INSERT, no UPDATE): hard, not soft
 SET ROLE regress_rescan_del;
 SELECT * FROM sequenced_delete_missing('rs.rsoft', 21);

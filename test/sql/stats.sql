@@ -181,6 +181,8 @@ SELECT relid, messages, deleted FROM sequenced_last_call();
 SELECT sequenced_stats_reset(NULL);
 
 DROP SCHEMA sts CASCADE;
+-- the table of the last call dropped since: no row, no error
+SELECT count(*) FROM sequenced_last_call();
 DROP ROLE sts_reader;
 DROP ROLE sts_owner;
 DROP ROLE sts_nobody;
