@@ -486,16 +486,7 @@ fix_state(Direct *d, Message *m, int64 seq, bool seqnull, bool soft)
 {
 	SeqTable   *st = d->st;
 
-	if (st->on_equal == ON_EQUAL_ERROR && !seqnull && seq == m->seq)
-	{
-		record_context_at(0, NULL); /* the message names the record */
-		ereport(ERROR,
-				(errcode(ERRCODE_CARDINALITY_VIOLATION),
-				 errmsg("record %d has sequence " INT64_FORMAT ", the same as the stored sequence of key %s",
-						m->ord, m->seq, input_key_text(st, m)),
-				 errdetail("Table %s is registered with on_equal => 'error'.", st->relname),
-				 record_errtable(st)));
-	}
+	keystate_check_equal(st, m, seq, seqnull);
 	{
 		/* the key state row this call wrote: updated again, under a new command id */
 		ItemPointerData stid = d->sslot->tts_tid;
@@ -592,16 +583,7 @@ direct_one(Direct *d, Message *m, Datum *keyvals)
 		/* with history, a stale message too is a version: the key's lock (history.c) */
 		if (st->history && !lock_key(d, m, &kf))
 			return RETRY;
-		if (st->on_equal == ON_EQUAL_ERROR && !stored_null && stored == m->seq)
-		{
-			record_context_at(0, NULL); /* the message names the record */
-			ereport(ERROR,
-					(errcode(ERRCODE_CARDINALITY_VIOLATION),
-					 errmsg("record %d has sequence " INT64_FORMAT ", the same as the stored sequence of key %s",
-							m->ord, m->seq, input_key_text(st, m)),
-					 errdetail("Table %s is registered with on_equal => 'error'.", st->relname),
-					 record_errtable(st)));
-		}
+		keystate_check_equal(st, m, stored, stored_null);
 		m->outcome = OUT_STALE;
 		return DONE;
 	}

@@ -139,6 +139,25 @@ keystate_update_row(Relation rel, ItemPointer tid, ResultRelInfo *rri, EState *e
 }
 
 /*
+ * on_equal => 'error': a message whose sequence equals the stored one fails
+ * the call (21000, cardinality_violation), naming its record.  Every path
+ * that decides against a stored sequence calls this first.
+ */
+void
+keystate_check_equal(SeqTable *st, Message *m, int64 stored, bool stored_null)
+{
+	if (st->on_equal != ON_EQUAL_ERROR || stored_null || stored != m->seq)
+		return;
+	record_context_at(0, NULL); /* the message names the record */
+	ereport(ERROR,
+			(errcode(ERRCODE_CARDINALITY_VIOLATION),
+			 errmsg("record %d has sequence " INT64_FORMAT ", the same as the stored sequence of key %s",
+					m->ord, m->seq, input_key_text(st, m)),
+			 errdetail("Table %s is registered with on_equal => 'error'.", st->relname),
+			 record_errtable(st)));
+}
+
+/*
  * Does a message of sequence seq beat a stored sequence (stored_null: the
  * stored one is NULL, older than any message)?  Ties: on_equal.
  */
@@ -562,16 +581,7 @@ keystate_lock(Batch *b, int *cand, int ncand)
 			stored = slot_getattr(existing, seqno + 1, &isnull);
 			if (!keystate_message_wins(st, m->seq, DatumGetInt64(stored), isnull))
 			{
-				if (st->on_equal == ON_EQUAL_ERROR && !isnull && DatumGetInt64(stored) == m->seq)
-				{
-					record_context_at(0, NULL);	/* the message names it */
-					ereport(ERROR,
-							(errcode(ERRCODE_CARDINALITY_VIOLATION),
-							 errmsg("record %d has sequence " INT64_FORMAT ", the same as the stored sequence of key %s",
-									m->ord, m->seq, input_key_text(b->st, m)),
-							 errdetail("Table %s is registered with on_equal => 'error'.", st->relname),
-							 record_errtable(st)));
-				}
+				keystate_check_equal(st, m, DatumGetInt64(stored), isnull);
 				m->outcome = OUT_STALE; /* the row stays locked, as under ON CONFLICT */
 				m->pos = 0;
 				ExecClearTuple(existing);

@@ -496,6 +496,7 @@ extern void stateprobe_end(StateProbe *p);
 extern bool keystate_stored(KeyFound *kf, int64 *stored, bool *stored_null);
 extern int	keystate_probe(Batch *b, int *cand, int ncand);
 extern void keystate_lock(Batch *b, int *cand, int ncand);
+extern void keystate_check_equal(SeqTable *st, Message *m, int64 stored, bool stored_null);
 extern bool keystate_message_wins(SeqTable *st, int64 seq, int64 stored, bool stored_null);
 extern bool keystate_insert_speculative(Relation rel, ResultRelInfo *rri, EState *estate,
 										TupleTableSlot *slot, CommandId cid, List *arbiters);
