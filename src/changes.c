@@ -68,7 +68,6 @@ typedef struct Change
 	int64		seq;
 	bool		seqnull;
 	bool		deleted;
-	Datum		key;			/* jsonb, or 0 */
 	Datum		record;			/* jsonb, or 0 */
 	Datum		staterow;		/* for the row lookup */
 	int64		eseq;			/* keyed: the log entry's sequence */
@@ -259,8 +258,6 @@ resolve_keyed(SeqTable *st, LogEntry *e, int n, bool limited, int64 max_emit, bo
 		v[st->nkeys + 1] = Int64GetDatum(i);
 		v[st->nkeys + 2] = BoolGetDatum(false);
 		rows[i] = HeapTupleGetDatum(heap_form_tuple(sdesc, v, nl));
-		/* the key, as JSON, as the caller (rights.c) */
-		changes[i].key = JsonbPGetDatum(input_keyvals_jsonb(st, e[i].keys));
 	}
 	ReleaseTupleDesc(sdesc);
 	lookup_states(st, changes, n, keys);
@@ -330,7 +327,12 @@ resolve_keyed(SeqTable *st, LogEntry *e, int n, bool limited, int64 max_emit, bo
 			item.seq = c->sseq;
 			item.seqnull = c->sseqnull;
 		}
-		item.key = c->key;
+		/*
+		 * the key, as JSON, as the caller (rights.c) -- only of a current
+		 * entry: every sink uses the key of a change the feed shows, and a
+		 * log holds many entries its keys have moved on from
+		 */
+		item.key = current ? JsonbPGetDatum(input_keyvals_jsonb(st, keys + i * st->nkeys)) : (Datum) 0;
 		item.deleted = !row || c->deleted;
 		item.record = c->record;
 		item.current = current;
