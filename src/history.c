@@ -291,7 +291,7 @@ place(HistoryWriter *hw, Message *m, Datum *keyvals, Snapshot snap, bool asrow)
 	bool		exacttonull = true;
 	IndexScanDesc scan;
 
-	CommandCounterIncrement();
+	/* (history_key made a new command for this message, and snap after it) */
 	cid = GetCurrentCommandId(true);
 	hw->estate->es_output_cid = cid;
 
@@ -397,12 +397,10 @@ history_key(HistoryWriter *hw, int first, int n, MemoryContext valuecxt)
 	Batch	   *b = hw->b;
 	SeqTable   *st = hw->st;
 	Datum		keyvals[INDEX_MAX_KEYS];
-	Snapshot	snap;
+	Snapshot	snap = NULL;
 	Message    *w = &b->msgs[b->order[first]];
 	bool		asrow;
 
-	/* a snapshot taken under the key's lock: every earlier holder's versions */
-	snap = RegisterSnapshot(GetLatestSnapshot());
 	for (int k = 0; k < st->nkeys; k++)
 		keyvals[k] = w->values[st->keys[k].attnum - 1];
 	for (int i = first; i < first + n; i++)
@@ -427,8 +425,12 @@ history_key(HistoryWriter *hw, int first, int n, MemoryContext valuecxt)
 		record_context_at(m->ord, NULL);
 		if (m->action == MSG_UPSERT && m->record != NULL)
 			input_materialize(b, m, valuecxt);
-		/* (the snapshot sees this call's own versions: a new command each) */
-		UnregisterSnapshot(snap);
+		/*
+		 * A snapshot taken under the key's lock, after a new command: every
+		 * earlier holder's versions, and this call's own
+		 */
+		if (snap != NULL)
+			UnregisterSnapshot(snap);
 		CommandCounterIncrement();
 		snap = RegisterSnapshot(GetLatestSnapshot());
 		/* the message that wrote the row (or matched it) is the row's version */
@@ -438,6 +440,7 @@ history_key(HistoryWriter *hw, int first, int n, MemoryContext valuecxt)
 		place(hw, m, keyvals, snap, asrow);
 		ExecClearTuple(hw->rowslot);
 	}
-	UnregisterSnapshot(snap);
+	if (snap != NULL)
+		UnregisterSnapshot(snap);
 }
 
