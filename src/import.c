@@ -650,6 +650,7 @@ import_prepare(ImportTable *t, Prop *props, int nprops, List *keynames,
 	const char *relname = t->relname;
 	ListCell   *lc;
 	int			guclevel;
+	bool		added;
 	StringInfoData sql;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -728,6 +729,7 @@ import_prepare(ImportTable *t, Prop *props, int nprops, List *keynames,
 				LockRelationOid(relid, AccessExclusiveLock);
 				break;
 			}
+		added = false;
 		for (int i = 0; i < nprops; i++)
 		{
 			AttrNumber	att = get_attnum(relid, props[i].name);
@@ -741,8 +743,7 @@ import_prepare(ImportTable *t, Prop *props, int nprops, List *keynames,
 				appendStringInfo(&sql, "ALTER TABLE %s ADD COLUMN %s %s", t->qualname,
 								 quote_identifier(props[i].name), prop_sql_type(props[i].type));
 				spi_run(sql.data);
-				CommandCounterIncrement();
-				history_add_columns(relid);	/* (a table with history: its history too) */
+				added = true;
 			}
 			else if (declared)
 			{
@@ -760,6 +761,12 @@ import_prepare(ImportTable *t, Prop *props, int nprops, List *keynames,
 							 errhint("Columns are never changed or split by an import."),
 							 record_errrelcol(relid, props[i].name)));
 			}
+		}
+		if (added)
+		{
+			/* (a table with history: its history takes them all at once) */
+			CommandCounterIncrement();
+			history_add_columns(relid);
 		}
 	}
 
