@@ -552,10 +552,13 @@ input_check_seq_arg(SeqTable *st, int64 seq)
 }
 
 /*
- * A message's sequence: a JSON number that is an integer within bigint.
+ * A message's sequence: a JSON number that is an integer within bigint --
+ * or, on a table ordered by a timestamptz column (seq_ts), an RFC 3339
+ * string.  relname: the table, quoted, for the messages.  (The proxy checks
+ * with it too: jsonvalue.h.)
  */
-static int64
-parse_sequence(SeqTable *st, int ord, JsonbValue *v)
+int64
+input_message_sequence(int ord, JsonbValue *v, bool seq_ts, const char *relname)
 {
 	char	   *s;
 	char	   *p;
@@ -566,10 +569,10 @@ parse_sequence(SeqTable *st, int ord, JsonbValue *v)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("message %d has no sequence", ord),
-				 st->seq_ts ?
-				 errhint("Every message needs \"sequence\": a timestamp (RFC 3339), as table %s orders by a timestamptz column.", st->relname) :
+				 seq_ts ?
+				 errhint("Every message needs \"sequence\": a timestamp (RFC 3339), as table %s orders by a timestamptz column.", relname) :
 				 errhint("Every message needs \"sequence\": an integer.")));
-	if (st->seq_ts)
+	if (seq_ts)
 	{
 		/*
 		 * A table ordered by a timestamptz column: the sequence is a
@@ -582,7 +585,7 @@ parse_sequence(SeqTable *st, int ord, JsonbValue *v)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("message %d has a sequence that is not a timestamp", ord),
 					 errdetail("The sequence is %s; table %s orders by a timestamptz column, so its sequences are timestamps, such as \"2026-12-07T10:00:00.123456Z\" (RFC 3339), not numbers of seconds or milliseconds.",
-							   input_json_type_name(v), st->relname)));
+							   input_json_type_name(v), relname)));
 		s = pnstrdup(v->val.string.val, v->val.string.len);
 		return DatumGetInt64(DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
 												 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
@@ -734,7 +737,7 @@ input_parse_messages(Batch *b, Jsonb *messages)
 						 errhint("The action is \"upsert\" or \"delete\".")));
 			}
 
-			m->seq = parse_sequence(b->st, ord, sequence);
+			m->seq = input_message_sequence(ord, sequence, b->st->seq_ts, b->st->relname);
 
 			if (data == NULL || data->type != jbvBinary || !JsonContainerIsObject(data->val.binary.data))
 				ereport(ERROR,

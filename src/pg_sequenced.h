@@ -24,6 +24,7 @@
 #include "storage/block.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
+#include "jsonvalue.h"
 #include "utils/snapshot.h"
 #include "access/transam.h"
 #include "fmgr.h"
@@ -412,8 +413,6 @@ extern const char *call_outcome_name(Outcome o);
 
 /* convert.c */
 extern void convert_json_value(SeqTable *st, SeqColumn *col, JsonbValue *v, Datum *out, bool *isnull);
-extern char *convert_scalar_text(JsonbValue *v);
-extern bool convert_numeric_to_int64(Numeric num, int64 *out);
 
 /* input.c */
 extern Batch *input_new_batch(SeqTable *st, int expected);
@@ -429,8 +428,6 @@ extern Jsonb *input_keyvals_jsonb(SeqTable *st, Datum *keyvals);
 extern char *input_key_text(SeqTable *st, Message *m);
 extern SeqColumn *input_lookup_column(SeqTable *st, const char *name, int len);
 extern const char *input_guard_reason(ColGuard g);
-extern const char *input_json_type_name(JsonbValue *v);
-extern char *input_clip(const char *s, int len);
 
 /* dedup.c */
 extern void dedup_sort(Batch *b);

@@ -78,6 +78,8 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "jsonvalue.h"
+
 PG_FUNCTION_INFO_V1(sequenced_proxy_key_hash);
 PG_FUNCTION_INFO_V1(sequenced_proxy_split);
 
@@ -242,82 +244,6 @@ proxy_keys_init(ProxyKeys *k, ArrayType *colsarr, ArrayType *typesarr)
 		}
 		getTypeInputInfo(c->typid, &infunc, &c->ioparam);
 		fmgr_info(infunc, &c->inproc);
-	}
-}
-
-/*
- * A JSON number that is an integer (display scale 0) within bigint, read
- * without printing it: numeric's short on-disk format (a uint16 header --
- * sign, display scale, weight -- and base-10000 digits), which is what
- * numeric_in makes of any such number and what jsonb stores; fixed since
- * PostgreSQL 9.1.  False for anything else, which then takes the text way
- * (and its errors).
- */
-static bool
-proxy_numeric_int64(Numeric num, int64 *out)
-{
-	const char *data = VARDATA_ANY(num);
-	int			len = VARSIZE_ANY_EXHDR(num);
-	uint16		header;
-	int			weight;
-	int			ndigits;
-	uint64		acc = 0;
-
-	if (len < (int) sizeof(uint16))
-		return false;
-	memcpy(&header, data, sizeof(uint16));
-	if ((header & 0xC000) != 0x8000 || (header & 0x1F80) != 0)
-		return false;			/* not the short format, or a fraction's scale */
-	weight = (header & 0x0040) ? -1 : (header & 0x003F);
-	ndigits = (len - (int) sizeof(uint16)) / (int) sizeof(int16);
-	if (ndigits > weight + 1 || weight > 4)
-		return false;
-	for (int i = 0; i <= weight; i++)
-	{
-		int16		d = 0;
-
-		if (i < ndigits)
-			memcpy(&d, data + sizeof(uint16) + i * sizeof(int16), sizeof(int16));
-		if (d < 0 || d >= 10000 || acc > (PG_UINT64_MAX - d) / 10000)
-			return false;
-		acc = acc * 10000 + d;
-	}
-	if (header & 0x2000)
-	{
-		if (acc > (uint64) PG_INT64_MAX + 1)
-			return false;
-		*out = (int64) (0 - acc);
-	}
-	else
-	{
-		if (acc > (uint64) PG_INT64_MAX)
-			return false;
-		*out = (int64) acc;
-	}
-	return true;
-}
-
-/* The text a JSON value hands to a type's input function (as a shard does) */
-static char *
-proxy_scalar_text(JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(v->val.numeric)));
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		case jbvBinary:
-			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
-		default:
-			{
-				Jsonb	   *jb = JsonbValueToJsonb(v);
-
-				return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
-			}
 	}
 }
 
@@ -490,13 +416,13 @@ proxy_record_hash(ProxyKeys *k, JsonbContainer *record, int ord, StringInfo buf,
 		}
 		errpos->column = c->name;
 		if (c->cls == KC_INT && v.type == jbvNumeric &&
-			proxy_numeric_int64(v.val.numeric, &i64) &&
+			convert_numeric_to_int64(v.val.numeric, &i64) &&
 			(c->typid == INT8OID ||
 			 (c->typid == INT4OID && i64 >= PG_INT32_MIN && i64 <= PG_INT32_MAX) ||
 			 (c->typid == INT2OID && i64 >= PG_INT16_MIN && i64 <= PG_INT16_MAX)))
 			append_int64_frame(buf, i64);	/* what the input function would give */
 		else
-			append_key_frame(buf, c, proxy_scalar_text(&v));
+			append_key_frame(buf, c, convert_scalar_text(&v));
 		errpos->column = NULL;
 	}
 	return proxy_hash_bytes((unsigned char *) buf->data, buf->len);
@@ -539,119 +465,6 @@ sequenced_proxy_key_hash(PG_FUNCTION_ARGS)
 	h = proxy_record_hash(&k, &key->root, 0, &buf, &errpos);
 	error_context_stack = errcb.previous;
 	PG_RETURN_INT32(h);
-}
-
-static const char *json_type_name(JsonbValue *v);
-
-/* A value quoted in an error message: at most 64 bytes, cut on a character boundary */
-static char *
-proxy_clip(const char *s)
-{
-	int			len = strlen(s);
-	int			keep;
-
-	if (len <= 64)
-		return pstrdup(s);
-	keep = pg_mbcliplen(s, len, 64);
-	return psprintf("%.*s...", keep, s);
-}
-
-/*
- * "message %d has no sequence" & co, worded as pg_sequenced words them.
- * seq_ts: the table orders by a timestamptz column, whose sequences are
- * timestamps (RFC 3339 strings), read as the shard reads them, in the
- * caller's TimeZone (which the remote query sets on the shard too).
- */
-static void
-proxy_check_sequence(int ord, JsonbValue *v, bool seq_ts, const char *table)
-{
-	char	   *s;
-	char	   *p;
-	bool		neg = false;
-	uint64		acc = 0;
-	int64		i64;
-
-	if (v == NULL || v->type == jbvNull)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("message %d has no sequence", ord),
-				 seq_ts ?
-				 errhint("Every message needs \"sequence\": a timestamp (RFC 3339), as table \"%s\" orders by a timestamptz column.", table) :
-				 errhint("Every message needs \"sequence\": an integer.")));
-	if (seq_ts)
-	{
-		if (v->type != jbvString)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("message %d has a sequence that is not a timestamp", ord),
-					 errdetail("The sequence is %s; table \"%s\" orders by a timestamptz column, so its sequences are timestamps, such as \"2026-12-07T10:00:00.123456Z\" (RFC 3339), not numbers of seconds or milliseconds.",
-							   json_type_name(v), table)));
-		(void) DirectFunctionCall3(timestamptz_in,
-								   CStringGetDatum(pnstrdup(v->val.string.val, v->val.string.len)),
-								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-		return;
-	}
-	if (v->type != jbvNumeric)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("message %d has a sequence that is not an integer", ord),
-				 errdetail("The sequence is %s.", json_type_name(v))));
-	if (proxy_numeric_int64(v->val.numeric, &i64))
-		return;
-	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-	p = s;
-	if (*p == '-')
-	{
-		neg = true;
-		p++;
-	}
-	for (; *p >= '0' && *p <= '9'; p++)
-	{
-		uint64		digit = *p - '0';
-
-		if (acc > (PG_UINT64_MAX - digit) / 10)
-			goto out_of_range;
-		acc = acc * 10 + digit;
-	}
-	if (*p == '.')
-	{
-		for (p++; *p == '0'; p++)
-			;
-	}
-	if (*p != '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("message %d has a sequence that is not an integer", ord),
-				 errdetail("The sequence is %s.", proxy_clip(s))));
-	if (neg ? acc > (uint64) PG_INT64_MAX + 1 : acc > (uint64) PG_INT64_MAX)
-		goto out_of_range;
-	return;
-
-out_of_range:
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("message %d has a sequence out of the range of bigint", ord),
-			 errdetail("The sequence is %s.", proxy_clip(s))));
-}
-
-static const char *
-json_type_name(JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvNull:
-			return "null";
-		case jbvString:
-			return "a string";
-		case jbvNumeric:
-			return "a number";
-		case jbvBool:
-			return "a boolean";
-		case jbvBinary:
-			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
-		default:
-			return "a JSON value";
-	}
 }
 
 static bool
@@ -790,12 +603,12 @@ sequenced_proxy_split(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("message %d is not a JSON object", ord),
-						 errdetail("It is %s.", json_type_name(e))));
+						 errdetail("It is %s.", input_json_type_name(e))));
 			else
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("record %d is not a JSON object", ord),
-						 errdetail("Element %d of the array is %s.", ord, json_type_name(e))));
+						 errdetail("Element %d of the array is %s.", ord, input_json_type_name(e))));
 		}
 		elem = e->val.binary.data;
 		record = elem;
@@ -813,17 +626,22 @@ sequenced_proxy_split(PG_FUNCTION_ARGS)
 				!(action.type == jbvString && action.val.string.len == 6 &&
 				  (memcmp(action.val.string.val, "upsert", 6) == 0 ||
 				   memcmp(action.val.string.val, "delete", 6) == 0)))
+			{
+				char	   *t = convert_scalar_text(&action);
+
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("message %d has unknown action \"%s\"", ord, proxy_clip(proxy_scalar_text(&action))),
+						 errmsg("message %d has unknown action \"%s\"", ord, input_clip(t, strlen(t))),
 						 errhint("The action is \"upsert\" or \"delete\".")));
-			proxy_check_sequence(ord, has_sequence ? &sequence : NULL, seq_ts,
-								 k.table ? k.table : "?");
+			}
+			/* (checked as a shard checks it: jsonvalue.h) */
+			(void) input_message_sequence(ord, has_sequence ? &sequence : NULL, seq_ts,
+										  psprintf("\"%s\"", k.table ? k.table : "?"));
 			if (!has_data || !is_object(&data))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("message %d has no data object", ord),
-						 errdetail("\"data\" is %s.", has_data ? json_type_name(&data) : "missing")));
+						 errdetail("\"data\" is %s.", has_data ? input_json_type_name(&data) : "missing")));
 			record = data.val.binary.data;
 		}
 
