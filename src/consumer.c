@@ -483,15 +483,6 @@ status_feed(void *arg, FeedItem *item)
 	return true;
 }
 
-static int
-cmp_pos(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return x < y ? -1 : x > y ? 1 : 0;
-}
-
 /* a delivery row's key: does the caller see it (row-level security)? */
 static bool
 status_row(void *arg, FeedItem *item)
@@ -502,7 +493,7 @@ status_row(void *arg, FeedItem *item)
 		ss->visible[ss->of[item->index]] = item->visible;
 	else
 	{
-		int64	   *at = bsearch(&item->pos, ss->positions, ss->nrows, sizeof(int64), cmp_pos);
+		int64	   *at = bsearch(&item->pos, ss->positions, ss->nrows, sizeof(int64), delivery_cmp_int64);
 
 		if (at != NULL)
 			ss->visible[at - ss->positions] = item->visible;

@@ -573,8 +573,9 @@ delivery_delete(DeliveryStore *ds, ItemPointer tid)
 		elog(ERROR, "failed to delete a delivery row (%d)", (int) res);
 }
 
-static int
-cmp_int64(const void *a, const void *b)
+/* int64s in ascending order, for qsort and bsearch (consumer.c's too) */
+int
+delivery_cmp_int64(const void *a, const void *b)
 {
 	int64		x = *(const int64 *) a;
 	int64		y = *(const int64 *) b;
@@ -605,7 +606,7 @@ delivery_gc(void)
 		live[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	SPI_freetuptable(SPI_tuptable);
-	qsort(live, n, sizeof(int64), cmp_int64);
+	qsort(live, n, sizeof(int64), delivery_cmp_int64);
 
 	ds = delivery_open();
 	scan = table_beginscan(ds->rel, ds->snap, 0, NULL);
@@ -616,7 +617,7 @@ delivery_gc(void)
 		ItemPointerData tid = ds->slot->tts_tid;
 
 		CHECK_FOR_INTERRUPTS();
-		if (bsearch(&inc, live, n, sizeof(int64), cmp_int64) != NULL)
+		if (bsearch(&inc, live, n, sizeof(int64), delivery_cmp_int64) != NULL)
 			continue;
 		if (delivery_lock(ds, &tid))
 		{

@@ -580,8 +580,11 @@ direct_one(Direct *d, Message *m, Datum *keyvals)
 	{
 		ExecClearTuple(d->p.sslot);
 		ExecClearTuple(d->p.rslot);
-		/* with history, a stale message too is a version: the key's lock (history.c) */
-		if (st->history && !lock_key(d, m, &kf))
+		/*
+		 * with history, a stale message too is a version: the key's lock
+		 * (history.c) -- unless the batch's stale messages get none
+		 */
+		if (st->history && !d->b->stale_unversioned && !lock_key(d, m, &kf))
 			return RETRY;
 		keystate_check_equal(st, m, stored, stored_null);
 		m->outcome = OUT_STALE;

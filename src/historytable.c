@@ -498,6 +498,8 @@ history_backfill(Relation rel, Oid hist, int nkeys, AttrNumber *keyatts, const c
 		Relation	leaf = table_open(lfirst_oid(lc), AccessShareLock);
 		TupleTableSlot *slot;
 		TableScanDesc scan;
+		AttrNumber	lseq;
+		AttrNumber	ldel;
 		AttrNumber *map;
 		bool	   *keep;
 
@@ -521,13 +523,13 @@ history_backfill(Relation rel, Oid hist, int nkeys, AttrNumber *keyatts, const c
 				if (strcmp(NameStr(ha->attname), NameStr(TupleDescAttr(desc, keyatts[k] - 1)->attname)) == 0)
 					keep[h] = true;
 		}
+		lseq = get_attnum(lfirst_oid(lc), seqcol);
+		ldel = soft ? get_attnum(lfirst_oid(lc), SEQ_DELETED_AT_COLUMN) : InvalidAttrNumber;
 		slot = table_slot_create(leaf, NULL);
 		scan = table_beginscan(leaf, snap, 0, NULL);
 		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
 			MemoryContext old = MemoryContextSwitchTo(rowcxt);
-			AttrNumber	lseq = get_attnum(lfirst_oid(lc), seqcol);
-			AttrNumber	ldel = soft ? get_attnum(lfirst_oid(lc), SEQ_DELETED_AT_COLUMN) : InvalidAttrNumber;
 			bool		deleted = false;
 			bool		isnull;
 			Datum		seq;

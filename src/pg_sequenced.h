@@ -637,6 +637,7 @@ extern char *text_arg(FunctionCallInfo fcinfo, int n, const char *name);
 
 /* the longest consumer name, in bytes */
 #define SEQ_CONSUMER_NAME_MAX 1000
+extern int	delivery_cmp_int64(const void *a, const void *b);
 extern void consumer_check_interval(Datum v, const char *name);
 
 typedef struct ConsumerRow
