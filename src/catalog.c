@@ -850,7 +850,7 @@ build_seq_table(Relation rel, ConfigRow *cfg)
 			st->ikeys[c] = st->keys[k];
 		}
 		index_close(irel, AccessShareLock);
-		st->sparse = rel->rd_rel->relkind == RELKIND_RELATION && !st->skip_unchanged && !st->history;
+		st->sparse = catalog_sparse(rel->rd_rel->relkind, st->skip_unchanged, st->history);
 	}
 
 	/*

@@ -314,6 +314,7 @@ typedef struct ConfigRow
 extern SeqTable *catalog_open(Oid relid);
 extern void catalog_close(SeqTable *st);
 extern Oid	catalog_owner(void);
+extern bool catalog_sparse(char relkind, bool skip_unchanged, bool history);
 extern char *catalog_qualified_name(Oid relid);
 extern Relation catalog_open_target(Oid relid, LOCKMODE lockmode, RightsNeed need);
 extern Relation catalog_open_table(Oid relid, LOCKMODE lockmode, RightsNeed need);

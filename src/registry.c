@@ -608,7 +608,7 @@ registry_register(Oid relid, RegisterOptions *opt)
 		char		nulls[12] = "            ";
 		int			rc;
 		Oid			logrel = cfg.found ? cfg.log_rel : InvalidOid;
-		bool		sparse = relkind == RELKIND_RELATION && strcmp(unchanged, "skip") != 0 && !opt->history;
+		bool		sparse = catalog_sparse(relkind, strcmp(unchanged, "skip") == 0, opt->history);
 
 		if (cfg.found && !lists_equal(cfg.key_columns, keys))
 		{
@@ -635,8 +635,9 @@ registry_register(Oid relid, RegisterOptions *opt)
 		if (!OidIsValid(staterel))
 			staterel = create_state_table(rel, nkeys, keyatts, keyindex, seqcol,
 										  strcmp(deletes, "soft") == 0, sparse, &logrel);
-		else if (!sparse && nkeys > 0 && rel->rd_rel->relkind == RELKIND_RELATION &&
-				 !(cfg.found && (strcmp(cfg.unchanged, "skip") == 0 || cfg.history)))
+		else if (!sparse && nkeys > 0 &&
+				 catalog_sparse(rel->rd_rel->relkind, cfg.found && strcmp(cfg.unchanged, "skip") == 0,
+								cfg.found && cfg.history))
 			/* from sparse (a plain table registered with 'write'): every key needs one now */
 			fill_missing_state(rel, staterel, nkeys, keyatts, seqcol, strcmp(deletes, "soft") == 0);
 

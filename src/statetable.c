@@ -819,3 +819,16 @@ sequenced_upgrade_state(PG_FUNCTION_ARGS)
 	SPI_finish();
 	PG_RETURN_VOID();
 }
+
+/*
+ * Whether a table's key state holds only what its rows cannot say (a
+ * sparse key state, keystate.c): a plain table, with unchanged => 'write'
+ * and no history -- else every key has a key state row (a partitioned
+ * table's rows are written by statements, and under 'skip' or history
+ * every writer of a key takes its key state row first).
+ */
+bool
+catalog_sparse(char relkind, bool skip_unchanged, bool history)
+{
+	return relkind == RELKIND_RELATION && !skip_unchanged && !history;
+}
